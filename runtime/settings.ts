@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+// Every environment variable a function reads, parsed once at start-up (init). Nothing else reads process.env.
+const optionalNonEmpty = z.string().trim().min(1).optional().catch(undefined);
+
+export const Settings = z.object({
+  step: z.string().regex(/^[a-z][a-z0-9-]*$/, 'FUNCTION must name a step').optional(),
+  namespace: z.string().min(1),
+  catalogPath: z.string().min(1),
+  kubeconfigPath: optionalNonEmpty,
+  sinkUrl: z.url().optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  port: z.coerce.number().int().min(0).max(65535),
+  /** `dev` only under `mlops dev`: the one place a simulated gate report may be accepted. */
+  mode: z.enum(['cluster', 'dev']),
+  secrets: z.object({
+    driftIntakeToken: optionalNonEmpty,
+    githubWebhookSecret: optionalNonEmpty,
+    slackWebhookUrl: optionalNonEmpty,
+    smtpUrl: optionalNonEmpty,
+    smtpFrom: optionalNonEmpty,
+  }),
+  /** Broker delivery budget seen by watchdog arithmetic and notify's dead-letter reasoning. */
+  maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024),
+});
+export type Settings = z.infer<typeof Settings>;
+
+const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+export function loadSettings(env: Readonly<Record<string, string | undefined>>): Settings {
+  const result = Settings.safeParse({
+    step: env.FUNCTION || undefined,
+    namespace: env.NAMESPACE || env.POD_NAMESPACE || readInClusterNamespace() || 'default',
+    catalogPath: env.MODEL_CATALOG || 'config/models.yaml',
+    kubeconfigPath: env.KUBECONFIG,
+    sinkUrl: env.K_SINK || undefined,
+    logLevel: env.LOG_LEVEL || 'info',
+    port: env.PORT || 8080,
+    mode: env.MLOPS_MODE === 'dev' ? 'dev' : 'cluster',
+    secrets: {
+      driftIntakeToken: env.DRIFT_INTAKE_TOKEN,
+      githubWebhookSecret: env.GITHUB_WEBHOOK_SECRET,
+      slackWebhookUrl: env.SLACK_WEBHOOK_URL,
+      smtpUrl: env.SMTP_URL,
+      smtpFrom: env.SMTP_FROM,
+    },
+    maxBodyBytes: env.MAX_BODY_BYTES || 1024 * 1024,
+  });
+  if (!result.success) {
+    // Name the variable, never echo its value (it may be a secret).
+    throw new Error(`invalid settings: ${result.error.issues.map((i) => i.path.join('.') + ': ' + i.message).join('; ')}`);
+  }
+  return result.data;
+}
+
+/** Every secret value, for the logger's last-line-of-defence censor. */
+export function secretValues(settings: Settings): string[] {
+  const out: string[] = [];
+  for (const v of Object.values(settings.secrets)) {
+    if (!v) continue;
+    out.push(v);
+    // An SMTP URL's password alone must not leak either.
+    try { const u = new URL(v); if (u.password) out.push(decodeURIComponent(u.password)); } catch { /* not a URL */ }
+  }
+  return out;
+}
+
+function readInClusterNamespace(): string | undefined {
+  try { return readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim() || undefined; } catch { return undefined; }
+}
