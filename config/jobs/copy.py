@@ -8,26 +8,32 @@ Environment:
   MODEL            model name, a DNS-1123 label
   TERMINATION_LOG  where the result JSON goes (default /dev/termination-log); it is also printed on stdout
 
-Copies every regular file of SRC_ROOT/.runs/<run>/<model>/ (recursively; symlinks are skipped and listed)
-into DST_ROOT/.runs/<run>/<model>/. Each file goes through a temporary name in its destination folder,
+Copies every regular file of SRC_ROOT/.runs/<run>/<model>/ (recursively) into DST_ROOT/.runs/<run>/<model>/. Each file goes through a temporary name in its destination folder,
 is fsynced, renamed, and its folder fsynced; the sha256 of the bytes read from the source is compared with
 the sha256 of the destination read back from disk. A file already at the destination with the same
 sha256 is kept as is, and temporary leftovers of a crashed run are removed, so re-running gives the same
-result.
+result. A symlink or other non-regular entry in the source fails the copy (a notebook could plant a link
+to files of the Job's own container).
 
 Result (one JSON object, at most 4096 bytes):
   {"ok": bool, "files": [{"name", "bytes", "sha256"}], "bytes": total, "sha256": <of model.pkl>,
-   "path": ".runs/<run>/<model>", "error"?: str, "skipped"?: [names], "truncated"?: true}
+   "path": ".runs/<run>/<model>", "error"?: str, "truncated"?: true}
 
 Exit code 0 when the copy was attempted (the verdict is in "ok"), 2 on a usage error (bad environment).
 
 Usage:  SRC_ROOT=/mnt/gpu DST_ROOT=/mnt/models RUN=r1 MODEL=anomaly-detector python3 copy.py
 """
+import os
+import sys
+
+# The scripts share one mounted folder and copy.py would shadow the standard library's `copy` module
+# (which pickle, numpy and sklearn import): never import from the script's own folder.
+if sys.path and sys.path[0] and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
 import hashlib
 import json
-import os
 import re
-import sys
 
 MAX_RESULT_BYTES = 4096
 DNS1123_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
@@ -64,17 +70,15 @@ def fit(result):
     shrunk['truncated'] = True
     if isinstance(shrunk.get('error'), str):
         shrunk['error'] = shrunk['error'][:512]
-    for key in ('skipped', 'files'):
-        items = list(shrunk.get(key) or [])
-        # Keep model.pkl's entry first so the evidence that matters survives truncation.
-        items.sort(key=lambda f: 0 if isinstance(f, dict) and f.get('name') == 'model.pkl' else 1)
-        while items and len(encode(dict(shrunk, **{key: items})).encode('utf-8')) > MAX_RESULT_BYTES:
-            items.pop()
-        if key in shrunk:
-            shrunk[key] = items
-        text = encode(shrunk)
-        if len(text.encode('utf-8')) <= MAX_RESULT_BYTES:
-            return text
+    items = list(shrunk.get('files') or [])
+    # Keep model.pkl's entry first so the evidence that matters survives truncation.
+    items.sort(key=lambda f: 0 if isinstance(f, dict) and f.get('name') == 'model.pkl' else 1)
+    while items and len(encode(dict(shrunk, files=items)).encode('utf-8')) > MAX_RESULT_BYTES:
+        items.pop()
+    shrunk['files'] = items
+    text = encode(shrunk)
+    if len(text.encode('utf-8')) <= MAX_RESULT_BYTES:
+        return text
     minimal = {k: shrunk.get(k) for k in ('ok', 'bytes', 'sha256', 'path')}
     minimal['truncated'] = True
     minimal['error'] = str(shrunk.get('error') or 'result too large')[:512]
@@ -138,7 +142,7 @@ def make_dirs(path):
 
 
 def list_source(src_dir):
-    """Regular files under src_dir as sorted relative paths, plus skipped (non-regular) entries."""
+    """Regular files under src_dir as sorted relative paths, plus the entries that are not (symlinks, ...)."""
     files, skipped = [], []
     for folder, dirs, names in os.walk(src_dir, followlinks=False):
         for d in list(dirs):
@@ -218,7 +222,8 @@ def run(env):
         return result
     files, skipped = list_source(src_dir)
     if skipped:
-        result['skipped'] = skipped
+        result['error'] = 'not a regular file in source: %s' % ', '.join(skipped)[:512]
+        return result
     if 'model.pkl' not in files:
         result['error'] = 'model.pkl missing in source %s' % rel
         return result
