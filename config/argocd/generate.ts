@@ -1,6 +1,6 @@
 // Writes config/argocd/argocd-cm-health.yaml: the argocd-cm patch carrying every health script under
 // resource_customizations/<group>/<Kind>/health.lua, so the committed Lua is the single source.
-//   node_modules/.bin/node config/argocd/generate.ts
+//   node_modules/.bin/node config/argocd/generate.ts [--out FILE]
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,12 @@ export function renderArgocdCmHealth(customizationsDir: string = CUSTOMIZATIONS_
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  writeFileSync(OUTPUT_FILE, renderArgocdCmHealth());
-  console.log(`wrote ${OUTPUT_FILE}`);
+  const outFlag = process.argv.indexOf('--out');
+  const out = outFlag >= 0 ? process.argv[outFlag + 1] : OUTPUT_FILE;
+  if (out === undefined) {
+    process.stderr.write('usage: generate.ts [--out FILE]\n');
+    process.exit(2);
+  }
+  writeFileSync(out, renderArgocdCmHealth());
+  process.stdout.write(`wrote ${out}\n`);
 }
