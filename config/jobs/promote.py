@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""Promote a staged model into the serving path, or roll back to a kept release (the `<run>-promote` Job).
+
+Environment:
+  ROOT             mount path of the shared PVC (absolute), e.g. /mnt/models
+  MODEL            model name, a DNS-1123 label
+  RUN              the release to serve (a run name, DNS-1123 label)
+  SOURCE           "staging": promote .runs/<run>/<model>/model.pkl (a gated run);
+                   "release": serve the kept .releases/<model>/<run>/model.pkl again (rollback)
+  KEEP             releases to keep per model, int >= 1 (default 5)
+  TERMINATION_LOG  where the result JSON goes (default /dev/termination-log); it is also printed on stdout
+
+Layout on the PVC:
+  <model>/model.pkl                     what the predictor loads (replaced by an atomic rename only)
+  <model>/RELEASE                       the run name of the served release
+  <model>/PREVIOUS_RELEASE              the release RELEASE named before the last change (lets a re-run
+                                        of the same promotion report the same previousRelease)
+  .releases/<model>/<run>/model.pkl     kept releases, with release.json {run, sha256, bytes, promotedAt}
+
+Steps (staging): copy the staged file into the release folder (temp name, fsync, rename; skipped when the
+same sha256 is already there) and write release.json (kept as is when it already records that sha256).
+Both sources then: verify the release file against release.json, read <model>/RELEASE (the previous
+release), copy the release to <model>/model.pkl.tmp-<run>, fsync, rename over <model>/model.pkl, write
+RELEASE atomically, and prune .releases/<model>/ to the newest KEEP by promotedAt, never pruning the served
+or the previous release. Every step is idempotent, so a re-run after a crash finishes the job.
+
+Result: {"ok", "release", "previousRelease": str|null, "sha256", "bytes", "servedPath": "<model>/model.pkl",
+         "kept": [...], "pruned": [...], "error"?, "truncated"?}
+Exit code 0 when the promotion was attempted (the verdict is in "ok"), 2 on a usage error.
+
+Usage:  ROOT=/mnt/models MODEL=anomaly-detector RUN=r1 SOURCE=staging python3 promote.py
+"""
+import os
+import sys
+
+# The scripts share one mounted folder and copy.py would shadow the standard library's `copy` module:
+# never import from the script's own folder.
+if sys.path and sys.path[0] and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import datetime
+import hashlib
+import json
+import re
+import shutil
+import stat
+
+MAX_RESULT_BYTES = 4096
+DNS1123_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+CHUNK = 1024 * 1024
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+class UsageError(Exception):
+    pass
+
+
+class PromoteError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- result
+
+def encode(obj):
+    return json.dumps(obj, separators=(',', ':'), ensure_ascii=False)
+
+
+def size_of(obj):
+    return len(encode(obj).encode('utf-8'))
+
+
+def fit(result):
+    if size_of(result) <= MAX_RESULT_BYTES:
+        return encode(result)
+    shrunk = dict(result, truncated=True)
+    if isinstance(shrunk.get('error'), str):
+        shrunk['error'] = shrunk['error'][:512]
+    for key in ('pruned', 'kept'):
+        items = list(shrunk.get(key) or [])
+        while items and size_of(dict(shrunk, **{key: items})) > MAX_RESULT_BYTES:
+            items.pop()
+        shrunk[key] = items
+    return encode(shrunk)
+
+
+def emit(result):
+    text = fit(result)
+    path = os.environ.get('TERMINATION_LOG', '/dev/termination-log')
+    try:
+        with open(path, 'w', encoding='utf-8') as out:
+            out.write(text)
+    except OSError as err:
+        sys.stderr.write('cannot write termination log %s: %s\n' % (path, err))
+    sys.stdout.write(text + '\n')
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- environment
+
+def dns_label(name, value):
+    if not value:
+        raise UsageError('%s is required' % name)
+    if len(value) > 63 or not DNS1123_LABEL.match(value):
+        raise UsageError('%s must be a DNS-1123 label (got %r)' % (name, value[:80]))
+    return value
+
+
+def read_settings(env):
+    root = env.get('ROOT') or ''
+    if not root:
+        raise UsageError('ROOT is required')
+    if not os.path.isabs(root) or '..' in root.split('/'):
+        raise UsageError('ROOT must be an absolute path without ".." (got %r)' % root[:200])
+    if not os.path.isdir(root):
+        raise UsageError('ROOT is not a directory: %s' % root[:200])
+    source = env.get('SOURCE', '')
+    if source not in ('staging', 'release'):
+        raise UsageError('SOURCE must be "staging" or "release" (got %r)' % source[:40])
+    keep_raw = (env.get('KEEP') or '5').strip()
+    if not re.match(r'^[0-9]{1,4}$', keep_raw) or int(keep_raw) < 1:
+        raise UsageError('KEEP must be an integer >= 1 (got %r)' % keep_raw[:40])
+    return {'root': root, 'model': dns_label('MODEL', env.get('MODEL')), 'run': dns_label('RUN', env.get('RUN')),
+            'source': source, 'keep': int(keep_raw)}
+
+
+# ---------------------------------------------------------------- files
+
+def inside(root, *parts):
+    """root/parts, refused when any component below root is a symlink."""
+    path = os.path.join(root, *parts)
+    if os.path.realpath(path) != os.path.join(os.path.realpath(root), *parts):
+        raise PromoteError('symlink in path %s' % '/'.join(parts))
+    return path
+
+
+def regular_file(path):
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, 'rb') as src:
+        for chunk in iter(lambda: src.read(CHUNK), b''):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_dirs(path):
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            pass
+        fsync_dir(os.path.dirname(folder))
+
+
+def copy_atomic(src, dst, temp_name, want_sha):
+    """Copy src to dst through temp_name in dst's folder; the temp copy must hash to want_sha."""
+    folder = os.path.dirname(dst)
+    make_dirs(folder)
+    temp = os.path.join(folder, temp_name)
+    digest = hashlib.sha256()
+    with open(src, 'rb') as inp, open(temp, 'wb') as out:
+        for chunk in iter(lambda: inp.read(CHUNK), b''):
+            digest.update(chunk)
+            out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    if digest.hexdigest() != want_sha or sha256_file(temp)[0] != want_sha:
+        os.unlink(temp)
+        raise PromoteError('sha256 of %s changed while copying' % os.path.basename(src))
+    os.replace(temp, dst)
+    fsync_dir(folder)
+
+
+def write_atomic(path, text):
+    folder = os.path.dirname(path)
+    make_dirs(folder)
+    temp = path + '.tmp'
+    with open(temp, 'w', encoding='utf-8') as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temp, path)
+    fsync_dir(folder)
+
+
+def read_release_name(path):
+    """A run name from RELEASE / PREVIOUS_RELEASE; anything else counts as unknown (None)."""
+    try:
+        with open(path, encoding='utf-8') as src:
+            name = src.read(256).strip()
+    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
+        return None
+    return name if name and len(name) <= 63 and DNS1123_LABEL.match(name) else None
+
+
+def read_release_json(folder):
+    try:
+        with open(os.path.join(folder, 'release.json'), encoding='utf-8') as src:
+            data = json.load(src)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def parse_time(value):
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace('Z', '+00:00'))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+# ---------------------------------------------------------------- steps
+
+def stage_release(root, model, run, release_dir):
+    """Copy the staged model into its release folder and record release.json; returns (sha, bytes)."""
+    staged = inside(root, '.runs', run, model, 'model.pkl')
+    if not regular_file(staged):
+        raise PromoteError('staged model missing: .runs/%s/%s/model.pkl' % (run, model))
+    sha, size = sha256_file(staged)
+    kept = os.path.join(release_dir, 'model.pkl')
+    if not (regular_file(kept) and sha256_file(kept)[0] == sha):
+        copy_atomic(staged, kept, '.model.pkl.tmp-promote', sha)
+    info = read_release_json(release_dir)
+    # A re-run keeps the first promotedAt, so pruning order does not change on retries.
+    if not (info and info.get('sha256') == sha and info.get('run') == run and parse_time(info.get('promotedAt'))):
+        record = {'run': run, 'sha256': sha, 'bytes': size, 'promotedAt': now_iso()}
+        write_atomic(os.path.join(release_dir, 'release.json'), encode(record) + '\n')
+    return sha, size
+
+
+def verify_release(model, run, release_dir):
+    """The kept release must exist and match its own record: never serve a file we cannot vouch for."""
+    kept = os.path.join(release_dir, 'model.pkl')
+    if not regular_file(kept):
+        raise PromoteError('release missing: .releases/%s/%s/model.pkl' % (model, run))
+    info = read_release_json(release_dir)
+    if not info or not isinstance(info.get('sha256'), str):
+        raise PromoteError('release.json missing or invalid in .releases/%s/%s' % (model, run))
+    sha, size = sha256_file(kept)
+    if sha != info['sha256']:
+        raise PromoteError('release .releases/%s/%s is corrupt: sha256 %s, release.json says %s' % (
+            model, run, sha, info['sha256']))
+    return sha, size
+
+
+def serve(root, model, run, release_dir, sha):
+    """Replace <model>/model.pkl by the release; returns the previous release (str or None)."""
+    served_dir = inside(root, model)
+    make_dirs(served_dir)
+    current = read_release_name(os.path.join(served_dir, 'RELEASE'))
+    previous_file = os.path.join(served_dir, 'PREVIOUS_RELEASE')
+    if current == run:
+        # Re-run of a promotion that already switched RELEASE: report what it replaced back then.
+        previous = read_release_name(previous_file)
+    else:
+        previous = current
+        if previous is None:
+            if os.path.lexists(previous_file):
+                os.unlink(previous_file)
+                fsync_dir(served_dir)
+        else:
+            write_atomic(previous_file, previous + '\n')
+    served = inside(root, model, 'model.pkl')
+    if not (regular_file(served) and sha256_file(served)[0] == sha):
+        copy_atomic(os.path.join(release_dir, 'model.pkl'), served, 'model.pkl.tmp-' + run, sha)
+    write_atomic(os.path.join(served_dir, 'RELEASE'), run + '\n')
+    # Temp files of crashed promotions of any release: the lock guarantees none is in progress.
+    leftovers = [n for n in os.listdir(served_dir) if n.startswith('model.pkl.tmp-') or n.endswith('.tmp')]
+    for name in leftovers:
+        os.unlink(os.path.join(served_dir, name))
+    if leftovers:
+        fsync_dir(served_dir)
+    return previous
+
+
+def prune(releases_dir, keep, protected):
+    """Keep the newest `keep` releases by promotedAt plus the protected ones; remove the rest."""
+    entries = []
+    for name in os.listdir(releases_dir):
+        path = os.path.join(releases_dir, name)
+        # Only folders we could have written: never follow a link or touch a foreign name.
+        if not DNS1123_LABEL.match(name) or len(name) > 63 or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        info = read_release_json(path) or {}
+        when = parse_time(info.get('promotedAt'))
+        if when is None:
+            when = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc)
+        entries.append((when, name))
+    entries.sort(reverse=True)
+    newest = {name for _, name in entries[:keep]}
+    kept, pruned = [], []
+    for _, name in entries:
+        if name in newest or name in protected:
+            kept.append(name)
+        else:
+            shutil.rmtree(os.path.join(releases_dir, name))
+            pruned.append(name)
+    if pruned:
+        fsync_dir(releases_dir)
+    return kept, pruned
+
+
+def promote(settings):
+    root, model, run = settings['root'], settings['model'], settings['run']
+    result = {'ok': False, 'release': run, 'previousRelease': None, 'sha256': None, 'bytes': None,
+              'servedPath': '%s/model.pkl' % model, 'kept': [], 'pruned': []}
+    try:
+        release_dir = inside(root, '.releases', model, run)
+        if settings['source'] == 'staging':
+            stage_release(root, model, run, release_dir)
+        sha, size = verify_release(model, run, release_dir)
+        result['sha256'], result['bytes'] = sha, size
+        previous = serve(root, model, run, release_dir, sha)
+        result['previousRelease'] = previous
+        protected = {run} | ({previous} if previous else set())
+        result['kept'], result['pruned'] = prune(inside(root, '.releases', model), settings['keep'], protected)
+    except (PromoteError, OSError) as err:
+        result['error'] = str(err)
+        return result
+    result['ok'] = True
+    return result
+
+
+def main():
+    try:
+        settings = read_settings(os.environ)
+    except UsageError as err:
+        emit({'ok': False, 'error': 'usage: %s' % err})
+        return 2
+    emit(promote(settings))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
