@@ -46,6 +46,13 @@ export interface ListPage<T> {
   resourceVersion?: string;
 }
 
+export interface DeleteOptions {
+  namespace?: string;
+  propagationPolicy?: 'Foreground' | 'Background' | 'Orphan';
+  /** Delete only this version of the object: a stale one throws ConflictError. */
+  preconditions?: { resourceVersion?: string; uid?: string };
+}
+
 export type CreateResult<T> = { created: true; object: T } | { created: false; reason: 'AlreadyExists' };
 
 export interface KubePort {
@@ -63,7 +70,7 @@ export interface KubePort {
   /** RFC 6902 JSON patch (custom resources); a failed `test` op throws ConflictError. */
   jsonPatch<T extends KubeObject>(res: ResourceDescriptor, name: string, ops: object[], opts?: { namespace?: string; subresource?: 'status' }): Promise<T | undefined>;
   /** Delete; false when already gone. */
-  delete(res: ResourceDescriptor, name: string, opts?: { namespace?: string; propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' }): Promise<boolean>;
+  delete(res: ResourceDescriptor, name: string, opts?: DeleteOptions): Promise<boolean>;
 }
 
 /** Optimistic-concurrency loss: the caller re-reads and decides again (retryable if it escapes). */
@@ -190,9 +197,10 @@ class ClientNodeKube implements KubePort {
     }
   }
 
-  async delete(res: ResourceDescriptor, name: string, opts: { namespace?: string; propagationPolicy?: 'Foreground' | 'Background' | 'Orphan' } = {}): Promise<boolean> {
+  async delete(res: ResourceDescriptor, name: string, opts: DeleteOptions = {}): Promise<boolean> {
     try {
-      await this.#objects.delete(this.#ref(res, name, opts.namespace), undefined, undefined, undefined, undefined, opts.propagationPolicy ?? 'Background');
+      const body = opts.preconditions ? { preconditions: opts.preconditions } : undefined;
+      await this.#objects.delete(this.#ref(res, name, opts.namespace), undefined, undefined, undefined, undefined, opts.propagationPolicy ?? 'Background', body);
       return true;
     } catch (err) {
       if (statusOf(err) === 404) return false;

@@ -1,0 +1,52 @@
+import { ConflictError, type KubePort } from './kube.ts';
+import { Labels } from './labels.ts';
+import { Resources, isTerminalPhase, type ModelRun, type ModelRunStatus } from './resources.ts';
+
+// Reads and compare-and-swap writes of a ModelRun's status. Every step decides on the status it read and
+// writes back only if nobody changed the run meanwhile (JSON patch `test` on resourceVersion), so two
+// deliveries of one event can never both advance a run.
+
+export async function getRun(kube: KubePort, name: string): Promise<ModelRun | undefined> {
+  return kube.get<ModelRun & Record<string, unknown>>(Resources.modelRun, name);
+}
+
+export type StatusMutation = (status: ModelRunStatus, run: ModelRun) => ModelRunStatus | undefined;
+
+/**
+ * Apply `mutate` to the run's current status and write it back atomically. Returns the updated run, or
+ * undefined when `mutate` chose not to change anything (or the run is gone). Retries lost races a few times.
+ */
+export async function updateRunStatus(kube: KubePort, name: string, mutate: StatusMutation, attempts = 5): Promise<{ run: ModelRun; changed: boolean } | undefined> {
+  for (let i = 0; i < attempts; i++) {
+    const run = await getRun(kube, name);
+    if (!run) return undefined;
+    const next = mutate(structuredClone(run.status ?? {}), run);
+    if (!next) return { run, changed: false };
+    const rv = run.metadata.resourceVersion;
+    try {
+      const updated = await kube.jsonPatch<ModelRun & Record<string, unknown>>(Resources.modelRun, name, [
+        { op: 'test', path: '/metadata/resourceVersion', value: rv },
+        { op: 'add', path: '/status', value: next },
+      ], { subresource: 'status' });
+      if (!updated) return undefined;
+      await syncPhaseLabel(kube, updated);
+      return { run: updated, changed: true };
+    } catch (err) {
+      if (!(err instanceof ConflictError) || i === attempts - 1) throw err;
+    }
+  }
+  return undefined;
+}
+
+/** Keep `mlops.dev/phase` in step with status.phase so lists can filter by phase (cooldown, status, pruning). */
+async function syncPhaseLabel(kube: KubePort, run: ModelRun): Promise<void> {
+  const phase = run.status?.phase;
+  if (!phase || run.metadata.labels?.[Labels.phase] === phase) return;
+  await kube.mergePatch(Resources.modelRun, run.metadata.name ?? '', { metadata: { labels: { [Labels.phase]: phase } } });
+}
+
+export function isRunTerminal(run: ModelRun | undefined): boolean {
+  return isTerminalPhase(run?.status?.phase);
+}
+
+export const nowIso = (d: Date): string => d.toISOString();
