@@ -243,6 +243,9 @@ def stage_release(root, model, run, release_dir):
     if not regular_file(staged):
         raise PromoteError('staged model missing: .runs/%s/%s/model.pkl' % (run, model))
     sha, size = sha256_file(staged)
+    for leftover in ('.model.pkl.tmp-promote', 'release.json.tmp'):
+        if os.path.lexists(os.path.join(release_dir, leftover)):
+            os.unlink(os.path.join(release_dir, leftover))
     kept = os.path.join(release_dir, 'model.pkl')
     if not (regular_file(kept) and sha256_file(kept)[0] == sha):
         copy_atomic(staged, kept, '.model.pkl.tmp-promote', sha)
