@@ -1,4 +1,6 @@
 import { dirname, join } from 'node:path';
+import { z } from 'zod';
+import type { SchemaNode } from '../config/crds/crd-schema.ts';
 import { fileURLToPath } from 'node:url';
 import { crdValidator, crdVersion, loadCrd, schemaAt } from '../config/crds/crd-schema.ts';
 import { exampleInferenceService, exampleModelRunMinimal, exampleModelRunSucceeded, exampleNvjCpu, exampleNvjGpu } from '../config/crds/examples.ts';
@@ -128,6 +130,27 @@ describe('ModelRun schema', () => {
     expect(parsed.spec).not.toHaveProperty('extra');
     expect(parsed.status).not.toHaveProperty('extra');
     expect(parsed.status?.probe).toEqual({ rows: [[0.1, 0.2, 0.3]], expected: [1], seed: 42 });
+  });
+
+  it('declares exactly the CRD fields and required keys at every level of spec and status', () => {
+    type JsonNode = { properties?: Record<string, JsonNode>; required?: string[]; items?: JsonNode; anyOf?: JsonNode[] };
+    const differences: string[] = [];
+    const unwrap = (n: JsonNode): JsonNode => n.anyOf?.find((a) => a.properties || a.items) ?? n;
+    const compare = (crd: SchemaNode, json: JsonNode, path: string): void => {
+      json = unwrap(json);
+      if (crd.properties) {
+        const crdKeys = Object.keys(crd.properties).sort();
+        const zodKeys = Object.keys(json.properties ?? {}).sort();
+        if (JSON.stringify(crdKeys) !== JSON.stringify(zodKeys)) differences.push(`${path}: CRD ${crdKeys.join(',')} / zod ${zodKeys.join(',')}`);
+        if (JSON.stringify([...(crd.required ?? [])].sort()) !== JSON.stringify([...(json.required ?? [])].sort())) differences.push(`${path}: required differs`);
+        for (const [k, child] of Object.entries(crd.properties)) if (json.properties?.[k]) compare(child, json.properties[k], `${path}.${k}`);
+      }
+      if (crd.items && json.items) compare(crd.items, json.items, `${path}[]`);
+    };
+    const json = z.toJSONSchema(ModelRun, { io: 'input', unrepresentable: 'any' }) as JsonNode;
+    compare(modelRunSchema.properties!.spec!, json.properties!.spec!, '.spec');
+    compare(modelRunSchema.properties!.status!, json.properties!.status!, '.status');
+    expect(differences).toEqual([]);
   });
 
   it('parses spec and status on their own, with null replaced/restored', () => {
