@@ -9,8 +9,9 @@ export function attributeValue(event: CloudEvent<unknown>, name: string): string
   const raw = (event as unknown as Record<string, unknown>)[name.toLowerCase()];
   if (raw === undefined || raw === null) return undefined;
   if (raw instanceof Date) return raw.toISOString();
-  if (typeof raw === 'object') return undefined; // data is not an attribute
-  return String(raw);
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'boolean' || typeof raw === 'bigint') return String(raw);
+  return undefined; // data and other structured values are not attributes
 }
 
 function stringMap(value: unknown, where: string): Record<string, string> {

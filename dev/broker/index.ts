@@ -165,8 +165,9 @@ function ttlOf(event: CloudEvent<unknown>): number | undefined {
 /** The event without the broker's TTL extension (Knative strips it before dispatching to subscribers). */
 function withoutTtl(event: CloudEvent<unknown>): CloudEvent<unknown> {
   if (!(TTL_EXTENSION in event)) return event;
-  const { [TTL_EXTENSION]: _ttl, ...rest } = event.toJSON() as Record<string, unknown>;
-  return new CloudEvent<unknown>(rest as ConstructorParameters<typeof CloudEvent>[0], false);
+  const attributes: Record<string, unknown> = { ...event.toJSON() };
+  delete attributes[TTL_EXTENSION];
+  return new CloudEvent<unknown>(attributes, false);
 }
 
 function headerRecord(headers: http.IncomingHttpHeaders): Record<string, string> | undefined {
@@ -505,10 +506,16 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
     setTriggers(manifests) {
       triggers = compile(manifests);
     },
-    async send(ce) {
-      const event = ce instanceof CloudEvent ? ce : new CloudEvent<unknown>(ce as ConstructorParameters<typeof CloudEvent>[0]);
-      event.validate();
-      accept(event);
+    send(ce) {
+      // plain attribute objects are accepted too, for callers without the SDK class at hand
+      try {
+        const event = ce instanceof CloudEvent ? ce : new CloudEvent<unknown>(ce);
+        event.validate();
+        accept(event);
+        return Promise.resolve();
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
     },
     idle(timeoutMs = 30_000) {
       if (pending === 0) return Promise.resolve();

@@ -25,7 +25,7 @@ export async function startSubscriber(script: Script = () => ({ status: 202 })):
       }
       const r: Received = { path: req.url ?? '/', at: Date.now(), event, headers: req.headers };
       received.push(r);
-      Promise.resolve(script(r, received.filter((x) => x.path === r.path).length)).then((answer) => {
+      void Promise.resolve(script(r, received.filter((x) => x.path === r.path).length)).then((answer) => {
         if (answer === 'hang') return;
         res.writeHead(answer.status, answer.headers ?? {});
         res.end(answer.body);
