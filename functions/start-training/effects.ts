@@ -1,0 +1,91 @@
+import type { CloudEvent } from 'cloudevents';
+import { EventTypes, buildEvent } from '../../events/index.ts';
+import { ConflictError } from '../../runtime/kube.ts';
+import { acquireLock, enqueueOnLock } from '../../runtime/lock.ts';
+import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
+import { Resources, type ModelRun } from '../../runtime/resources.ts';
+import { lockNameFor } from '../../runtime/labels.ts';
+import type { LeaseObject } from '../../runtime/lock.ts';
+import type { StepDeps } from '../../runtime/step.ts';
+import type { StartAction, StartInput } from './decide.ts';
+import { modelRunManifest, nvjManifest, profileOf } from './manifests.ts';
+
+export const STEP = 'start-training';
+
+/** Lost the lock race between reading state and acquiring: index re-reads and decides again. */
+export class LockRaceLost extends Error {}
+
+/** Runs the actions in order; returns the reply event. Every effect tolerates having run before. */
+export async function runStartEffects(actions: StartAction[], input: StartInput, deps: StepDeps, traceparent?: string): Promise<CloudEvent<unknown> | undefined> {
+  const { kube } = deps;
+  const { model, data } = input;
+  let modelRun: ModelRun | undefined;
+  let replyEvent: CloudEvent<unknown> | undefined;
+  const trace = traceparent ? { traceparent } : {};
+
+  for (const action of actions) {
+    switch (action.kind) {
+      case 'acquire-lock': {
+        const result = await acquireLock(kube, model.name, action.run, action.durationSeconds, deps.clock.now());
+        if (!result.acquired) throw new LockRaceLost(result.holder);
+        break;
+      }
+      case 'create-run': {
+        const created = await kube.create(Resources.modelRun, modelRunManifest(action.run, data, model, input.idempotencyKey));
+        modelRun = created.created ? (created.object as unknown as ModelRun) : await getRun(kube, action.run);
+        break;
+      }
+      case 'create-nvj': {
+        modelRun ??= await getRun(kube, action.run);
+        if (!modelRun) throw new ConflictError(`ModelRun ${action.run} disappeared before its NVJ was created`);
+        await kube.create(Resources.notebookValidationJob, nvjManifest(modelRun, model));
+        break;
+      }
+      case 'mark-training': {
+        const at = deps.clock.now().toISOString();
+        await updateRunStatus(kube, action.run, (status) => {
+          if (status.phase && status.phase !== 'Pending') return undefined;
+          return {
+            ...status,
+            phase: 'Training',
+            step: 'training',
+            startedAt: status.startedAt ?? at,
+            steps: { ...status.steps, training: { started: at, job: action.run } },
+            deadlines: { step: action.deadline, run: action.runDeadline },
+          };
+        });
+        break;
+      }
+      case 'enqueue': {
+        const lease = await kube.get<LeaseObject>(Resources.lease, lockNameFor(model.name));
+        if (!lease) throw new ConflictError('the lock was freed while queueing: retry starts the run');
+        await enqueueOnLock(kube, lease, action.request);
+        break;
+      }
+      case 'reply-started': {
+        const run = modelRun ?? (await getRun(kube, action.run));
+        const startedAt = run?.status?.steps?.training?.started ?? run?.metadata.creationTimestamp ?? deps.clock.now().toISOString();
+        replyEvent = buildEvent(EventTypes.trainingStarted, {
+          step: STEP,
+          data: {
+            model: model.name, run: action.run, trigger: data.trigger, profile: run?.spec.profile ?? profileOf(data, model),
+            notebookValidationJob: action.run, startedAt: new Date(startedAt).toISOString(), deadline: action.deadline,
+          },
+          ...trace,
+        });
+        break;
+      }
+      case 'reply-skipped': {
+        replyEvent = buildEvent(EventTypes.trainingSkipped, {
+          step: STEP,
+          model: model.name,
+          data: { model: model.name, reason: action.reason, message: action.message, ...(action.holder ? { holder: action.holder } : {}) },
+          id: `${input.idempotencyKey.length > 200 ? input.idempotencyKey.slice(0, 200) : input.idempotencyKey}.training.skipped`,
+          ...trace,
+        });
+        break;
+      }
+    }
+  }
+  return replyEvent;
+}

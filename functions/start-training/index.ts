@@ -1,0 +1,67 @@
+import { invalid } from '../../runtime/errors.ts';
+import { leaseExpired, type LeaseObject } from '../../runtime/lock.ts';
+import { Labels, lockNameFor, runNameFor } from '../../runtime/labels.ts';
+import { getRun } from '../../runtime/modelrun.ts';
+import { Resources, type ModelRun } from '../../runtime/resources.ts';
+import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
+import { decideStart, type StartState } from './decide.ts';
+import { LockRaceLost, STEP, runStartEffects } from './effects.ts';
+import { normalise, type StartRequest } from './request.ts';
+
+// start-training: training.requested, PingSource ticks and Tekton pipelinerun.successful → one ModelRun + NVJ per
+// request identity, under the per-model lock; or an explicit training.skipped.
+
+export const step: StepDefinition = {
+  name: STEP,
+  input: 'cloudevent',
+  async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
+    if (input.kind !== 'event') throw invalid('start-training takes CloudEvents');
+    const normalised = normalise(input.event, deps.catalog);
+    if (normalised.kind === 'ignore') {
+      deps.logger.debug({ reason: normalised.reason }, 'ignored');
+      return empty;
+    }
+    const request = normalised.request;
+    const runName = runNameFor(request.model.name, request.idempotencyKey);
+    // The lock can change between reading and acquiring; decide again on what we then see (bounded).
+    for (let attempt = 0; ; attempt++) {
+      const state = await readState(request, runName, deps);
+      const actions = decideStart(request, state);
+      try {
+        const event = await runStartEffects(actions, request, deps, request.traceparent);
+        return event ? reply(event) : empty;
+      } catch (err) {
+        if (!(err instanceof LockRaceLost) || attempt >= 2) throw err;
+      }
+    }
+  },
+};
+
+async function readState(request: StartRequest, runName: string, deps: StepDeps): Promise<StartState> {
+  const { kube } = deps;
+  const now = deps.clock.now();
+  const [existingRun, lease, lastSuccessAt] = await Promise.all([
+    getRun(kube, runName),
+    kube.get<LeaseObject>(Resources.lease, lockNameFor(request.model.name)),
+    request.data.trigger === 'drift' ? lastSuccess(deps, request.model.name) : Promise.resolve(undefined),
+  ]);
+  const state: StartState = { runName, now };
+  if (existingRun) state.existingRun = existingRun;
+  if (lease?.spec?.holderIdentity) state.lock = { holder: lease.spec.holderIdentity, expired: leaseExpired(lease, now) };
+  if (lastSuccessAt) state.lastSuccessAt = lastSuccessAt;
+  return state;
+}
+
+async function lastSuccess(deps: StepDeps, model: string): Promise<Date | undefined> {
+  const runs = await deps.kube.listAll<ModelRun & Record<string, unknown>>(Resources.modelRun, {
+    labelSelector: `${Labels.model}=${model},${Labels.phase}=Succeeded`,
+  });
+  let latest: number | undefined;
+  for (const r of runs) {
+    const at = r.status?.finishedAt ?? r.status?.steps?.verify?.finished;
+    if (!at) continue;
+    const t = new Date(at).getTime();
+    if (latest === undefined || t > latest) latest = t;
+  }
+  return latest === undefined ? undefined : new Date(latest);
+}

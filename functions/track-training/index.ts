@@ -1,0 +1,95 @@
+import type { CloudEvent } from 'cloudevents';
+import { EventTypes, buildEvent, parseApiServerSource } from '../../events/index.ts';
+import { invalid } from '../../runtime/errors.ts';
+import { finishRun } from '../../runtime/finish.ts';
+import { Labels, MANAGER } from '../../runtime/labels.ts';
+import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
+import { metrics } from '../../runtime/metrics.ts';
+import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
+import { decideTrack, type TrackAction } from './decide.ts';
+
+// track-training: ApiServerSource updates of our NVJs → training.succeeded / training.failed, once per run.
+
+const STEP = 'track-training';
+
+export const step: StepDefinition = {
+  name: STEP,
+  input: 'cloudevent',
+  async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
+    if (input.kind !== 'event') throw invalid('track-training takes CloudEvents');
+    const parsed = parseApiServerSource(input.event);
+    if (!parsed.ok) throw invalid(parsed.reason);
+    if (parsed.value.mode !== 'resource' || parsed.value.action === 'delete') return empty;
+    const nvj = parsed.value.object as { kind?: string; metadata: { labels?: Record<string, string> }; status?: { phase?: string; message?: string; completionTime?: string } };
+    const labels = nvj.metadata.labels ?? {};
+    const runName = labels[Labels.run];
+    if (nvj.kind !== 'NotebookValidationJob' || labels[Labels.managedBy] !== MANAGER || !runName) return empty;
+    const phase = nvj.status?.phase;
+    // The phase flaps and every status write is an update: non-terminal updates cost no API call.
+    if (phase !== 'Succeeded' && phase !== 'Failed') return empty;
+
+    const run = await getRun(deps.kube, runName);
+    const profile = run?.spec.profile ?? 'cpu';
+    const actions = decideTrack({ phase, message: nvj.status?.message ?? '', ...(nvj.status?.completionTime ? { completionTime: String(nvj.status.completionTime) } : {}) }, run, profile);
+    const traceparent = (input.event as unknown as { traceparent?: string }).traceparent;
+    const event = await runEffects(actions, deps, runName, run?.spec.model ?? labels[Labels.model] ?? '', profile, traceparent);
+    return event ? reply(event) : empty;
+  },
+};
+
+async function runEffects(actions: TrackAction[], deps: StepDeps, run: string, model: string, profile: 'cpu' | 'gpu', traceparent?: string): Promise<CloudEvent<unknown> | undefined> {
+  const now = deps.clock.now().toISOString();
+  const trace = traceparent ? { traceparent } : {};
+  let out: CloudEvent<unknown> | undefined;
+  for (const action of actions) {
+    switch (action.kind) {
+      case 'ignore':
+        deps.logger.debug({ reason: action.reason }, 'ignored');
+        break;
+      case 'record-success': {
+        const result = await updateRunStatus(deps.kube, run, (status) => {
+          if (status.steps?.training?.finished) return undefined;
+          const warnings = action.warning ? [...(status.warnings ?? []), action.warning] : status.warnings;
+          return {
+            ...status,
+            phase: action.next,
+            step: action.next === 'Copying' ? 'copy' : 'gate',
+            ...(warnings ? { warnings } : {}),
+            steps: { ...status.steps, training: { ...status.steps?.training, finished: now, outcome: 'Succeeded', message: action.warning ?? 'notebook succeeded' } },
+            artifact: { path: artifactPath(run, model) },
+          };
+        });
+        if (result?.changed) observeTraining(result.run, 'Succeeded', now);
+        break;
+      }
+      case 'record-failure': {
+        const finished = await finishRun(deps, run, {
+          phase: 'Failed', step: STEP, message: `training failed: ${action.message}`,
+          patch: (status) => ({ ...status, step: 'training', steps: { ...status.steps, training: { ...status.steps?.training, finished: now, outcome: 'Failed', message: action.message } } }),
+          ...trace,
+        });
+        if (finished) observeTraining(finished, 'Failed', now);
+        break;
+      }
+      case 'reply-succeeded':
+        out = buildEvent(EventTypes.trainingSucceeded, {
+          step: STEP,
+          data: { model, run, profile, completedAt: action.completedAt ?? now, artifactPath: artifactPath(run, model), ...(action.warning ? { warning: action.warning } : {}) },
+          ...trace,
+        });
+        break;
+      case 'reply-failed':
+        out = buildEvent(EventTypes.trainingFailed, { step: STEP, data: { model, run, profile, phase: 'Failed', message: action.message }, ...trace });
+        break;
+    }
+  }
+  return out;
+}
+
+/** Where the unchanged notebook's /mnt/models/<model>/model.pkl lands on the PVC (subPath .runs/<run>). */
+export const artifactPath = (run: string, model: string): string => `.runs/${run}/${model}/model.pkl`;
+
+function observeTraining(run: { spec: { model: string }; status?: { steps?: { training?: { started?: string | Date } } } }, outcome: string, now: string): void {
+  const started = run.status?.steps?.training?.started;
+  if (started) metrics.stepDuration.observe({ model: run.spec.model, step: 'training', outcome }, (Date.parse(now) - new Date(started).getTime()) / 1000);
+}
