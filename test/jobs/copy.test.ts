@@ -56,6 +56,12 @@ describe('copy.py', () => {
     expect(JSON.parse(run.stdout.trim())).toEqual(run.result);
   });
 
+  test('needs only the standard library (runs with site-packages disabled)', async () => {
+    const run = await runScript('copy', env(), ['-S', '-I']);
+    expect(run.code).toBe(0);
+    expect(run.result['ok']).toBe(true);
+  });
+
   test('a re-run after a crash removes temp leftovers, replaces stale files and gives the same result', async () => {
     const out = path.join(dst, '.runs', 'run-1', 'anomaly-detector');
     mkdirSync(path.join(out, 'extra'), { recursive: true });

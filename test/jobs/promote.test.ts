@@ -53,10 +53,18 @@ describe('promote.py', () => {
     expect(servedRelease()).toBe('run-1');
     expect(readFileSync(path.join(root, '.releases', MODEL, 'run-1', 'model.pkl'))).toEqual(data);
     const rec = record('run-1');
-    expect(rec).toEqual({ run: 'run-1', sha256: sha256(data), bytes: data.length, promotedAt: expect.any(String) });
+    expect({ ...rec, promotedAt: 'checked below' }).toEqual({ run: 'run-1', sha256: sha256(data), bytes: data.length, promotedAt: 'checked below' });
+    expect(rec.promotedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     expect(Number.isNaN(Date.parse(rec.promotedAt))).toBe(false);
     expect(readdirSync(path.join(root, MODEL)).sort()).toEqual(['RELEASE', 'model.pkl']);
     expect(JSON.parse(run.stdout.trim())).toEqual(run.result);
+  });
+
+  test('needs only the standard library (runs with site-packages disabled)', async () => {
+    stage('run-1');
+    const run = await runScript('promote', { ROOT: root, MODEL, RUN: 'run-1', SOURCE: 'staging' }, ['-S', '-I']);
+    expect(run.code).toBe(0);
+    expect(run.result['ok']).toBe(true);
   });
 
   test('second promotion records the first as previous; an identical re-run changes nothing', async () => {

@@ -27,12 +27,15 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Spawns `/usr/bin/python3 config/jobs/<script>.py` with only PATH and the given env (no inherited PYTHONPATH). */
-export function runScript(script: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ScriptRun> {
+/**
+ * Spawns `/usr/bin/python3 [pythonArgs] config/jobs/<script>.py` with only PATH and the given env (no inherited
+ * PYTHONPATH), as the Job's container would.
+ */
+export function runScript(script: string, env: Record<string, string>, pythonArgs: string[] = [], timeoutMs = 60_000): Promise<ScriptRun> {
   const logDir = tempDir('job-log-');
   const logPath = path.join(logDir, 'termination-log');
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [path.join(JOBS_DIR, `${script}.py`)], {
+    const child = spawn(PYTHON, [...pythonArgs, path.join(JOBS_DIR, `${script}.py`)], {
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERMINATION_LOG: logPath, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
