@@ -23,7 +23,9 @@ Probe rows are default_rng(SEED).normal(size=(PROBE_ROWS, FEATURES)) rounded to 
 predicts ON the rounded rows, so anyone sending the reported rows to the endpoint gets the same outputs.
 Expected outputs: labels as JSON ints (or strings), regression floats rounded to 9 digits. When the
 result would exceed 4096 bytes, trailing probe rows (and their expected outputs) are left out and
-"truncated": true is set.
+"truncated": true is set. Probe rows and expected outputs are empty unless every check passed (rows
+without verified outputs are nothing an endpoint check could compare against). With very wide inputs
+(several hundred features) not even one row fits and both lists are empty.
 
 Result: {"ok": every check ok, "checks": [...], "bytes", "sha256", "loadSeconds",
          "probe": {"rows": [[...]], "expected": [...]}, "python", "sklearn", "truncated"?, "error"?}
