@@ -4,6 +4,7 @@ import {
   CommitSha,
   DataSource,
   GitRef,
+  hasControlChars,
   IsoTime,
   K8sName,
   Message,
@@ -132,7 +133,7 @@ export const ArtifactPath = z
   .string()
   .min(1)
   .max(1024)
-  .refine((p) => !p.split('/').includes('..') && !/[\u0000-\u001f\u007f\\]/.test(p), {
+  .refine((p) => !p.split('/').includes('..') && !p.includes('\\') && !hasControlChars(p), {
     message: 'must not contain ".." segments, backslashes or control characters',
   });
 export type ArtifactPath = z.infer<typeof ArtifactPath>;

@@ -56,6 +56,10 @@ export type RunName = z.infer<typeof RunName>;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
+export function hasControlChars(text: string): boolean {
+  return CONTROL_CHARS.test(text);
+}
+
 /**
  * Why `ref` is not a valid branch or tag name (rules of `git check-ref-format --allow-onelevel`,
  * plus no leading "-" so it can never be read as an option), or undefined when it is valid.
