@@ -119,7 +119,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       apiVersion: 'v1',
       kind: 'Config',
       // The token also rides in the URL path: kubectl sends no credentials to http servers (see router.ts).
-      clusters: [{ name: 'emulator', cluster: { server: `${url}/auth/${encodeURIComponent(k.token ?? adminToken)}` } }],
+      // insecure-skip-tls-verify: client-node refuses plain http without it (there is no TLS to verify).
+      clusters: [{ name: 'emulator', cluster: { server: `${url}/auth/${encodeURIComponent(k.token ?? adminToken)}`, 'insecure-skip-tls-verify': true } }],
       users: [{ name: `${context}-user`, user: { token: k.token ?? adminToken } }],
       contexts: [{ name: context, context: { cluster: 'emulator', user: `${context}-user`, namespace: k.namespace ?? 'default' } }],
       'current-context': context,
