@@ -10,7 +10,7 @@ const CHECK_NAMES = ['exists', 'min-bytes', 'sha256', 'load', 'has-predict', 'pr
 
 function python(args: string[], env: Record<string, string>, input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(PYTHON, args, { env: { PATH: process.env['PATH'] ?? '/usr/bin', ...env }, timeout: 60_000 },
+    const child = execFile(PYTHON, args, { env: { PATH: process.env['PATH'] ?? '/usr/bin', PYTHONDONTWRITEBYTECODE: '1', ...env }, timeout: 60_000 },
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
     child.stdin?.end(input ?? '');
   });

@@ -36,7 +36,7 @@ export function runScript(script: string, env: Record<string, string>, pythonArg
   const logPath = path.join(logDir, 'termination-log');
   return new Promise((resolve, reject) => {
     const child = spawn(PYTHON, [...pythonArgs, path.join(JOBS_DIR, `${script}.py`)], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', TERMINATION_LOG: logPath, ...env },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', PYTHONDONTWRITEBYTECODE: '1', TERMINATION_LOG: logPath, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
