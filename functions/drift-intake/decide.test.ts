@@ -46,7 +46,7 @@ function request(model: string, fingerprint: string, provenance: Record<string, 
     kind: 'request-training',
     id: driftEventId(fingerprint, T0, model),
     data: { model, trigger: 'drift', requestedBy: 'alertmanager', ...rest, provenance: { alertFingerprint: fingerprint, alertName: 'ModelDriftDetected', groupKey: GROUP, startsAt: T0, ...provenance } },
-  } as DriftAction;
+  };
 }
 
 const rows: Array<[string, AlertIn[], DriftAction[]]> = [

@@ -150,7 +150,7 @@ describe('drift-intake over HTTP', () => {
       else if (entry.auth === 'basic') headers.authorization = `Basic ${TOKEN}`;
       const res = await post(intake.url, headers, corpusBody(entry));
       expect(res.status).toBe(entry.expectStatus);
-      expect(res.body).toEqual({ error: expect.any(String), kind: expect.any(String) });
+      expect(Object.keys(res.body as object)).toEqual(['error', 'kind']);
       // A refusal never echoes a payload's bulk.
       expect(JSON.stringify(res.body).length).toBeLessThan(700);
       expect(sink.events).toEqual([]);
@@ -185,7 +185,7 @@ describe('drift-intake without a reachable broker or a token', () => {
     try {
       const res = await post(intake.url, authed, webhook([alert('anomaly-detector', 'down1')]));
       expect(res.status).toBe(503);
-      expect(res.body).toMatchObject({ kind: 'retryable', error: expect.stringMatching(/^broker did not take 1 of 1 events: broker unreachable/) });
+      expect(res.body).toMatchObject({ kind: 'retryable', error: expect.stringMatching(/^broker did not take 1 of 1 events: broker unreachable/) as unknown });
     } finally {
       await intake.close();
     }

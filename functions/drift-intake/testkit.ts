@@ -18,7 +18,7 @@ export interface RecordingSink {
 
 /** A real HTTP server standing in for the broker: records every CloudEvent it is sent. */
 export async function startRecordingSink(): Promise<RecordingSink> {
-  const sink: RecordingSink = { url: '', events: [], status: 202, delayMs: 0, maxInFlight: 0, close: async () => undefined };
+  const sink: RecordingSink = { url: '', events: [], status: 202, delayMs: 0, maxInFlight: 0, close: () => Promise.resolve() };
   let inFlight = 0;
   const server: Server = createServer((req, res) => {
     inFlight += 1;
@@ -27,8 +27,8 @@ export async function startRecordingSink(): Promise<RecordingSink> {
       if (sink.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, sink.delayMs));
       inFlight -= 1;
       if (sink.status < 300) {
-        const parsed = HTTP.toEvent({ headers: req.headers as Record<string, string>, body: body.toString('utf8') });
-        for (const event of Array.isArray(parsed) ? parsed : [parsed]) sink.events.push(event as CloudEvent<unknown>);
+        const parsed = HTTP.toEvent({ headers: req.headers, body: body.toString('utf8') });
+        for (const event of Array.isArray(parsed) ? parsed : [parsed]) sink.events.push(event);
       }
       res.writeHead(sink.status).end();
     });
