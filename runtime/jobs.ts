@@ -1,0 +1,95 @@
+import type { CatalogModel } from './catalog.ts';
+import type { KubePort, KubeObject } from './kube.ts';
+import { jobNameFor, modelRunOwnerRef, runLabels } from './labels.ts';
+import { Resources, jobOutcome, terminationMessage, type Job, type ModelRun, type Pod } from './resources.ts';
+
+// The step Jobs (`<run>-copy`, `<run>-gate`, `<run>-promote`, `<run>-rollback`): a script from config/jobs
+// mounted from the scripts ConfigMap, the result JSON in the container's termination message, a deadline,
+// and a deterministic name so creating it twice is harmless.
+
+export const SCRIPTS_CONFIGMAP = 'model-lifecycle-scripts';
+export const SCRIPTS_MOUNT = '/opt/mlops';
+export const SHARED_MOUNT = '/mnt/shared';
+export const GPU_MOUNT = '/mnt/gpu';
+export const RESULT_CONTAINER = 'step';
+/** Image for copy/promote (standard library Python only); the gate runs in the notebook image. */
+export const DEFAULT_UTILITY_IMAGE = 'registry.access.redhat.com/ubi9/python-311:latest';
+
+export type JobStep = 'copy' | 'gate' | 'promote' | 'rollback';
+
+export interface StepJobSpec {
+  step: JobStep;
+  run: ModelRun;
+  model: CatalogModel;
+  script: 'copy.py' | 'gate.py' | 'promote.py';
+  image: string;
+  env: Record<string, string>;
+  /** PVCs to mount: claim name → mount path. */
+  volumes: Array<{ claimName: string; mountPath: string; readOnly?: boolean }>;
+  deadlineSeconds: number;
+  serviceAccountName?: string;
+}
+
+export function stepJobManifest(spec: StepJobSpec): KubeObject {
+  const runName = spec.run.metadata.name ?? '';
+  const name = jobNameFor(runName, spec.step);
+  const labels = runLabels(spec.model.name, runName, spec.step);
+  const env = Object.entries(spec.env).map(([k, v]) => ({ name: k, value: v }));
+  env.push({ name: 'TERMINATION_LOG', value: '/dev/termination-log' });
+  return {
+    metadata: { name, labels, ownerReferences: modelRunOwnerRef(spec.run) },
+    spec: {
+      // One attempt: a failed step is a verdict the function reads, not something to retry blindly.
+      backoffLimit: 0,
+      activeDeadlineSeconds: spec.deadlineSeconds,
+      ttlSecondsAfterFinished: 7 * 24 * 3600,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
+          containers: [{
+            name: RESULT_CONTAINER,
+            image: spec.image,
+            command: ['python3', `${SCRIPTS_MOUNT}/${spec.script}`],
+            env,
+            terminationMessagePath: '/dev/termination-log',
+            terminationMessagePolicy: 'File',
+            volumeMounts: [
+              { name: 'scripts', mountPath: SCRIPTS_MOUNT, readOnly: true },
+              ...spec.volumes.map((v, i) => ({ name: `data-${i}`, mountPath: v.mountPath, ...(v.readOnly ? { readOnly: true } : {}) })),
+            ],
+            resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+          }],
+          volumes: [
+            { name: 'scripts', configMap: { name: SCRIPTS_CONFIGMAP, defaultMode: 0o555 } },
+            ...spec.volumes.map((v, i) => ({ name: `data-${i}`, persistentVolumeClaim: { claimName: v.claimName, ...(v.readOnly ? { readOnly: true } : {}) } })),
+          ],
+        },
+      },
+    },
+  };
+}
+
+export type JobResult =
+  | { state: 'running' }
+  | { state: 'finished'; succeeded: boolean; result?: unknown; problem?: string };
+
+/**
+ * The outcome of a step Job: its condition plus the JSON its container wrote as termination message.
+ * A finished Job without parseable JSON is reported with a `problem` (callers fail closed on it).
+ */
+export async function readJobResult(kube: KubePort, job: Job): Promise<JobResult> {
+  const outcome = jobOutcome(job);
+  if (outcome === 'running') return { state: 'running' };
+  const name = job.metadata.name ?? '';
+  const pods = await kube.list<Pod & KubeObject>(Resources.pod, { labelSelector: `batch.kubernetes.io/job-name=${name}` });
+  const messages = pods.items.map((p) => terminationMessage(p, RESULT_CONTAINER)).filter((m): m is string => !!m);
+  const message = messages[messages.length - 1];
+  if (!message) return { state: 'finished', succeeded: outcome === 'succeeded', problem: `job ${name} left no termination message` };
+  try {
+    return { state: 'finished', succeeded: outcome === 'succeeded', result: JSON.parse(message) as unknown };
+  } catch {
+    return { state: 'finished', succeeded: outcome === 'succeeded', problem: `job ${name} termination message is not JSON` };
+  }
+}
