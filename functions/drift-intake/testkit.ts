@@ -28,7 +28,7 @@ export async function startRecordingSink(): Promise<RecordingSink> {
       inFlight -= 1;
       if (sink.status < 300) {
         const parsed = HTTP.toEvent({ headers: req.headers, body: body.toString('utf8') });
-        for (const event of Array.isArray(parsed) ? parsed : [parsed]) sink.events.push(event);
+        for (const event of Array.isArray(parsed) ? parsed : [parsed]) sink.events.push(event as CloudEvent<unknown>);
       }
       res.writeHead(sink.status).end();
     });
