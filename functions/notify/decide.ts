@@ -173,11 +173,11 @@ function deadLetterNotice(ce: EventLike & { subject?: unknown }, ceId: string, c
   const model = labelExt(ce.model);
   const run = labelExt(ce.run) ?? labelExt(ce.subject);
   const details: Array<[string, string]> = [
-    ['Event type', clip(String(ce.type), 200)],
+    ['Event type', clip(typeof ce.type === 'string' ? ce.type : 'unknown', 200)],
     ['Event id', clip(ceId, 200)],
     ['Source', clip(ceSource, 200)],
     ['Destination', destinationHost(ce.knativeerrordest) ?? 'unknown'],
-    ['Error code', clip(String(ce.knativeerrorcode ?? 'unknown'), 20)],
+    ['Error code', clip(scalarText(ce.knativeerrorcode) ?? 'unknown', 20)],
   ];
   return {
     key: 'dead-letter',
@@ -349,6 +349,10 @@ function deadLetterData(value: unknown): string | undefined {
   const decoded = /^[A-Za-z0-9+/]+=*$/.test(value) ? Buffer.from(value, 'base64').toString('utf8') : value;
   // eslint-disable-next-line no-control-regex
   return clip(stripUrls(decoded.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')), 500);
+}
+
+function scalarText(value: unknown): string | undefined {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
 function clip(text: string, max: number): string {

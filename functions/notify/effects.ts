@@ -15,7 +15,7 @@ const TIMEOUT_MS = 10_000;
 export async function sendSlack(webhookUrl: string, message: SlackMessage, fetchFn: typeof fetch): Promise<ChannelOutcome> {
   try {
     const webhook = new IncomingWebhook(webhookUrl, { fetch: fetchFn as unknown as FetchFunction, timeout: TIMEOUT_MS });
-    await webhook.send({ text: message.text, blocks: message.blocks as never });
+    await webhook.send({ text: message.text, blocks: message.blocks });
     return { outcome: 'ok' };
   } catch (err) {
     const status = (err as { statusCode?: unknown }).statusCode;
