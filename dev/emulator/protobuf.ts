@@ -1,5 +1,5 @@
-// Just enough Kubernetes protobuf decoding for the typed requests kubectl sends that way
-// (`auth can-i`, `create configmap|secret|namespace|serviceaccount`). Answers are always JSON.
+// Just enough Kubernetes protobuf decoding for the typed requests kubectl sends that way (`auth can-i`,
+// `create configmap|secret|namespace|serviceaccount|role|rolebinding|...`). Answers are always JSON.
 import { ApiError } from './errors.ts';
 
 type FieldSpec =
@@ -35,7 +35,43 @@ const OBJECT_META: MessageSchema = {
 
 const LOCAL_REF: MessageSchema = { 1: { name: 'name', type: 'string' } };
 
+const POLICY_RULE: MessageSchema = {
+  1: { name: 'verbs', type: 'repeated-string' },
+  2: { name: 'apiGroups', type: 'repeated-string' },
+  3: { name: 'resources', type: 'repeated-string' },
+  4: { name: 'resourceNames', type: 'repeated-string' },
+  5: { name: 'nonResourceURLs', type: 'repeated-string' },
+};
+
+const ROLE: MessageSchema = {
+  1: { name: 'metadata', type: 'message', schema: OBJECT_META },
+  2: { name: 'rules', type: 'repeated-message', schema: POLICY_RULE },
+};
+
+const BINDING: MessageSchema = {
+  1: { name: 'metadata', type: 'message', schema: OBJECT_META },
+  2: {
+    name: 'subjects',
+    type: 'repeated-message',
+    schema: {
+      1: { name: 'kind', type: 'string' },
+      2: { name: 'apiGroup', type: 'string' },
+      3: { name: 'name', type: 'string' },
+      4: { name: 'namespace', type: 'string' },
+    },
+  },
+  3: {
+    name: 'roleRef',
+    type: 'message',
+    schema: { 1: { name: 'apiGroup', type: 'string' }, 2: { name: 'kind', type: 'string' }, 3: { name: 'name', type: 'string' } },
+  },
+};
+
 const KINDS: Record<string, MessageSchema> = {
+  'rbac.authorization.k8s.io/v1/Role': ROLE,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ROLE,
+  'rbac.authorization.k8s.io/v1/RoleBinding': BINDING,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': BINDING,
   'authorization.k8s.io/v1/SelfSubjectAccessReview': {
     1: { name: 'metadata', type: 'message', schema: OBJECT_META },
     2: {
@@ -129,9 +165,12 @@ function decodeMessage(buf: Buffer, schema: MessageSchema): Record<string, unkno
     const spec = schema[f.num];
     if (!spec) continue;
     switch (spec.type) {
-      case 'string':
-        obj[spec.name] = f.bytes?.toString('utf8') ?? '';
+      case 'string': {
+        // gogo-protobuf writes every optional scalar; empty means unset in JSON terms.
+        const v = f.bytes?.toString('utf8') ?? '';
+        if (v !== '') obj[spec.name] = v;
         break;
+      }
       case 'bytes':
         obj[spec.name] = f.bytes?.toString('base64') ?? '';
         break;
@@ -139,7 +178,7 @@ function decodeMessage(buf: Buffer, schema: MessageSchema): Record<string, unkno
         obj[spec.name] = (f.varint ?? 0n) !== 0n;
         break;
       case 'int':
-        obj[spec.name] = Number(f.varint ?? 0n);
+        if ((f.varint ?? 0n) !== 0n) obj[spec.name] = Number(f.varint);
         break;
       case 'time':
         break;
