@@ -1,0 +1,18 @@
+// Local Knative event sources: PingSource, ApiServerSource (with a real-watch WatchFn) and SinkBinding env.
+export { PING_EVENT_TYPE, PingSource, compilePingSource, nextPingTime, pingEvent, startPingSources } from './ping.ts';
+export type { PingSink, PingSources, PingSourcesOptions } from './ping.ts';
+export {
+  ApiServerSource,
+  DEFAULT_APISERVER_SOURCE_URI,
+  LabelSelector,
+  apiServerEvent,
+  compileApiServerSource,
+  guessPlural,
+  labelSelectorString,
+  resourceSubject,
+  startApiServerSources,
+} from './apiserver.ts';
+export type { ApiServerSources, ApiServerSourcesOptions, WatchEventType, WatchFn } from './apiserver.ts';
+export { watchViaKubeconfig } from './kubewatch.ts';
+export type { KubeWatchOptions } from './kubewatch.ts';
+export { SinkBinding, sinkBindingEnv } from './sinkbinding.ts';
