@@ -28,12 +28,8 @@ export function createLogger(opts: LoggerOptions): Logger {
     redact: { paths: redactPaths, censor: '[REDACTED]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
-    hooks: secrets.length
-      ? {
-          // Last line of defence: a secret embedded in a free-text message or error string.
-          streamWrite: (line: string): string => secrets.reduce((acc, s) => acc.split(s).join('[REDACTED]'), line),
-        }
-      : undefined,
+    // Last line of defence: a secret embedded in a free-text message or error string.
+    ...(secrets.length ? { hooks: { streamWrite: (line: string): string => secrets.reduce((acc, s) => acc.split(s).join('[REDACTED]'), line) } } : {}),
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }
