@@ -133,6 +133,13 @@ describe('ingress', () => {
     expect(sub.received.every((r) => r.headers['ce-knativebrokerttl'] === undefined)).toBe(true);
   });
 
+  test('send() rejects an invalid event; the URL names namespace and broker', async () => {
+    const b = await broker({ triggers: [], namespace: 'mlops', name: 'default' });
+    expect(b.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/mlops\/default$/);
+    await expect(b.send({ type: 'x', id: '1', specversion: '1.0' } as unknown as CloudEvent<unknown>)).rejects.toThrow();
+    expect(b.records).toEqual([]);
+  });
+
   test('invalid CloudEvents get 400, other methods 405', async () => {
     const b = await broker({ triggers: [] });
     const missingSource = await post(b.url, { 'ce-specversion': '1.0', 'ce-id': '1', 'ce-type': 't', 'content-type': 'application/json' }, '{}');
@@ -347,7 +354,9 @@ describe('replies', () => {
       ['track', 'reply-1', 'delivered', 'reply-2'],
       ['done', 'reply-2', 'delivered', undefined],
     ]);
-    expect(formatTimeline(b.records).split('\n')).toHaveLength(3);
+    const timeline = formatTimeline(b.records).split('\n');
+    expect(timeline).toHaveLength(3);
+    expect(timeline[0]).toMatch(/^\d\d:\d\d:\d\d\.\d{3} dev\.mlops\.training\.requested\.v1 \(req-1\) → start http:\/\/127\.0\.0\.1:\d+\/start #1 200 delivered \d+ms — reply dev\.mlops\.training\.started\.v1 \(reply-1\)$/);
   });
 
   test('a 2xx reply that is not a CloudEvent is success with a warning', async () => {
