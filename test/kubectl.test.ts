@@ -28,7 +28,7 @@ function kubectl(args: string[], opts: { kubeconfig?: string; stdin?: string } =
       { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir }, timeout: 30000 },
       (err, stdout, stderr) => {
         if (err && typeof (err as { code?: unknown }).code !== 'number') {
-          reject(err);
+          reject(new Error(`could not run ${KUBECTL}: ${err.message}`));
           return;
         }
         resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout, stderr });

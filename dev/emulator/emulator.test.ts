@@ -79,7 +79,7 @@ async function watchEvents(path: string, query: Record<string, string | number |
   const controller = await new Watch(k).watch(
     path,
     query,
-    (type, object) => events.push({ type, object }),
+    (type: string, object: KubernetesObject & Record<string, unknown>) => events.push({ type, object }),
     () => {
       ended = true;
     },
@@ -187,7 +187,7 @@ describe('CRUD and conflicts', () => {
   test('KubernetesObjectApi create/read/patch/list/delete by apiVersion+kind', async () => {
     const api = kc.makeApiClient(KubernetesObjectApi);
     await api.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'obj-api', namespace: 'default' }, stringData: { k: 'v' } } as KubernetesObject);
-    const read = (await api.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'obj-api', namespace: 'default' } })) as KubernetesObject & { data?: Record<string, string> };
+    const read: KubernetesObject & { data?: Record<string, string> } = await api.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'obj-api', namespace: 'default' } });
     expect(read.data).toEqual({ k: Buffer.from('v').toString('base64') });
     await api.patch(
       { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'obj-api', namespace: 'default', labels: { p: 'y' } } },

@@ -149,10 +149,15 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, kubeconfigYaml(k), { mode: 0o600 });
     },
-    async applyManifests(objs) {
+    applyManifests(objs) {
       const list = objs.filter((o): o is KubeObject => o !== null && typeof o === 'object');
       const ordered = [...list.filter((o) => o.kind === CRD_KIND), ...list.filter((o) => o.kind !== CRD_KIND)];
-      for (const obj of ordered) applyOne(store, obj);
+      try {
+        for (const obj of ordered) applyOne(store, obj);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      return Promise.resolve();
     },
     async close() {
       if (closed) return;

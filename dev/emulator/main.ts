@@ -37,8 +37,7 @@ async function main(): Promise<void> {
     await emulator.applyManifests(docs);
   }
   await emulator.writeKubeconfig(kubeconfig);
-  console.log(`kubeconfig: ${kubeconfig}`);
-  console.log(`server: ${emulator.url}`);
+  process.stdout.write(`kubeconfig: ${kubeconfig}\nserver: ${emulator.url}\n`);
   const stop = (): void => {
     emulator.close().then(
       () => process.exit(0),
@@ -50,6 +49,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

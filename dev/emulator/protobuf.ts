@@ -198,7 +198,7 @@ function decodeMessage(buf: Buffer, schema: MessageSchema): Record<string, unkno
           if (entry.num === 1) key = entry.bytes?.toString('utf8') ?? '';
           if (entry.num === 2) value = spec.value === 'bytes' ? (entry.bytes?.toString('base64') ?? '') : (entry.bytes?.toString('utf8') ?? '');
         }
-        obj[spec.name] = { ...((obj[spec.name] as Record<string, string> | undefined) ?? {}), [key]: value };
+        obj[spec.name] = { ...(obj[spec.name] as Record<string, string> | undefined), [key]: value };
         break;
       }
     }
@@ -220,6 +220,6 @@ export function decodeKubernetesProtobuf(body: Buffer): Record<string, unknown> 
   if (!schema) {
     throw new ApiError(415, 'UnsupportedMediaType', `protobuf is not supported for ${typeMeta.apiVersion ?? ''}/${typeMeta.kind ?? ''}; send application/json`);
   }
-  const raw = Buffer.from(String(unknown.raw ?? ''), 'base64');
+  const raw = Buffer.from(typeof unknown.raw === 'string' ? unknown.raw : '', 'base64');
   return { apiVersion: typeMeta.apiVersion, kind: typeMeta.kind, ...decodeMessage(raw, schema) };
 }

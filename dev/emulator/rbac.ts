@@ -2,7 +2,6 @@
 import { forbidden, qualifiedResource } from './errors.ts';
 import type { ApiError } from './errors.ts';
 import type { Store } from './store.ts';
-import type { Verb } from './types.ts';
 
 export interface UserInfo {
   name: string;
@@ -10,7 +9,8 @@ export interface UserInfo {
 }
 
 export interface RequestAttributes {
-  verb: Verb | string;
+  /** A REST verb (see `Verb`) or any custom verb a rule may name. */
+  verb: string;
   group: string;
   resource: string;
   subresource?: string;

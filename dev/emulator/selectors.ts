@@ -109,9 +109,17 @@ export function fieldSelector(selector: string | undefined): Selector {
   return (obj) =>
     reqs.every((r) => {
       const v = readPath(obj, r.path);
-      const s = v === undefined || v === null ? '' : String(v);
+      const s = scalarString(v);
       return r.neq ? s !== r.value : s === r.value;
     });
+}
+
+/** How a field value compares in selectors and printer columns: scalars as text, structures as JSON. */
+export function scalarString(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return v.toString();
+  return JSON.stringify(v);
 }
 
 export function combine(...selectors: Selector[]): Selector {

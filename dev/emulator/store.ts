@@ -218,7 +218,7 @@ export class Store {
   /** Create with the namespace from the URL (HTTP path). */
   createIn(def: ResourceDef, version: string, input: KubeObject, urlNamespace: string | undefined, opts: WriteOptions = {}): StoredObject {
     if (def.virtual) throw badRequest(`${def.resource} cannot be stored`);
-    const obj = clone(input) as KubeObject;
+    const obj = clone<KubeObject>(input);
     this.checkTypeMeta(def, version, obj);
     const meta = { ...(obj.metadata ?? {}) };
     const namespace = this.namespaceFor(def, meta.namespace, urlNamespace);
@@ -278,7 +278,7 @@ export class Store {
     opts: WriteOptions = {},
   ): StoredObject {
     if (def.virtual) throw badRequest(`${def.resource} cannot be updated`);
-    const obj = clone(input) as KubeObject;
+    const obj = clone<KubeObject>(input);
     this.checkTypeMeta(def, version, obj);
     const namespace = this.namespaceFor(def, obj.metadata?.namespace, urlNamespace);
     if (obj.metadata?.name !== undefined && obj.metadata.name !== urlName) {
@@ -374,7 +374,7 @@ export class Store {
     const patched = applyPatch(patchType, current, body) as KubeObject;
     if (patched === null || typeof patched !== 'object' || Array.isArray(patched)) throw badRequest('patch produced a non-object');
     const meta = (patched.metadata ?? {}) as Record<string, unknown>;
-    if (meta.name !== undefined && meta.name !== name) throw badRequest(`metadata.name: Invalid value: "${String(meta.name)}": field is immutable`);
+    if (meta.name !== undefined && meta.name !== name) throw badRequest(`metadata.name: Invalid value: "${JSON.stringify(meta.name)}": field is immutable`);
     return this.updateIn(def, version, patched, ns, name, opts);
   }
 
@@ -556,7 +556,7 @@ export class Store {
     if (def.crdName !== undefined) {
       const schema = this.schemas.get(key)?.get(version);
       if (schema) {
-        const causes: FieldCause[] = schema.admit(obj as Record<string, unknown>);
+        const causes: FieldCause[] = schema.admit(obj);
         if (causes.length > 0) throw invalid(def.group, def.kind, obj.metadata.name, causes);
       }
     }

@@ -1,5 +1,6 @@
 // Server-side printing (`as=Table`): what `kubectl get` shows as columns.
 import type { PrinterColumn, ResourceDef } from './registry.ts';
+import { scalarString } from './selectors.ts';
 import type { StoredObject } from './types.ts';
 
 export interface TableColumn {
@@ -94,12 +95,12 @@ function cell(col: PrinterColumn, obj: StoredObject, now: Date): unknown {
   const v = values.find((x) => x !== undefined && x !== null);
   if (v === undefined) return null;
   if (col.type === 'date') {
-    const t = Date.parse(String(v));
-    return Number.isNaN(t) ? String(v) : humanDuration(now.getTime() - t);
+    const t = Date.parse(scalarString(v));
+    return Number.isNaN(t) ? scalarString(v) : humanDuration(now.getTime() - t);
   }
-  if (col.type === 'integer' || col.type === 'number') return typeof v === 'number' ? v : Number(v);
+  if (col.type === 'integer' || col.type === 'number') return typeof v === 'number' ? v : Number(scalarString(v));
   if (col.type === 'boolean') return Boolean(v);
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return scalarString(v);
 }
 
 type PathStep = { key: string } | { index: number } | { filter: { path: string[]; value: string } } | { wildcard: true };
@@ -142,12 +143,12 @@ export function evalJsonPath(obj: unknown, path: string): unknown[] {
       if ('key' in step) next.push((c as Record<string, unknown>)[step.key]);
       else if ('index' in step) {
         if (Array.isArray(c)) next.push(c[step.index < 0 ? c.length + step.index : step.index]);
-      } else if ('wildcard' in step) next.push(...(Array.isArray(c) ? c : Object.values(c)));
+      } else if ('wildcard' in step) next.push(...(Array.isArray(c) ? (c as unknown[]) : Object.values(c as Record<string, unknown>)));
       else if (Array.isArray(c)) {
         for (const item of c) {
           let v: unknown = item;
           for (const seg of step.filter.path) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[seg] : undefined;
-          if (v !== undefined && String(v) === step.filter.value) next.push(item);
+          if (v !== undefined && scalarString(v) === step.filter.value) next.push(item);
         }
       }
     }
