@@ -1,11 +1,11 @@
 // Test kit for function tests: a real emulator with our CRDs, a real kubeconfig, the real Kubernetes port,
 // a recording HTTP sink standing in for the broker, and the step served over real HTTP.
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { parseAllDocuments } from 'yaml';
+import { loadYamlDir } from '../dev/manifests.ts';
 import { startEmulator, type Emulator } from '../dev/emulator/index.ts';
 import { loadCatalog, parseCatalog, type Catalog } from '../runtime/catalog.ts';
 import { createDeps } from '../runtime/deps.ts';
@@ -17,17 +17,6 @@ import type { Clock, StepDefinition, StepDeps } from '../runtime/step.ts';
 
 export const NAMESPACE = 'mlops';
 
-export async function loadYamlDir(dir: string): Promise<object[]> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.yaml') || f.endsWith('.yml')).sort();
-  const out: object[] = [];
-  for (const f of files) {
-    for (const doc of parseAllDocuments(await readFile(join(dir, f), 'utf8'))) {
-      const obj = doc.toJSON() as object | null;
-      if (obj) out.push(obj);
-    }
-  }
-  return out;
-}
 
 export interface TestCluster {
   emulator: Emulator;

@@ -1,0 +1,82 @@
+// The `mlops` command line (DESIGN.md section 9).
+import { parseArgs } from 'node:util';
+
+const USAGE = `usage: mlops <command> [options]
+
+  dev [--scenario NAME] [--once]     the whole system locally on the Kubernetes API emulator
+  cluster [--port N] [--kubeconfig PATH] [--state FILE]
+                                     the Kubernetes API emulator alone
+  serve STEP [--port N]              one function over HTTP (KUBECONFIG, MODEL_CATALOG, K_SINK, secrets from env)
+  train MODEL [--hours N] [--data-source S] [--ref R] [--gpu] [--broker URL]
+                                     send training.requested (trigger manual) to the broker
+  status                             per model: served release, age, last run, next schedule
+  runs MODEL                         one model's run timelines
+  render [--out DIR]                 the Kubernetes manifests for the catalog
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'dev': {
+      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' } } });
+      const { runDev } = await import('./dev.ts');
+      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, env: process.env });
+    }
+    case 'cluster': {
+      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, kubeconfig: { type: 'string' }, state: { type: 'string' } } });
+      const { runCluster } = await import('./cluster.ts');
+      return runCluster({ port: values.port ? Number(values.port) : 0, kubeconfig: values.kubeconfig, state: values.state });
+    }
+    case 'serve': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { port: { type: 'string' } } });
+      const { serveFromEnv } = await import('./serve.ts');
+      const running = await serveFromEnv(process.env, { ...(positionals[0] ? { step: positionals[0] } : {}), ...(values.port ? { port: Number(values.port) } : {}) });
+      process.stdout.write(`serving ${positionals[0] ?? process.env.FUNCTION ?? ''} on ${running.url}\n`);
+      await waitForSignal();
+      await running.close();
+      return 0;
+    }
+    case 'train': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+        hours: { type: 'string' }, 'data-source': { type: 'string' }, ref: { type: 'string' }, gpu: { type: 'boolean' }, broker: { type: 'string' },
+      } });
+      const { runTrain } = await import('./train.ts');
+      return runTrain({ model: positionals[0], hours: values.hours, dataSource: values['data-source'], ref: values.ref, gpu: values.gpu ?? false, broker: values.broker ?? process.env.MLOPS_BROKER ?? process.env.K_SINK });
+    }
+    case 'status':
+    case 'runs': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { namespace: { type: 'string' } } });
+      const { runStatus, runRuns } = await import('./status.ts');
+      return command === 'status' ? runStatus({ env: process.env, namespace: values.namespace }) : runRuns({ env: process.env, namespace: values.namespace, model: positionals[0] });
+    }
+    case 'render': {
+      const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, catalog: { type: 'string' }, namespace: { type: 'string' }, image: { type: 'string' } } });
+      const { runRender } = await import('./render.ts');
+      return runRender({ out: values.out, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml', namespace: values.namespace, image: values.image });
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      process.stderr.write(`mlops: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+export function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => { process.off('SIGINT', done); process.off('SIGTERM', done); resolve(); };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`mlops: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,258 @@
+// Renders the catalog-dependent manifests (DESIGN.md sections 3, 9): per step a Knative Service with its
+// ServiceAccount and least-privilege Role, the Broker and its Triggers, PingSources, ApiServerSources, the
+// SinkBinding, the catalog and scripts ConfigMaps. `mlops render` writes them; `mlops dev` loads the same
+// objects, so what runs locally is what deploys.
+import { readFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import type { Catalog } from '../runtime/catalog.ts';
+import { EventTypes } from '../events/catalog.ts';
+import { Labels, MANAGER } from '../runtime/labels.ts';
+import { SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
+
+export const ROUTE_EXTENSION = 'mlopsroute';
+export const Routes = { schedule: 'schedule', watchdog: 'watchdog', training: 'training', copy: 'copy', gate: 'gate', promote: 'promote', predictor: 'predictor' } as const;
+
+export const BROKER_NAME = 'model-lifecycle';
+export const CATALOG_CONFIGMAP = 'model-catalog';
+export const SECRETS_NAME = 'model-lifecycle-secrets';
+export const DEFAULT_IMAGE = 'quay.io/model-lifecycle/functions:0.1.0';
+const APISERVER_SA = 'mlops-apiserversource';
+const UPDATE = 'dev.knative.apiserver.resource.update';
+const ADD = 'dev.knative.apiserver.resource.add';
+const PING = 'dev.knative.sources.ping';
+
+type Obj = Record<string, unknown>;
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+
+export interface RenderOptions {
+  namespace: string;
+  image: string;
+  /** Repo root for config/jobs scripts and config/crds. */
+  root?: string;
+}
+
+/** What each step's code calls on the API, and nothing more (the e2e tests enforce exactly these). */
+export const StepRules: Record<string, Rule[]> = {
+  'drift-intake': [],
+  'git-intake': [],
+  'start-training': [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'create', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['create'] },
+  ],
+  'track-training': [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+  ],
+  'copy-gpu-model': [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+  ],
+  'gate-health': [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+  ],
+  'restart-predictor': [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+  ],
+  'verify-endpoint': [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+  ],
+  notify: [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['get', 'create'] },
+  ],
+  watchdog: [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'patch', 'delete'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'delete'] },
+    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['delete'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['delete'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
+  ],
+};
+
+/** Steps that emit events themselves (K_SINK through the SinkBinding), not only as replies. */
+const SINK_STEPS = ['drift-intake', 'git-intake', 'track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint', 'watchdog'];
+const SECRET_ENV: Record<string, string[]> = {
+  'drift-intake': ['DRIFT_INTAKE_TOKEN'],
+  'git-intake': ['GITHUB_WEBHOOK_SECRET'],
+  notify: ['SLACK_WEBHOOK_URL', 'SMTP_URL', 'SMTP_FROM'],
+};
+
+interface TriggerSpec { name: string; subscriber: string; filter: Record<string, string> }
+
+/** Every Trigger: (subscriber, exact attribute filter). Event types come from the events catalog. */
+export function triggerSpecs(): TriggerSpec[] {
+  const t = (subscriber: string, suffix: string, filter: Record<string, string>): TriggerSpec => ({ name: `${subscriber}-${suffix}`, subscriber, filter });
+  return [
+    t('start-training', 'requested', { type: EventTypes.trainingRequested }),
+    t('start-training', 'schedule', { type: PING, [ROUTE_EXTENSION]: Routes.schedule }),
+    t('start-training', 'pipeline', { type: 'dev.tekton.event.pipelinerun.successful.v1' }),
+    t('track-training', 'nvj', { type: UPDATE, [ROUTE_EXTENSION]: Routes.training }),
+    t('copy-gpu-model', 'trained', { type: EventTypes.trainingSucceeded, profile: 'gpu' }),
+    t('copy-gpu-model', 'job', { type: UPDATE, [ROUTE_EXTENSION]: Routes.copy }),
+    t('gate-health', 'trained', { type: EventTypes.trainingSucceeded, profile: 'cpu' }),
+    t('gate-health', 'copied', { type: EventTypes.modelCopied }),
+    t('gate-health', 'job', { type: UPDATE, [ROUTE_EXTENSION]: Routes.gate }),
+    t('restart-predictor', 'approved', { type: EventTypes.modelApproved }),
+    t('restart-predictor', 'failed', { type: EventTypes.deploymentFailed }),
+    t('restart-predictor', 'job', { type: UPDATE, [ROUTE_EXTENSION]: Routes.promote }),
+    t('verify-endpoint', 'restarted', { type: EventTypes.predictorRestarted }),
+    t('verify-endpoint', 'pod-added', { type: ADD, [ROUTE_EXTENSION]: Routes.predictor }),
+    t('verify-endpoint', 'pod', { type: UPDATE, [ROUTE_EXTENSION]: Routes.predictor }),
+    t('watchdog', 'tick', { type: PING, [ROUTE_EXTENSION]: Routes.watchdog }),
+    ...(['trainingFailed', 'trainingSkipped', 'runFailed', 'modelRejected', 'deploymentFailed', 'deploymentRolledback', 'deploymentVerified'] as const)
+      .map((k) => t('notify', EventTypes[k].slice('dev.mlops.'.length, -'.v1'.length).replace('.', '-'), { type: EventTypes[k] })),
+  ];
+}
+
+const labels = (extra: Record<string, string> = {}): Record<string, string> => ({ [Labels.managedBy]: MANAGER, [Labels.partOf]: 'model-lifecycle', ...extra });
+const serviceRef = (name: string, namespace: string): Obj => ({ ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name, namespace } });
+const brokerRef = (namespace: string): Obj => ({ ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: BROKER_NAME, namespace } });
+
+export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<string, Obj[]> {
+  const ns = opts.namespace;
+  const meta = (name: string, extra: Record<string, string> = {}): Obj => ({ name, namespace: ns, labels: labels(extra) });
+  const steps = Object.keys(StepRules);
+
+  const services: Obj[] = steps.map((step) => ({
+    apiVersion: 'serving.knative.dev/v1',
+    kind: 'Service',
+    metadata: meta(step, { [Labels.step]: step, ...(SINK_STEPS.includes(step) ? { 'mlops.dev/sink-binding': 'broker' } : {}) }),
+    spec: {
+      template: {
+        metadata: { annotations: { 'autoscaling.knative.dev/min-scale': '0', 'autoscaling.knative.dev/max-scale': '5' }, labels: labels({ [Labels.step]: step }) },
+        spec: {
+          serviceAccountName: `mlops-${step}`,
+          timeoutSeconds: 300,
+          containerConcurrency: 50,
+          containers: [{
+            image: opts.image,
+            env: [
+              { name: 'FUNCTION', value: step },
+              { name: 'MODEL_CATALOG', value: '/etc/mlops/models.yaml' },
+              { name: 'NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+              ...(SECRET_ENV[step] ?? []).map((key) => ({ name: key, valueFrom: { secretKeyRef: { name: SECRETS_NAME, key, optional: true } } })),
+            ],
+            ports: [{ containerPort: 8080 }],
+            readinessProbe: { httpGet: { path: '/health/readiness' } },
+            livenessProbe: { httpGet: { path: '/health/liveness' } },
+            volumeMounts: [{ name: 'catalog', mountPath: '/etc/mlops', readOnly: true }],
+            securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
+          }],
+          volumes: [{ name: 'catalog', configMap: { name: CATALOG_CONFIGMAP } }],
+        },
+      },
+    },
+  }));
+
+  const rbac: Obj[] = [];
+  for (const step of steps) {
+    const sa = `mlops-${step}`;
+    rbac.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(sa, { [Labels.step]: step }) });
+    const rules = StepRules[step] ?? [];
+    if (rules.length === 0) continue; // the intakes touch no Kubernetes API at all
+    rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(sa, { [Labels.step]: step }), rules });
+    rbac.push({
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(sa, { [Labels.step]: step }),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+    });
+  }
+  // The ApiServerSource adapter lists and watches what it reports.
+  rbac.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(APISERVER_SA) });
+  rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(APISERVER_SA), rules: [
+    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+  ] });
+  rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(APISERVER_SA),
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: APISERVER_SA },
+    subjects: [{ kind: 'ServiceAccount', name: APISERVER_SA, namespace: ns }] });
+
+  const broker: Obj = {
+    apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', metadata: meta(BROKER_NAME),
+    spec: { delivery: { retry: 6, backoffPolicy: 'exponential', backoffDelay: 'PT0.5S', timeout: 'PT300S', deadLetterSink: serviceRef('notify', ns) } },
+  };
+  const triggers: Obj[] = triggerSpecs().map((t) => ({
+    apiVersion: 'eventing.knative.dev/v1', kind: 'Trigger', metadata: meta(t.name, { [Labels.step]: t.subscriber }),
+    spec: {
+      broker: BROKER_NAME,
+      filter: { attributes: t.filter },
+      subscriber: serviceRef(t.subscriber, ns),
+      // notify is the dead-letter sink: its own failures retry longer and never loop back into it.
+      ...(t.subscriber === 'notify' ? { delivery: { retry: 10, backoffPolicy: 'exponential', backoffDelay: 'PT1S' } } : {}),
+    },
+  }));
+
+  const pings: Obj[] = catalog.models.filter((m) => m.enabled && m.schedule).map((m) => ({
+    apiVersion: 'sources.knative.dev/v1', kind: 'PingSource', metadata: meta(`schedule-${m.name}`, { [Labels.model]: m.name }),
+    spec: { schedule: m.schedule?.cron, timezone: m.schedule?.timezone, contentType: 'application/json', data: JSON.stringify({ model: m.name }),
+      ceOverrides: { extensions: { [ROUTE_EXTENSION]: Routes.schedule } }, sink: brokerRef(ns) },
+  }));
+  pings.push({
+    apiVersion: 'sources.knative.dev/v1', kind: 'PingSource', metadata: meta('watchdog-tick'),
+    spec: { schedule: '* * * * *', timezone: 'UTC', contentType: 'application/json', data: '{"watchdog":true}',
+      ceOverrides: { extensions: { [ROUTE_EXTENSION]: Routes.watchdog } }, sink: brokerRef(ns) },
+  });
+
+  const managed = { matchLabels: { [Labels.managedBy]: MANAGER } };
+  const apiSource = (name: string, route: string, resource: Obj): Obj => ({
+    apiVersion: 'sources.knative.dev/v1', kind: 'ApiServerSource', metadata: meta(name),
+    spec: { mode: 'Resource', serviceAccountName: APISERVER_SA, resources: [resource], ceOverrides: { extensions: { [ROUTE_EXTENSION]: route } }, sink: brokerRef(ns) },
+  });
+  const jobSelector = (steps: string[]): Obj => ({ matchLabels: { [Labels.managedBy]: MANAGER }, matchExpressions: [{ key: Labels.step, operator: 'In', values: steps }] });
+  const apiSources: Obj[] = [
+    apiSource('mlops-nvjs', Routes.training, { apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob', selector: managed }),
+    apiSource('mlops-copy-jobs', Routes.copy, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['copy']) }),
+    apiSource('mlops-gate-jobs', Routes.gate, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['gate']) }),
+    apiSource('mlops-promote-jobs', Routes.promote, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['promote', 'rollback']) }),
+    apiSource('mlops-predictor-pods', Routes.predictor, { apiVersion: 'v1', kind: 'Pod', selector: {
+      matchExpressions: [{ key: 'serving.kserve.io/inferenceservice', operator: 'In', values: [...new Set(catalog.models.map((m) => m.inferenceService))].sort() }],
+    } }),
+  ];
+
+  const sinkBinding: Obj = {
+    apiVersion: 'sources.knative.dev/v1', kind: 'SinkBinding', metadata: meta('mlops-broker-sink'),
+    spec: { subject: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', selector: { matchLabels: { 'mlops.dev/sink-binding': 'broker' } } }, sink: brokerRef(ns) },
+  };
+
+  const root = opts.root ?? '.';
+  const configMaps: Obj[] = [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(CATALOG_CONFIGMAP), data: { 'models.yaml': stringify(catalog) } },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
+  ];
+
+  return {
+    'knative/services.yaml': services,
+    'knative/broker.yaml': [broker],
+    'knative/triggers.yaml': triggers,
+    'knative/pingsources.yaml': pings,
+    'knative/apiserversources.yaml': apiSources,
+    'knative/sinkbinding.yaml': [sinkBinding],
+    'rbac/roles.yaml': rbac,
+    'configmaps.yaml': configMaps,
+  };
+}
+
+export function toYamlStream(objs: Obj[]): string {
+  return objs.map((o) => stringify(o, { lineWidth: 0 })).join('---\n');
+}
