@@ -1,0 +1,166 @@
+import { z } from 'zod';
+import type { CatalogModel } from '../../runtime/catalog.ts';
+import { jobNameFor } from '../../runtime/labels.ts';
+import type { ModelRun } from '../../runtime/resources.ts';
+
+// Pure decisions for restart-predictor: what an approval, a failed deployment or the end of our promote /
+// rollback Job means for the run, as the exact list of effects. No I/O, no clock: `now` is an input.
+
+/** promote.py's result JSON (config/jobs/promote.py docstring); unknown keys kept, missing evidence fails. */
+export const PromoteResult = z.looseObject({
+  ok: z.boolean(),
+  release: z.string().optional(),
+  previousRelease: z.string().nullable().optional(),
+  sha256: z.string().nullable().optional(),
+  bytes: z.number().nullable().optional(),
+  servedPath: z.string().optional(),
+  error: z.string().optional(),
+});
+export type PromoteResult = z.infer<typeof PromoteResult>;
+
+export type JobKind = 'promote' | 'rollback';
+
+export type RestartInput =
+  | { kind: 'approved'; run: string }
+  | { kind: 'deployment-failed'; run: string }
+  | { kind: 'job-finished'; run: string; job: JobKind; succeeded: boolean; result?: unknown; problem?: string };
+
+export interface RestartState {
+  /** The ModelRun named by the input, if it exists. */
+  run?: ModelRun;
+  /** The catalog InferenceService and its current release annotation; `exists: false` when it is absent. */
+  isvc: { name: string; exists: boolean; release?: string };
+  now: Date;
+}
+
+export type RestartAction =
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'create-job'; job: JobKind; name: string; release: string; source: 'staging' | 'release' }
+  | { kind: 'record-job-started'; job: JobKind; name: string }
+  | { kind: 'patch-isvc'; isvc: string; release: string }
+  | { kind: 'record-promoted'; release: string; previousRelease: string | null; verifyDeadline: string; message: string }
+  | { kind: 'finish-failed'; step: JobKind; message: string; stepMessage: string }
+  | { kind: 'finish-rolledback'; restoredRelease: string; message: string }
+  | { kind: 'finish-not-rolled-back'; message: string }
+  | { kind: 'reply-restarted'; release: string; previousRelease: string | null; inferenceService: string; restartedAt: string }
+  | { kind: 'reply-rolledback'; failedRelease: string; restoredRelease: string | null; message: string }
+  | { kind: 'reply-run-failed'; step: JobKind; reason: string; message: string };
+
+export const noPreviousMessage = (run: string): string => `no previous release to roll back to; ${run} is still served`;
+
+export function decideRestart(input: RestartInput, state: RestartState, model: CatalogModel): RestartAction[] {
+  const run = state.run;
+  if (!run) return [{ kind: 'ignore', reason: `no ModelRun ${input.run}` }];
+  switch (input.kind) {
+    case 'approved': return onApproved(input.run, run);
+    case 'deployment-failed': return onDeploymentFailed(input.run, run);
+    case 'job-finished': return input.job === 'promote' ? onPromoteFinished(input, run, state, model) : onRollbackFinished(input, run, state);
+  }
+}
+
+function onApproved(name: string, run: ModelRun): RestartAction[] {
+  const status = run.status ?? {};
+  if (status.phase !== 'Promoting') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Promoting` }];
+  if (status.steps?.promote?.started) return [{ kind: 'ignore', reason: 'promote Job already started' }];
+  const job = jobNameFor(name, 'promote');
+  return [
+    { kind: 'create-job', job: 'promote', name: job, release: name, source: 'staging' },
+    { kind: 'record-job-started', job: 'promote', name: job },
+  ];
+}
+
+function onDeploymentFailed(name: string, run: ModelRun): RestartAction[] {
+  const status = run.status ?? {};
+  const rollback = status.steps?.rollback;
+  if (rollback?.finished) {
+    // Redelivery after the outcome: answer as the first time did (same event id, receivers de-duplicate).
+    if (status.phase === 'RolledBack' && status.release?.restored) {
+      return [{ kind: 'reply-rolledback', failedRelease: name, restoredRelease: status.release.restored, message: status.message ?? rolledBackMessage(name, status.release.restored, undefined) }];
+    }
+    if (rollback.outcome === 'not-rolled-back') return [{ kind: 'reply-rolledback', failedRelease: name, restoredRelease: null, message: noPreviousMessage(name) }];
+    return [{ kind: 'ignore', reason: `rollback already ended (${rollback.outcome ?? 'unknown'})` }];
+  }
+  if (status.phase !== 'Verifying') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Verifying` }];
+  if (rollback?.started) return [{ kind: 'ignore', reason: 'rollback Job already started' }];
+  const previous = status.release?.replaced;
+  if (!previous || previous === name) {
+    const message = noPreviousMessage(name);
+    return [
+      { kind: 'finish-not-rolled-back', message },
+      { kind: 'reply-rolledback', failedRelease: name, restoredRelease: null, message },
+    ];
+  }
+  const job = jobNameFor(name, 'rollback');
+  return [
+    { kind: 'create-job', job: 'rollback', name: job, release: previous, source: 'release' },
+    { kind: 'record-job-started', job: 'rollback', name: job },
+  ];
+}
+
+type JobFinished = Extract<RestartInput, { kind: 'job-finished' }>;
+
+/** Fail closed: a promotion counts only with a succeeded Job AND a parseable `ok: true` result for this release. */
+function verdictOf(input: JobFinished, release: string): { ok: true; result: PromoteResult } | { ok: false; why: string } {
+  if (input.problem) return { ok: false, why: input.problem };
+  const parsed = PromoteResult.safeParse(input.result);
+  if (!parsed.success) return { ok: false, why: 'the Job result is not promote.py JSON' };
+  const result = parsed.data;
+  if (!result.ok) return { ok: false, why: result.error ?? 'promote.py reported ok: false' };
+  if (!input.succeeded) return { ok: false, why: 'the Job failed' };
+  if (result.release !== release) return { ok: false, why: `the Job served release ${result.release ?? '(none)'}, expected ${release}` };
+  return { ok: true, result };
+}
+
+function onPromoteFinished(input: JobFinished, run: ModelRun, state: RestartState, model: CatalogModel): RestartAction[] {
+  const status = run.status ?? {};
+  if (status.steps?.promote?.finished) return [{ kind: 'ignore', reason: 'promote already finished' }];
+  if (status.phase !== 'Promoting') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Promoting` }];
+  const verdict = verdictOf(input, input.run);
+  if (!verdict.ok) {
+    const message = `promotion of ${input.run} failed: ${verdict.why}`;
+    return [
+      { kind: 'finish-failed', step: 'promote', message, stepMessage: verdict.why },
+      { kind: 'reply-run-failed', step: 'promote', reason: 'promote-failed', message },
+    ];
+  }
+  if (!state.isvc.exists) {
+    const message = `InferenceService ${state.isvc.name} not found: ${input.run} was promoted on the volume but no predictor was restarted`;
+    return [
+      { kind: 'finish-failed', step: 'promote', message, stepMessage: message },
+      { kind: 'reply-run-failed', step: 'promote', reason: 'inferenceservice-missing', message },
+    ];
+  }
+  const previousRelease = verdict.result.previousRelease ?? null;
+  const verifyDeadline = new Date(state.now.getTime() + model.deadlines.verifyMinutes * 60_000).toISOString();
+  return [
+    ...(state.isvc.release === input.run ? [] : [{ kind: 'patch-isvc', isvc: state.isvc.name, release: input.run } as const]),
+    { kind: 'record-promoted', release: input.run, previousRelease, verifyDeadline, message: `promoted ${input.run}${previousRelease ? ` replacing ${previousRelease}` : ''}; ${state.isvc.name} rolling` },
+    { kind: 'reply-restarted', release: input.run, previousRelease, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
+  ];
+}
+
+function onRollbackFinished(input: JobFinished, run: ModelRun, state: RestartState): RestartAction[] {
+  const status = run.status ?? {};
+  if (status.steps?.rollback?.finished) return [{ kind: 'ignore', reason: 'rollback already finished' }];
+  if (status.phase !== 'Verifying') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Verifying` }];
+  const previous = status.release?.replaced;
+  if (!previous) return [{ kind: 'ignore', reason: 'run records no replaced release' }];
+  const verdict = verdictOf(input, previous);
+  if (!verdict.ok) {
+    const message = `rollback to ${previous} failed: ${verdict.why}; ${input.run} is still served`;
+    return [
+      { kind: 'finish-failed', step: 'rollback', message, stepMessage: verdict.why },
+      { kind: 'reply-run-failed', step: 'rollback', reason: 'rollback-failed', message },
+    ];
+  }
+  const message = rolledBackMessage(input.run, previous, status.steps?.verify?.message);
+  return [
+    ...(state.isvc.exists && state.isvc.release !== previous ? [{ kind: 'patch-isvc', isvc: state.isvc.name, release: previous } as const] : []),
+    { kind: 'finish-rolledback', restoredRelease: previous, message },
+    { kind: 'reply-rolledback', failedRelease: input.run, restoredRelease: previous, message },
+  ];
+}
+
+function rolledBackMessage(run: string, restored: string, why: string | undefined): string {
+  return `release ${run} failed verification${why ? ` (${why})` : ''}; rolled back to ${restored}`;
+}

@@ -1,0 +1,146 @@
+import type { CloudEvent } from 'cloudevents';
+import { EventTypes, buildEvent } from '../../events/index.ts';
+import type { CatalogModel } from '../../runtime/catalog.ts';
+import { ConflictError, type KubeObject } from '../../runtime/kube.ts';
+import { DEFAULT_UTILITY_IMAGE, SHARED_MOUNT, stepJobManifest } from '../../runtime/jobs.ts';
+import { Annotations } from '../../runtime/labels.ts';
+import { finishRun } from '../../runtime/finish.ts';
+import { metrics } from '../../runtime/metrics.ts';
+import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
+import { Resources, type ModelRun } from '../../runtime/resources.ts';
+import type { StepDeps } from '../../runtime/step.ts';
+import type { JobKind, RestartAction } from './decide.ts';
+
+export const STEP = 'restart-predictor';
+
+/** The `<run>-promote` / `<run>-rollback` Job: promote.py serving `release` from staging or a kept release. */
+export function promoteJobManifest(run: ModelRun, model: CatalogModel, job: JobKind, release: string, source: 'staging' | 'release'): KubeObject {
+  return stepJobManifest({
+    step: job,
+    run,
+    model,
+    script: 'promote.py',
+    image: DEFAULT_UTILITY_IMAGE,
+    env: { ROOT: SHARED_MOUNT, MODEL: model.name, RUN: release, SOURCE: source, KEEP: String(model.releasesKept) },
+    volumes: [{ claimName: model.storage.pvc, mountPath: SHARED_MOUNT }],
+    deadlineSeconds: model.deadlines.promoteMinutes * 60,
+  });
+}
+
+/** The merge patch that rolls the predictor: only the release annotation changes (DESIGN.md section 5). */
+export const releasePatch = (release: string): object => ({ spec: { predictor: { annotations: { [Annotations.modelRelease]: release } } } });
+
+export interface EffectContext {
+  deps: StepDeps;
+  model: CatalogModel;
+  runName: string;
+  traceparent?: string;
+}
+
+/** Runs the actions in order and returns the reply; every effect tolerates having run before. */
+export async function runRestartEffects(actions: RestartAction[], ctx: EffectContext): Promise<CloudEvent<unknown> | undefined> {
+  const { deps, model, runName } = ctx;
+  const { kube } = deps;
+  const trace = ctx.traceparent ? { traceparent: ctx.traceparent } : {};
+  const now = deps.clock.now().toISOString();
+  let out: CloudEvent<unknown> | undefined;
+  for (const action of actions) {
+    switch (action.kind) {
+      case 'ignore':
+        deps.logger.debug({ reason: action.reason }, 'ignored');
+        break;
+      case 'create-job': {
+        const run = await getRun(kube, runName);
+        if (!run) throw new ConflictError(`ModelRun ${runName} disappeared before its ${action.job} Job was created`);
+        await kube.create(Resources.job, promoteJobManifest(run, model, action.job, action.release, action.source));
+        break;
+      }
+      case 'record-job-started':
+        await updateRunStatus(kube, runName, (status) => {
+          if (status.steps?.[action.job]?.started) return undefined;
+          return { ...status, step: action.job, steps: { ...status.steps, [action.job]: { started: now, job: action.name } } };
+        });
+        break;
+      case 'patch-isvc':
+        // Absent means it was deleted between our read and now: nothing to roll, the next delivery decides again.
+        if (!(await kube.mergePatch(Resources.inferenceService, action.isvc, releasePatch(action.release)))) {
+          throw new ConflictError(`InferenceService ${action.isvc} vanished while being patched`);
+        }
+        break;
+      case 'record-promoted': {
+        const result = await updateRunStatus(kube, runName, (status) => {
+          if (status.steps?.promote?.finished || status.phase !== 'Promoting') return undefined;
+          return {
+            ...status,
+            phase: 'Verifying',
+            step: 'verify',
+            release: { ...status.release, promoted: action.release, replaced: action.previousRelease },
+            deadlines: { ...status.deadlines, step: action.verifyDeadline },
+            steps: { ...status.steps, promote: { ...status.steps?.promote, finished: now, outcome: 'promoted', message: action.message } },
+          };
+        });
+        if (result?.changed) observe(result.run, 'promote', 'promoted', now);
+        break;
+      }
+      case 'finish-failed': {
+        const run = await finishRun(deps, runName, {
+          phase: 'Failed', step: STEP, message: action.message, ...trace,
+          patch: (status) => ({ ...status, step: action.step, steps: { ...status.steps, [action.step]: { ...status.steps?.[action.step], finished: now, outcome: 'failed', message: action.stepMessage } } }),
+        });
+        if (run) observe(run, action.step, 'failed', now);
+        break;
+      }
+      case 'finish-rolledback': {
+        const run = await finishRun(deps, runName, {
+          phase: 'RolledBack', step: STEP, message: action.message, ...trace,
+          patch: (status) => ({
+            ...status,
+            step: 'rollback',
+            release: { ...status.release, restored: action.restoredRelease },
+            steps: { ...status.steps, rollback: { ...status.steps?.rollback, finished: now, outcome: 'rolled-back', message: `restored ${action.restoredRelease}` } },
+          }),
+        });
+        if (run) observe(run, 'rollback', 'rolled-back', now);
+        break;
+      }
+      case 'finish-not-rolled-back':
+        await finishRun(deps, runName, {
+          phase: 'Failed', step: STEP, message: action.message, ...trace,
+          patch: (status) => ({
+            ...status,
+            step: 'rollback',
+            release: { ...status.release, restored: null },
+            steps: { ...status.steps, rollback: { finished: now, outcome: 'not-rolled-back', message: action.message } },
+          }),
+        });
+        break;
+      case 'reply-restarted':
+        out = buildEvent(EventTypes.predictorRestarted, {
+          step: STEP,
+          data: { model: model.name, run: runName, release: action.release, previousRelease: action.previousRelease, inferenceService: action.inferenceService, restartedAt: action.restartedAt },
+          ...trace,
+        });
+        break;
+      case 'reply-rolledback':
+        out = buildEvent(EventTypes.deploymentRolledback, {
+          step: STEP,
+          data: { model: model.name, run: runName, failedRelease: action.failedRelease, restoredRelease: action.restoredRelease, message: action.message },
+          ...trace,
+        });
+        break;
+      case 'reply-run-failed':
+        out = buildEvent(EventTypes.runFailed, {
+          step: STEP,
+          data: { model: model.name, run: runName, step: action.step, reason: action.reason, message: action.message },
+          ...trace,
+        });
+        break;
+    }
+  }
+  return out;
+}
+
+function observe(run: ModelRun, step: JobKind, outcome: string, now: string): void {
+  const started = run.status?.steps?.[step]?.started;
+  if (started) metrics.stepDuration.observe({ model: run.spec.model, step, outcome }, (Date.parse(now) - new Date(started).getTime()) / 1000);
+}

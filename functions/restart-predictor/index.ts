@@ -1,0 +1,86 @@
+import type { CloudEvent } from 'cloudevents';
+import { ApiServerEventTypes, EventTypes, isApiServerEventType, parseApiServerSource, parseEvent } from '../../events/index.ts';
+import { findModel, type CatalogModel } from '../../runtime/catalog.ts';
+import { invalid, permanent } from '../../runtime/errors.ts';
+import { readJobResult } from '../../runtime/jobs.ts';
+import type { KubeObject } from '../../runtime/kube.ts';
+import { Annotations, Labels, MANAGER } from '../../runtime/labels.ts';
+import { getRun } from '../../runtime/modelrun.ts';
+import { Job, Resources, jobOutcome, type InferenceService } from '../../runtime/resources.ts';
+import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
+import { decideRestart, type RestartInput, type RestartState } from './decide.ts';
+import { STEP, runRestartEffects } from './effects.ts';
+
+// restart-predictor: model.approved → promote Job; its end → roll the predictor (predictor.restarted);
+// deployment.failed → rollback Job (or an explicit "nothing to roll back to"); its end → deployment.rolledback.
+
+export const step: StepDefinition = {
+  name: STEP,
+  input: 'cloudevent',
+  async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
+    if (input.kind !== 'event') throw invalid(`${STEP} takes CloudEvents`);
+    const event = input.event;
+    const traceparent = (event as unknown as { traceparent?: unknown }).traceparent;
+    const trace = typeof traceparent === 'string' ? { traceparent } : {};
+
+    let restart: RestartInput;
+    let modelName: string | undefined;
+    if (event.type === EventTypes.modelApproved || event.type === EventTypes.deploymentFailed) {
+      const parsed = parseEvent(event as never);
+      if (!parsed.ok) throw invalid(parsed.reason);
+      if (parsed.type !== EventTypes.modelApproved && parsed.type !== EventTypes.deploymentFailed) return empty;
+      modelName = parsed.data.model;
+      restart = { kind: parsed.type === EventTypes.modelApproved ? 'approved' : 'deployment-failed', run: parsed.data.run };
+    } else if (isApiServerEventType(event.type)) {
+      const job = await finishedJobOf(event, deps);
+      if (!job) return empty;
+      modelName = job.model;
+      restart = job.input;
+    } else {
+      return empty;
+    }
+
+    const run = await getRun(deps.kube, restart.run);
+    const model = findModel(deps.catalog, run?.spec.model ?? modelName);
+    if (!model) throw permanent(`model ${modelName} is not in the catalog`);
+    const state: RestartState = { isvc: restart.kind === 'job-finished' ? await isvcState(deps, model) : { name: model.inferenceService, exists: true }, now: deps.clock.now() };
+    if (run) state.run = run;
+    const actions = decideRestart(restart, state, model);
+    const out = await runRestartEffects(actions, { deps, model, runName: restart.run, ...trace });
+    return out ? reply(out) : empty;
+  },
+};
+
+/** A finished promote/rollback Job of ours (with its result read from its pod), else undefined (ignored). */
+async function finishedJobOf(event: CloudEvent<unknown>, deps: StepDeps): Promise<{ model: string; input: RestartInput } | undefined> {
+  const parsed = parseApiServerSource(event);
+  if (!parsed.ok) throw invalid(parsed.reason);
+  const value = parsed.value;
+  if (value.mode !== 'resource' || value.type === ApiServerEventTypes.delete || value.object.kind !== 'Job') return undefined;
+  const job = Job.safeParse(value.object);
+  if (!job.success) throw invalid('data: not a batch/v1 Job');
+  const labels = job.data.metadata.labels ?? {};
+  const kind = labels[Labels.step];
+  const run = labels[Labels.run];
+  const model = labels[Labels.model];
+  if (labels[Labels.managedBy] !== MANAGER || (kind !== 'promote' && kind !== 'rollback') || !run || !model) return undefined;
+  // Every status write is an update: a running Job costs no API call.
+  if (jobOutcome(job.data) === 'running') return undefined;
+  const result = await readJobResult(deps.kube, job.data);
+  if (result.state === 'running') return undefined;
+  return {
+    model,
+    input: {
+      kind: 'job-finished', run, job: kind, succeeded: result.succeeded,
+      ...(result.result !== undefined ? { result: result.result } : {}),
+      ...(result.problem ? { problem: result.problem } : {}),
+    },
+  };
+}
+
+async function isvcState(deps: StepDeps, model: CatalogModel): Promise<RestartState['isvc']> {
+  const isvc = await deps.kube.get<InferenceService & KubeObject>(Resources.inferenceService, model.inferenceService);
+  if (!isvc) return { name: model.inferenceService, exists: false };
+  const release = isvc.spec?.predictor?.annotations?.[Annotations.modelRelease];
+  return { name: model.inferenceService, exists: true, ...(release ? { release } : {}) };
+}

@@ -1,0 +1,195 @@
+import type { DeploymentFailureReason } from '../../events/index.ts';
+import type { CatalogModel } from '../../runtime/catalog.ts';
+import type { ModelRun } from '../../runtime/resources.ts';
+
+// Pure decisions for verify-endpoint: whether the new release's pods can be probed yet, what to send them,
+// and how their answers compare with the gate's expected outputs. No I/O, no clock.
+
+/** A predictor pod as far as verification cares. */
+export interface PodView {
+  name: string;
+  /** `mlops.dev/model-release` annotation (KServe copies it from spec.predictor.annotations). */
+  release?: string;
+  /** Ready, not terminating and with an IP: traffic reaches it. */
+  serving: boolean;
+  ip?: string;
+  port: number;
+}
+
+export type VerifyTrigger = 'restarted' | 'pod';
+
+export interface ProbeTarget { pod: string; url: string }
+
+export type VerifyAction =
+  | { kind: 'ignore'; reason: string }
+  | { kind: 'wait'; reason: string }
+  | { kind: 'probe'; targets: ProbeTarget[]; body: unknown }
+  | { kind: 'record-verified'; pods: string[]; matched: number; message: string }
+  | { kind: 'record-failed'; reason: DeploymentFailureReason; message: string }
+  /** The verdict `verified` is recorded but the run was not ended (a crash in between): end it now. */
+  | { kind: 'finish-verified'; pods: number }
+  | { kind: 'reply-verified'; pods: string[]; matched: number; verifiedAt?: string }
+  | { kind: 'reply-failed'; reason: DeploymentFailureReason; message: string };
+
+export interface ProbeSpec { rows: number[][]; expected: unknown[] }
+
+const FAILURE_REASONS: readonly string[] = ['mismatch', 'http-error', 'model-missing', 'no-ready-pod', 'timeout'];
+
+/** What a recorded verdict looks like in `steps.verify` (outcome = `verified` or the failure reason). */
+export function verifiedMessage(pods: string[], matched: number): string {
+  return `verified ${matched} predictions on ${pods.length} new pod(s): ${pods.join(', ')}`;
+}
+
+function parseVerifiedMessage(message: string | undefined): { pods: string[]; matched: number } {
+  const m = /^verified (\d+) predictions on \d+ new pod\(s\): (.*)$/.exec(message ?? '');
+  if (!m) return { pods: [], matched: 0 };
+  return { matched: Number(m[1]), pods: (m[2] ?? '').split(', ').filter(Boolean) };
+}
+
+/** The recorded verdict as the event it caused, for redeliveries (same id: receivers de-duplicate). */
+export function recordedReply(run: ModelRun): VerifyAction | undefined {
+  const verify = run.status?.steps?.verify;
+  if (!verify?.finished) return undefined;
+  if (verify.outcome === 'verified') {
+    return { kind: 'reply-verified', ...parseVerifiedMessage(verify.message), verifiedAt: new Date(verify.finished).toISOString() };
+  }
+  if (verify.outcome && FAILURE_REASONS.includes(verify.outcome)) {
+    return { kind: 'reply-failed', reason: verify.outcome as DeploymentFailureReason, message: verify.message ?? verify.outcome };
+  }
+  return undefined;
+}
+
+export function podUrl(pod: PodView, model: CatalogModel): string {
+  const host = pod.ip?.includes(':') ? `[${pod.ip}]` : pod.ip ?? '';
+  const isvc = encodeURIComponent(model.inferenceService);
+  return model.protocol === 'v2' ? `http://${host}:${pod.port}/v2/models/${isvc}/infer` : `http://${host}:${pod.port}/v1/models/${isvc}:predict`;
+}
+
+export function requestBody(rows: number[][], protocol: 'v1' | 'v2'): unknown {
+  if (protocol === 'v1') return { instances: rows };
+  return { inputs: [{ name: 'input-0', shape: [rows.length, rows[0]?.length ?? 0], datatype: 'FP64', data: rows.flat() }] };
+}
+
+/** Before probing: is the run ours to verify, and are the new pods the only ones serving? */
+export function decideVerify(trigger: VerifyTrigger, run: ModelRun | undefined, pods: PodView[], model: CatalogModel): VerifyAction[] {
+  if (!run) return [{ kind: 'ignore', reason: 'no such ModelRun' }];
+  const name = run.metadata.name ?? '';
+  const status = run.status ?? {};
+  const recorded = recordedReply(run);
+  if (recorded?.kind === 'reply-verified' && status.phase === 'Verifying') {
+    return [{ kind: 'finish-verified', pods: recorded.pods.length }, recorded];
+  }
+  if (recorded) {
+    // Pod updates never stop; only a redelivered predictor.restarted gets the verdict again, and a failure only
+    // until the rollback has started.
+    if (trigger === 'pod') return [{ kind: 'ignore', reason: 'already verified' }];
+    if (recorded.kind === 'reply-failed' && (status.steps?.rollback?.started || status.phase !== 'Verifying')) return [{ kind: 'ignore', reason: 'rollback under way' }];
+    return [recorded];
+  }
+  if (status.phase !== 'Verifying') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Verifying` }];
+  const probe = probeOf(run);
+  if (!probe) {
+    const message = `run ${name} records no probe rows and expected outputs to verify with`;
+    return [{ kind: 'record-failed', reason: 'mismatch', message }, { kind: 'reply-failed', reason: 'mismatch', message }];
+  }
+  const fresh = pods.filter((p) => p.release === name && p.serving).sort((a, b) => a.name.localeCompare(b.name));
+  const stale = pods.filter((p) => p.release !== name && p.serving).map((p) => p.name).sort();
+  if (fresh.length === 0) return [{ kind: 'wait', reason: `no Ready pod of release ${name} yet` }];
+  if (stale.length > 0) return [{ kind: 'wait', reason: `old pods still Ready: ${stale.join(', ')}` }];
+  return [{ kind: 'probe', targets: fresh.map((p) => ({ pod: p.name, url: podUrl(p, model) })), body: requestBody(probe.rows, model.protocol) }];
+}
+
+function probeOf(run: ModelRun): ProbeSpec | undefined {
+  const rows = run.status?.probe?.rows;
+  const expected = run.status?.probe?.expected;
+  if (!Array.isArray(rows) || !Array.isArray(expected) || rows.length === 0 || rows.length !== expected.length) return undefined;
+  if (!rows.every((r): r is number[] => Array.isArray(r) && r.length > 0 && r.every((v) => typeof v === 'number'))) return undefined;
+  return { rows, expected };
+}
+
+/** One pod's answer: the HTTP status and parsed JSON body (or text), or the transport error after retries. */
+export type ProbeOutcome =
+  | { pod: string; kind: 'answer'; status: number; body: unknown }
+  | { pod: string; kind: 'transport'; error: string };
+
+/** The predictions in a V1 or V2 answer, one entry per row, or why there are none. */
+export function extractPredictions(body: unknown, protocol: 'v1' | 'v2'): { ok: true; predictions: unknown[] } | { ok: false; why: string } {
+  if (protocol === 'v1') {
+    const predictions = (body as { predictions?: unknown } | null)?.predictions;
+    return Array.isArray(predictions) ? { ok: true, predictions } : { ok: false, why: 'answer has no "predictions" array' };
+  }
+  const output = (body as { outputs?: unknown } | null)?.outputs;
+  const first = Array.isArray(output) ? (output[0] as { shape?: unknown; data?: unknown } | undefined) : undefined;
+  if (!first || !Array.isArray(first.data)) return { ok: false, why: 'answer has no outputs[0].data' };
+  const shape = Array.isArray(first.shape) && first.shape.every((n) => Number.isInteger(n)) ? (first.shape as number[]) : [first.data.length];
+  const width = shape.slice(1).reduce((a, b) => a * b, 1);
+  if (shape.length < 2 || width === 1) return { ok: true, predictions: first.data };
+  const predictions: unknown[] = [];
+  for (let i = 0; i < first.data.length; i += width) predictions.push(first.data.slice(i, i + width));
+  return { ok: true, predictions };
+}
+
+const unwrap = (v: unknown): unknown => (Array.isArray(v) && v.length === 1 ? unwrap(v[0]) : v);
+const asFloats = (v: unknown): number[] | undefined => {
+  const arr = Array.isArray(v) ? v : [v];
+  return arr.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (arr as number[]) : undefined;
+};
+
+/** Labels exactly; floats within `tolerance` relative plus `tolerance` absolute. */
+export function predictionMatches(expected: unknown, got: unknown, model: CatalogModel): boolean {
+  if (model.output.kind === 'label') {
+    const e = unwrap(expected);
+    const g = unwrap(got);
+    return (typeof e === 'number' || typeof e === 'string') && e === g;
+  }
+  const e = asFloats(expected);
+  const g = asFloats(got);
+  if (!e || !g || e.length !== g.length) return false;
+  const tol = model.gate.tolerance;
+  return e.every((x, i) => Math.abs(x - (g[i] as number)) <= tol + tol * Math.abs(x));
+}
+
+const show = (v: unknown): string => {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+};
+
+type PodVerdict = { ok: true; matched: number } | { ok: false; reason: DeploymentFailureReason; message: string };
+
+function judgePod(outcome: ProbeOutcome, probe: ProbeSpec, model: CatalogModel): PodVerdict {
+  if (outcome.kind === 'transport') return { ok: false, reason: 'http-error', message: `pod ${outcome.pod}: ${outcome.error}` };
+  const text = typeof outcome.body === 'string' ? outcome.body : JSON.stringify(outcome.body) ?? '';
+  if (/does not exist/i.test(text) && (outcome.status < 200 || outcome.status >= 300 || typeof outcome.body === 'string')) {
+    return { ok: false, reason: 'model-missing', message: `pod ${outcome.pod} has no model loaded (HTTP ${outcome.status}: ${text.slice(0, 200)})` };
+  }
+  if (outcome.status < 200 || outcome.status >= 300) return { ok: false, reason: 'http-error', message: `pod ${outcome.pod} answered HTTP ${outcome.status}: ${text.slice(0, 200)}` };
+  const extracted = extractPredictions(outcome.body, model.protocol);
+  if (!extracted.ok) return { ok: false, reason: 'http-error', message: `pod ${outcome.pod}: ${extracted.why}` };
+  const got = extracted.predictions;
+  if (got.length !== probe.expected.length) {
+    return { ok: false, reason: 'mismatch', message: `pod ${outcome.pod} answered ${got.length} predictions for ${probe.expected.length} probe rows` };
+  }
+  const wrong = probe.expected.map((e, i) => ({ i, e, g: got[i] })).filter(({ e, g }) => !predictionMatches(e, g, model));
+  if (wrong.length > 0) {
+    const detail = wrong.slice(0, 3).map(({ i, e, g }) => `row ${i} expected ${show(e)}, got ${show(g)}`).join('; ');
+    return { ok: false, reason: 'mismatch', message: `pod ${outcome.pod}: ${wrong.length} of ${got.length} predictions differ from the gate's: ${detail}` };
+  }
+  return { ok: true, matched: got.length };
+}
+
+const SEVERITY: readonly DeploymentFailureReason[] = ['model-missing', 'http-error', 'mismatch'];
+
+/** Every probed pod must answer every row as the gate did; the most telling failure names the verdict. */
+export function judge(outcomes: ProbeOutcome[], probe: ProbeSpec, model: CatalogModel): VerifyAction[] {
+  const verdicts = outcomes.map((o) => ({ pod: o.pod, v: judgePod(o, probe, model) }));
+  const failures = verdicts.flatMap(({ v }) => (v.ok ? [] : [v]));
+  if (failures.length > 0 || outcomes.length === 0) {
+    const worst = [...failures].sort((a, b) => SEVERITY.indexOf(a.reason) - SEVERITY.indexOf(b.reason))[0];
+    const reason = worst?.reason ?? 'http-error';
+    const message = failures.length > 0 ? failures.map((f) => f.message).join(' | ').slice(0, 2000) : 'no pod was probed';
+    return [{ kind: 'record-failed', reason, message }, { kind: 'reply-failed', reason, message }];
+  }
+  const pods = verdicts.map((v) => v.pod);
+  const matched = verdicts.reduce((n, { v }) => n + (v.ok ? v.matched : 0), 0);
+  return [{ kind: 'record-verified', pods, matched, message: verifiedMessage(pods, matched) }, { kind: 'reply-verified', pods, matched }];
+}

@@ -1,0 +1,131 @@
+import type { CloudEvent } from 'cloudevents';
+import { EventTypes, buildEvent } from '../../events/index.ts';
+import type { CatalogModel } from '../../runtime/catalog.ts';
+import { finishRun } from '../../runtime/finish.ts';
+import { metrics } from '../../runtime/metrics.ts';
+import { updateRunStatus } from '../../runtime/modelrun.ts';
+import type { ModelRun } from '../../runtime/resources.ts';
+import type { StepDeps } from '../../runtime/step.ts';
+import { recordedReply, type ProbeOutcome, type ProbeTarget, type VerifyAction } from './decide.ts';
+
+export const STEP = 'verify-endpoint';
+
+export interface ProbeOptions {
+  /** Per-request timeout. */
+  timeoutMs?: number;
+  /** Attempts for transport errors (a connection refused while the pod settles); HTTP answers are final. */
+  attempts?: number;
+  backoffMs?: number;
+}
+
+/** POST the probe body to every target, in parallel; transport errors get a couple of quick retries. */
+export async function probeAll(fetchFn: typeof fetch, targets: ProbeTarget[], body: unknown, opts: ProbeOptions = {}): Promise<ProbeOutcome[]> {
+  return Promise.all(targets.map((t) => probeOne(fetchFn, t, JSON.stringify(body), opts)));
+}
+
+async function probeOne(fetchFn: typeof fetch, target: ProbeTarget, body: string, opts: ProbeOptions): Promise<ProbeOutcome> {
+  const attempts = opts.attempts ?? 3;
+  let lastError = '';
+  for (let i = 0; i < attempts; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, (opts.backoffMs ?? 200) * i));
+    try {
+      const res = await fetchFn(target.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try { parsed = JSON.parse(text) as unknown; } catch { /* keep the text: error pages are often plain */ }
+      return { pod: target.pod, kind: 'answer', status: res.status, body: parsed };
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      lastError = `${(err as Error).message}${cause?.code ? ` (${cause.code})` : cause?.message ? ` (${cause.message})` : ''}`;
+    }
+  }
+  return { pod: target.pod, kind: 'transport', error: `no answer from ${target.url} after ${attempts} attempts: ${lastError}` };
+}
+
+export interface EffectContext {
+  deps: StepDeps;
+  model: CatalogModel;
+  runName: string;
+  traceparent?: string;
+}
+
+/** Records the verdict (compare-and-swap, once per run) and returns the reply; a lost race replies what won. */
+export async function runVerifyEffects(actions: VerifyAction[], ctx: EffectContext): Promise<CloudEvent<unknown> | undefined> {
+  const { deps, model, runName } = ctx;
+  const trace = ctx.traceparent ? { traceparent: ctx.traceparent } : {};
+  const now = deps.clock.now().toISOString();
+  let out: CloudEvent<unknown> | undefined;
+  // When another delivery recorded a verdict first, answer with that one instead of ours.
+  let winner: VerifyAction | undefined;
+  let verifiedAt = now;
+
+  const record = async (outcome: string, message: string): Promise<ModelRun | undefined> => {
+    const result = await updateRunStatus(deps.kube, runName, (status) => {
+      if (status.steps?.verify?.finished || status.phase !== 'Verifying') return undefined;
+      const started = status.steps?.verify?.started ?? status.steps?.promote?.finished ?? now;
+      return { ...status, step: 'verify', steps: { ...status.steps, verify: { started, finished: now, outcome, message } } };
+    });
+    const run = result?.run;
+    if (run && run.status?.steps?.verify?.outcome !== outcome) winner = recordedReply(run) ?? { kind: 'ignore', reason: 'run left Verifying meanwhile' };
+    if (run?.status?.steps?.verify?.finished) verifiedAt = new Date(run.status.steps.verify.finished).toISOString();
+    if (result?.changed) observe(run, outcome, now);
+    return run;
+  };
+
+  for (const action of actions) {
+    switch (action.kind) {
+      case 'ignore':
+      case 'wait':
+        deps.logger.debug({ reason: action.reason }, action.kind === 'wait' ? 'waiting for new pods' : 'ignored');
+        break;
+      case 'probe':
+        throw new Error('probe actions are run by the step before judging'); // a bug, retried as 503
+      case 'record-verified': {
+        const run = await record('verified', action.message);
+        if (!winner && run) {
+          await finishRun(deps, runName, { phase: 'Succeeded', step: STEP, message: `release ${runName} verified on ${action.pods.length} new pod(s)`, ...trace });
+        }
+        break;
+      }
+      case 'finish-verified':
+        await finishRun(deps, runName, { phase: 'Succeeded', step: STEP, message: `release ${runName} verified on ${action.pods} new pod(s)`, ...trace });
+        break;
+      case 'record-failed':
+        // The phase stays Verifying: restart-predictor ends the run once it has rolled back (or cannot).
+        await record(action.reason, action.message);
+        break;
+      case 'reply-verified':
+      case 'reply-failed': {
+        const chosen = winner ?? action;
+        out = eventFor(chosen, ctx, chosen.kind === 'reply-verified' ? chosen.verifiedAt ?? verifiedAt : verifiedAt, trace);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+function eventFor(action: VerifyAction, ctx: EffectContext, verifiedAt: string, trace: { traceparent?: string }): CloudEvent<unknown> | undefined {
+  const { model, runName } = ctx;
+  if (action.kind === 'reply-verified') {
+    return buildEvent(EventTypes.deploymentVerified, {
+      step: STEP, data: { model: model.name, run: runName, release: runName, verifiedAt, pods: action.pods, matched: action.matched }, ...trace,
+    });
+  }
+  if (action.kind === 'reply-failed') {
+    return buildEvent(EventTypes.deploymentFailed, {
+      step: STEP, data: { model: model.name, run: runName, release: runName, reason: action.reason, message: action.message.slice(0, 4000) }, ...trace,
+    });
+  }
+  return undefined;
+}
+
+function observe(run: ModelRun | undefined, outcome: string, now: string): void {
+  const started = run?.status?.steps?.verify?.started;
+  if (run && started) metrics.stepDuration.observe({ model: run.spec.model, step: 'verify', outcome }, (Date.parse(now) - new Date(started).getTime()) / 1000);
+}
