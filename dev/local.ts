@@ -1,0 +1,146 @@
+// The whole system on one machine (DESIGN.md section 8): the Kubernetes API emulator with RBAC from the
+// rendered Roles (one token per function ServiceAccount), every function over HTTP through the real
+// client-node, the local broker loaded with the rendered Triggers, PingSources, ApiServerSources and the
+// SinkBinding, and the simulated NVJ operator, Job runner and KServe predictor.
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CloudEvent } from 'cloudevents';
+import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts';
+import { startEmulator, type Emulator } from './emulator/index.ts';
+import { loadYamlDir } from './manifests.ts';
+import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerSources, type PingSources } from './sources/index.ts';
+import { startSimulators } from './sim/index.ts';
+import { BROKER_NAME, renderManifests } from '../config/render.ts';
+import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
+import type { Catalog } from '../runtime/catalog.ts';
+import { createDeps } from '../runtime/deps.ts';
+import { serveStep, type RunningStep } from '../runtime/host.ts';
+import { createKubePort } from '../runtime/kube.ts';
+import { createLogger, silentLogger, type Logger } from '../runtime/logger.ts';
+import { loadSettings, secretValues } from '../runtime/settings.ts';
+import type { Clock } from '../runtime/step.ts';
+
+export const DEV_NAMESPACE = 'model-lifecycle';
+
+/** Local stand-ins for the secrets `mlops dev` makes up when the environment does not set them. */
+const MADE_UP_SECRETS = {
+  DRIFT_INTAKE_TOKEN: 'dev-drift-token',
+  GITHUB_WEBHOOK_SECRET: 'dev-github-secret',
+} as const;
+
+export interface LocalOptions {
+  catalog: Catalog;
+  scenario: string;
+  env: Readonly<Record<string, string | undefined>>;
+  stateDir?: string;
+  clock?: Clock;
+  /** Logger for the functions (silent by default: the timeline is the readable output). */
+  logger?: Logger;
+  onRecord?: (r: DeliveryRecord) => void;
+  /** Multiplier on broker backoff delays (default 0.01: Knative-sized delays, run fast). */
+  timeScale?: number;
+  /** Enforce the rendered Roles (default true). */
+  rbac?: boolean;
+  /** Simulated controller step delay (default 0). */
+  delayMs?: number;
+}
+
+export interface Local {
+  emulator: Emulator;
+  broker: Broker;
+  kubeconfigPath: string;
+  steps: Record<StepName, RunningStep>;
+  pings: PingSources;
+  apiSources: ApiServerSources;
+  stateDir: string;
+  expected: unknown;
+  secrets: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startLocal(opts: LocalOptions): Promise<Local> {
+  const stateDir = opts.stateDir ?? await mkdtemp(join(tmpdir(), 'mlops-dev-'));
+  await mkdir(stateDir, { recursive: true });
+  const ns = DEV_NAMESPACE;
+  const rendered = renderManifests(opts.catalog, { namespace: ns, image: 'local' });
+  const all = Object.values(rendered).flat();
+  const ofKind = (kind: string): object[] => all.filter((o) => (o as { kind?: string }).kind === kind);
+
+  const emulator = await startEmulator({ rbac: opts.rbac ?? true });
+  await emulator.applyManifests([...(await loadYamlDir('config/crds')), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
+  await emulator.applyManifests([...(rendered['rbac/roles.yaml'] ?? []), ...(rendered['configmaps.yaml'] ?? [])]);
+  const kubeconfigPath = join(stateDir, 'kubeconfig');
+  await emulator.writeKubeconfig(kubeconfigPath, { namespace: ns });
+
+  const closers: Array<() => Promise<void> | void> = [];
+  const secrets: Record<string, string> = {};
+  for (const key of ['DRIFT_INTAKE_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'SLACK_WEBHOOK_URL', 'SMTP_URL', 'SMTP_FROM'] as const) {
+    const value = opts.env[key] ?? (key in MADE_UP_SECRETS ? MADE_UP_SECRETS[key as keyof typeof MADE_UP_SECRETS] : undefined);
+    if (value) secrets[key] = value;
+  }
+
+  // Broker first (functions need K_SINK), subscribers resolved lazily once the steps listen.
+  const urls = new Map<string, string>();
+  const brokerManifest = ofKind('Broker')[0] as { spec?: { delivery?: object } } | undefined;
+  const broker = await startBroker({
+    name: BROKER_NAME,
+    namespace: ns,
+    triggers: ofKind('Trigger'),
+    ...(brokerManifest?.spec?.delivery ? { brokerDelivery: brokerManifest.spec.delivery as never } : {}),
+    resolve: (ref) => (ref.kind === 'Service' ? urls.get(ref.name) : ref.kind === 'Broker' ? undefined : undefined),
+    timeScale: opts.timeScale ?? 0.01,
+    ...(opts.onRecord ? { onRecord: opts.onRecord } : {}),
+  });
+  closers.push(() => broker.close());
+
+  const steps = {} as Record<StepName, RunningStep>;
+  for (const name of STEP_NAMES) {
+    const token = emulator.issueServiceAccountToken(ns, `mlops-${name}`);
+    const kubeconfig = join(stateDir, `kubeconfig-${name}`);
+    await emulator.writeKubeconfig(kubeconfig, { token, namespace: ns });
+    const settings = loadSettings({
+      ...secrets, FUNCTION: name, NAMESPACE: ns, KUBECONFIG: kubeconfig, K_SINK: broker.url, MLOPS_MODE: 'dev', LOG_LEVEL: opts.env.LOG_LEVEL ?? 'info',
+    });
+    const logger = opts.logger ? opts.logger.child({ step: name }) : silentLogger();
+    const deps = createDeps(settings, {
+      catalog: opts.catalog, logger, kube: createKubePort({ kubeconfigPath: kubeconfig, namespace: ns }),
+      ...(opts.clock ? { clock: opts.clock } : {}),
+    });
+    const step = await StepLoaders[name]();
+    const running = await serveStep(step, deps, { port: 0 });
+    urls.set(name, running.url);
+    steps[name] = running;
+    closers.push(() => running.close());
+  }
+
+  const sinkToBroker = (ce: CloudEvent<unknown>): Promise<void> => broker.send(ce);
+  const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });
+  closers.push(() => pings.stop());
+  const watcherToken = emulator.issueServiceAccountToken(ns, 'mlops-apiserversource');
+  const watcherConfig = join(stateDir, 'kubeconfig-apiserversource');
+  await emulator.writeKubeconfig(watcherConfig, { token: watcherToken, namespace: ns });
+  const apiSources = await startApiServerSources({ sources: ofKind('ApiServerSource'), sink: sinkToBroker, watch: watchViaKubeconfig(watcherConfig) });
+  closers.push(() => apiSources.stop());
+
+  const sims = await startSimulators({
+    store: emulator.store, stateDir, namespace: ns, catalog: opts.catalog, scenario: opts.scenario, mode: 'dev',
+    ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}),
+  });
+  closers.push(() => sims.close());
+
+  return {
+    emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets,
+    async close() {
+      for (const close of closers.reverse()) {
+        try { await close(); } catch { /* keep closing the rest */ }
+      }
+      await emulator.close();
+    },
+  };
+}
+
+export function devLogger(level: string, secrets: Record<string, string>): Logger {
+  const settings = loadSettings({ ...secrets, LOG_LEVEL: level });
+  return createLogger({ name: 'mlops-dev', level: settings.logLevel, secrets: secretValues(settings) });
+}
