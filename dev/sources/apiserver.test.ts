@@ -261,6 +261,33 @@ describe('watchViaKubeconfig against the Kubernetes API emulator', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+  test('a watch stream that ends is resumed from the last resourceVersion: no lost or repeated events', async () => {
+    const emu = await startEmulator();
+    const dir = await mkdtemp(join(tmpdir(), 'sources-watch-'));
+    let stop: (() => void) | undefined;
+    try {
+      const kubeconfig = join(dir, 'kubeconfig');
+      await emu.writeKubeconfig(kubeconfig);
+      await emu.applyManifests([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'mlops' } }]);
+      const seen: string[] = [];
+      const watch = watchViaKubeconfig(kubeconfig, { timeoutSeconds: 1, retryDelayMs: 50 });
+      stop = await watch({ apiVersion: 'v1', kind: 'ConfigMap', namespace: 'mlops' }, (type, obj: { metadata: { name: string } }) => {
+        seen.push(`${type} ${obj.metadata.name}`);
+      });
+      const cm = { apiVersion: 'v1', kind: 'ConfigMap' };
+      emu.store.create(cm, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'before', namespace: 'mlops' } });
+      await new Promise((r) => setTimeout(r, 1600)); // the server ends the stream after 1 s
+      emu.store.create(cm, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'after', namespace: 'mlops' } });
+      for (let i = 0; i < 150 && seen.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toEqual(['ADDED before', 'ADDED after']);
+      expect(emu.requests.filter((r) => r.verb === 'watch').length).toBeGreaterThanOrEqual(2);
+    } finally {
+      stop?.();
+      await emu.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('SinkBinding', () => {

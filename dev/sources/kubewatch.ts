@@ -1,5 +1,6 @@
-// A WatchFn over a real Kubernetes API (or the local emulator) with @kubernetes/client-node's Watch:
-// HTTP watch streams that resume from the last resourceVersion and start over after 410 Gone.
+// A WatchFn over a real Kubernetes API (or the local emulator) with @kubernetes/client-node, like an
+// informer: list (existing objects arrive as ADDED), then HTTP watch streams that resume from the last
+// resourceVersion and re-list after 410 Gone.
 import { KubeConfig, KubernetesObjectApi, Watch } from '@kubernetes/client-node';
 import type { V1APIResource } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -28,7 +29,12 @@ class DiscoveryApi extends KubernetesObjectApi {
   }
 }
 
-export type KubeWatchOptions = { logger?: Logger; retryDelayMs?: number };
+export type KubeWatchOptions = {
+  logger?: Logger;
+  retryDelayMs?: number;
+  /** Server-side length of one watch stream before it is resumed (client-go uses 5-10 min). */
+  timeoutSeconds?: number;
+};
 
 export function watchViaKubeconfig(kubeconfigPath: string, opts: KubeWatchOptions = {}): WatchFn {
   const kc = new KubeConfig();
@@ -57,10 +63,13 @@ export function watchViaKubeconfig(kubeconfigPath: string, opts: KubeWatchOption
 
     /** Opens one watch stream; resolves once it is open, rejects when it could not be opened. */
     const open = async (): Promise<void> => {
+      // after 410 Gone, re-list and report every object as updated (deletions in the gap are missed)
+      if (resourceVersion === undefined) await list('MODIFIED');
       let failure: unknown;
       let opened = false;
       const query = {
         allowWatchBookmarks: true,
+        timeoutSeconds: opts.timeoutSeconds ?? 300,
         ...(args.labelSelector ? { labelSelector: args.labelSelector } : {}),
         ...(resourceVersion ? { resourceVersion } : {}),
       };
@@ -69,7 +78,7 @@ export function watchViaKubeconfig(kubeconfigPath: string, opts: KubeWatchOption
         query,
         (phase: string, obj: { code?: number; metadata?: { resourceVersion?: string } } | undefined) => {
           if (phase === 'ERROR') {
-            if (obj?.code === 410) resourceVersion = undefined; // too old: start over with a fresh list
+            if (obj?.code === 410) resourceVersion = undefined; // too old: the next open lists again
             return;
           }
           if (obj?.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
@@ -82,10 +91,7 @@ export function watchViaKubeconfig(kubeconfigPath: string, opts: KubeWatchOption
           }
           if (stopped) return;
           log?.debug({ path, err }, 'watch ended; reconnecting');
-          retryTimer = setTimeout(() => {
-            open().catch((e: unknown) => log?.warn({ path, err: e }, 'watch reconnect failed; retrying'));
-          }, err ? retryDelayMs : 0);
-          retryTimer.unref();
+          reconnect(err ? retryDelayMs : 0);
         },
       );
       if (failure !== undefined) {
@@ -96,7 +102,33 @@ export function watchViaKubeconfig(kubeconfigPath: string, opts: KubeWatchOption
       controller = ctl;
     };
 
+    /** Re-opens the stream after `delayMs`, and keeps trying (every retryDelayMs) until it opens or is stopped. */
+    const reconnect = (delayMs: number) => {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => {
+        if (stopped) return;
+        open().catch((e: unknown) => {
+          log?.warn({ path, err: e }, 'watch reconnect failed; retrying');
+          reconnect(retryDelayMs);
+        });
+      }, delayMs);
+      retryTimer.unref();
+    };
+
+    /** Lists (paginated) like an informer: each item as `type`, and the list's resourceVersion to watch from. */
+    const list = async (type: 'ADDED' | 'MODIFIED') => {
+      let continueToken: string | undefined;
+      for (let page = 0; page < 10_000; page++) {
+        const result = await discovery.list(args.apiVersion, args.kind, args.namespace, undefined, undefined, undefined, undefined, args.labelSelector, 500, continueToken);
+        for (const item of result.items) onEvent(type, { apiVersion: args.apiVersion, kind: args.kind, ...item });
+        resourceVersion = result.metadata?.resourceVersion ?? resourceVersion;
+        continueToken = result.metadata?._continue;
+        if (!continueToken) return;
+      }
+    };
+
     try {
+      await list('ADDED');
       await open();
     } catch (err) {
       throw new Error(`watch ${path} failed: ${(err as Error).message}`);
