@@ -1,0 +1,118 @@
+import type { CloudEvent } from 'cloudevents';
+import { EventTypes, buildEvent } from '../../events/index.ts';
+import type { CatalogModel } from '../../runtime/catalog.ts';
+import { ConflictError } from '../../runtime/kube.ts';
+import { finishRun } from '../../runtime/finish.ts';
+import { Labels } from '../../runtime/labels.ts';
+import { metrics } from '../../runtime/metrics.ts';
+import { updateRunStatus } from '../../runtime/modelrun.ts';
+import { Resources, type ModelRun } from '../../runtime/resources.ts';
+import type { StepDeps } from '../../runtime/step.ts';
+import type { GateAction } from './decide.ts';
+import { gateJobManifest } from './manifests.ts';
+import type { ServedRelease } from './report.ts';
+
+export const STEP = 'gate-health';
+
+/** Runs the actions in order; returns the reply event, if any. Every effect tolerates having run before. */
+export async function runGateEffects(actions: GateAction[], ctx: { run?: ModelRun; model: CatalogModel; traceparent?: string }, deps: StepDeps): Promise<CloudEvent<unknown> | undefined> {
+  const { kube } = deps;
+  const now = deps.clock.now().toISOString();
+  const trace = ctx.traceparent ? { traceparent: ctx.traceparent } : {};
+  // A verdict is replied only when the run carries it (written now, or by a delivery that won the race).
+  let standing: 'approved' | 'rejected' | undefined;
+  let out: CloudEvent<unknown> | undefined;
+
+  for (const action of actions) {
+    switch (action.kind) {
+      case 'ignore':
+        deps.logger.debug({ reason: action.reason }, 'ignored');
+        break;
+      case 'create-job': {
+        if (!ctx.run) throw new ConflictError(`ModelRun ${action.run} disappeared before its gate Job was created`);
+        const created = await kube.create(Resources.job, gateJobManifest(ctx.run, ctx.model));
+        deps.logger.info({ job: action.job, created: created.created }, 'gate job');
+        break;
+      }
+      case 'record-started':
+        await updateRunStatus(kube, action.run, (status) => {
+          if (status.steps?.gate?.started || status.phase !== 'Gating') return undefined;
+          return {
+            ...status,
+            step: 'gate',
+            steps: { ...status.steps, gate: { started: now, job: action.job } },
+            deadlines: { ...status.deadlines, step: action.deadline },
+          };
+        });
+        break;
+      case 'record-approved': {
+        const result = await updateRunStatus(kube, action.run, (status) => {
+          if (status.phase !== 'Gating' || status.steps?.gate?.finished) return undefined;
+          const warnings = [...(status.warnings ?? []), ...action.warnings];
+          return {
+            ...status,
+            phase: 'Promoting',
+            step: 'promote',
+            ...(warnings.length > 0 ? { warnings } : {}),
+            steps: { ...status.steps, gate: { ...status.steps?.gate, finished: now, outcome: 'approved', message: action.message } },
+            gate: action.gate,
+            probe: action.probe,
+            artifact: { ...status.artifact, ...action.artifact },
+          };
+        });
+        if (result?.changed) observe(result.run, 'approved', now);
+        if (result?.run.status?.steps?.gate?.outcome === 'approved') standing = 'approved';
+        break;
+      }
+      case 'record-rejected': {
+        let changed = false;
+        const run = await finishRun(deps, action.run, {
+          phase: 'Rejected', step: STEP, message: action.message, ...trace,
+          patch: (status) => {
+            changed = true;
+            return { ...status, step: 'gate', steps: { ...status.steps, gate: { ...status.steps?.gate, finished: now, outcome: 'rejected', message: action.message } }, gate: action.gate };
+          },
+        });
+        if (run && changed && run.status?.steps?.gate?.outcome === 'rejected') observe(run, 'rejected', now);
+        if (run?.status?.steps?.gate?.outcome === 'rejected') standing = 'rejected';
+        break;
+      }
+      case 'reply-approved':
+        // Without a record action in the list this is a replay of a recorded verdict.
+        if (standing === undefined && actions.some((a) => a.kind === 'record-approved')) break;
+        out = buildEvent(EventTypes.modelApproved, { step: STEP, data: action.data, profile: ctx.run?.spec.profile ?? 'cpu', ...trace });
+        break;
+      case 'reply-rejected':
+        if (standing === undefined && actions.some((a) => a.kind === 'record-rejected')) break;
+        out = buildEvent(EventTypes.modelRejected, { step: STEP, data: action.data, profile: ctx.run?.spec.profile ?? 'cpu', ...trace });
+        break;
+    }
+  }
+  return out;
+}
+
+/** The newest Succeeded run of the model (the served release) and its recorded gate evidence. */
+export async function readServedRelease(deps: StepDeps, model: string, exclude: string): Promise<ServedRelease | undefined> {
+  const runs = await deps.kube.listAll<ModelRun & Record<string, unknown>>(Resources.modelRun, { labelSelector: `${Labels.model}=${model},${Labels.phase}=Succeeded` });
+  let newest: { run: ModelRun; at: number } | undefined;
+  for (const r of runs) {
+    if (r.metadata.name === exclude) continue;
+    const at = Date.parse(String(r.status?.finishedAt ?? r.metadata.creationTimestamp ?? ''));
+    if (Number.isNaN(at)) continue;
+    if (!newest || at > newest.at) newest = { run: r, at };
+  }
+  if (!newest) return undefined;
+  const load = newest.run.status?.gate?.report?.loadSeconds;
+  const bytes = newest.run.status?.artifact?.bytes;
+  return {
+    run: newest.run.metadata.name ?? '',
+    ...(typeof load === 'number' ? { loadSeconds: load } : {}),
+    ...(typeof bytes === 'number' ? { bytes } : {}),
+  };
+}
+
+function observe(run: ModelRun, verdict: 'approved' | 'rejected', now: string): void {
+  metrics.gateVerdicts.inc({ model: run.spec.model, verdict });
+  const started = run.status?.steps?.gate?.started;
+  if (started) metrics.stepDuration.observe({ model: run.spec.model, step: 'gate', outcome: verdict }, (Date.parse(now) - Date.parse(started)) / 1000);
+}
