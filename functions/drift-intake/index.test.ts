@@ -109,6 +109,13 @@ describe('drift-intake over HTTP', () => {
     expect(refired.body).toMatchObject({ accepted: 1 });
   });
 
+  test('a well-formed traceparent header is carried on the events; a malformed one is dropped', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await post(intake.url, { ...authed, traceparent }, webhook([alert('anomaly-detector', 'tp1')]));
+    await post(intake.url, { ...authed, traceparent: '00-bogus-01' }, webhook([alert('anomaly-detector', 'tp2')]));
+    expect(sink.events.map((e) => e.traceparent)).toEqual([traceparent, undefined]);
+  });
+
   test('resolved, unrelated, unknown and disabled alerts are counted and not sent', async () => {
     const res = await post(intake.url, authed, webhook([
       alert('anomaly-detector', 'ok1'),

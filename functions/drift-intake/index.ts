@@ -30,7 +30,7 @@ export const step: StepDefinition = {
       if (action.kind === 'request-training') requests.push(action);
       else ignored[action.reason === 'unknown-model' ? 'unknownModel' : action.reason] += 1;
     }
-    const events = await sendTrainingRequests(STEP, requests, deps);
+    const events = await sendTrainingRequests(STEP, requests, deps, input.request.headers.traceparent);
     return { kind: 'json', status: 200, body: { accepted: events.length, ignored, events } };
   },
 };

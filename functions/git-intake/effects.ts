@@ -10,12 +10,15 @@ export const SEND_CONCURRENCY = 16;
 
 export interface TrainingRequest { id: string; data: TrainingRequested }
 
-/** Builds every event first (so an invalid one sends nothing), then sends them with bounded parallelism. */
-export async function sendTrainingRequests(step: string, requests: readonly TrainingRequest[], deps: StepDeps): Promise<string[]> {
+/**
+ * Builds every event first (so an invalid one sends nothing), then sends them with bounded parallelism.
+ * The webhook's W3C `traceparent` header, when well-formed, is carried on every event.
+ */
+export async function sendTrainingRequests(step: string, requests: readonly TrainingRequest[], deps: StepDeps, traceparent?: string): Promise<string[]> {
   const time = deps.clock.now().toISOString();
   const events = requests.map((r) => {
     try {
-      return buildEvent(EventTypes.trainingRequested, { step, id: r.id, data: r.data, time });
+      return buildEvent(EventTypes.trainingRequested, { step, id: r.id, data: r.data, time, traceparent });
     } catch (err) {
       if (err instanceof EventValidationError) throw permanent(err.message);
       throw err;

@@ -110,6 +110,12 @@ describe('git-intake over HTTP', () => {
     expect(received()).toEqual([expectedEvent('anomaly-detector'), expectedEvent('features-watcher')]);
   });
 
+  test('a well-formed traceparent header is carried on the events', async () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await post(intake.url, headers(fixture, 'push', DELIVERY, { traceparent }), fixture);
+    expect(sink.events.map((e) => e.traceparent)).toEqual([traceparent, traceparent]);
+  });
+
   test('ping → pong with the zen', async () => {
     const ping = readFileSync('events/fixtures/github/good-ping.json', 'utf8');
     expect(await post(intake.url, headers(ping, 'ping'), ping)).toEqual({ status: 200, body: { pong: true, zen: 'Keep it logically awesome.' } });

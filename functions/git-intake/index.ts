@@ -46,7 +46,7 @@ export const step: StepDefinition = {
       if (action.kind === 'request-training') requests.push(action);
       else ignored.push(action.model === undefined ? { reason: action.reason } : { model: action.model, reason: action.reason });
     }
-    const events = await sendTrainingRequests(STEP, requests, deps);
+    const events = await sendTrainingRequests(STEP, requests, deps, input.request.headers.traceparent);
     return { kind: 'json', status: 200, body: { accepted: requests.map((r) => r.data.model), events, ignored } };
   },
 };
