@@ -1,0 +1,156 @@
+import { loadCatalog } from '../../runtime/catalog.ts';
+import type { ModelRun, ModelRunStatus } from '../../runtime/resources.ts';
+import { decideRestart, noPreviousMessage, type RestartAction, type RestartInput, type RestartState } from './decide.ts';
+
+const catalog = loadCatalog('config/models.yaml');
+const model = catalog.models.find((m) => m.name === 'anomaly-detector')!;
+const RUN = 'anomaly-detector-00000000a1';
+const PREV = 'anomaly-detector-00000000p0';
+const NOW = new Date('2026-11-22T10:00:00.000Z');
+const VERIFY_DEADLINE = '2026-11-22T10:15:00.000Z';
+
+function run(status: ModelRunStatus): ModelRun {
+  return {
+    apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun',
+    metadata: { name: RUN, uid: 'u1' },
+    spec: { model: 'anomaly-detector', trigger: 'schedule', idempotencyKey: 'k', profile: 'cpu' },
+    status,
+  };
+}
+
+const promoting = (extra: ModelRunStatus = {}): ModelRun => run({ phase: 'Promoting', ...extra });
+const verifying = (extra: ModelRunStatus = {}): ModelRun =>
+  run({ phase: 'Verifying', release: { promoted: RUN, replaced: PREV }, steps: { promote: { started: 'x', finished: 'y' }, verify: { finished: 'z', outcome: 'mismatch', message: 'pod p: row 0 expected 1, got -1' } }, ...extra });
+
+const isvc = (release?: string): RestartState['isvc'] => ({ name: 'anomaly-detector', exists: true, ...(release ? { release } : {}) });
+const okResult = (release: string, previousRelease: string | null) => ({ ok: true, release, previousRelease, sha256: 'a'.repeat(64), bytes: 1234, servedPath: 'anomaly-detector/model.pkl', kept: [], pruned: [] });
+const promoteDone = (result: unknown, succeeded = true, problem?: string): RestartInput => ({ kind: 'job-finished', run: RUN, job: 'promote', succeeded, result, ...(problem ? { problem } : {}) });
+const rollbackDone = (result: unknown, succeeded = true): RestartInput => ({ kind: 'job-finished', run: RUN, job: 'rollback', succeeded, result });
+
+const rolledBackMsg = `release ${RUN} failed verification (pod p: row 0 expected 1, got -1); rolled back to ${PREV}`;
+
+const cases: Array<{ name: string; input: RestartInput; run?: ModelRun; isvc?: RestartState['isvc']; expected: RestartAction[] }> = [
+  { name: 'approval of an unknown run is ignored', input: { kind: 'approved', run: RUN }, expected: [{ kind: 'ignore', reason: `no ModelRun ${RUN}` }] },
+  {
+    name: 'approval of a Promoting run creates the promote Job from staging and records it',
+    input: { kind: 'approved', run: RUN }, run: promoting(),
+    expected: [
+      { kind: 'create-job', job: 'promote', name: `${RUN}-promote`, release: RUN, source: 'staging' },
+      { kind: 'record-job-started', job: 'promote', name: `${RUN}-promote` },
+    ],
+  },
+  { name: 'approval redelivered after the Job started does nothing', input: { kind: 'approved', run: RUN }, run: promoting({ steps: { promote: { started: 't' } } }), expected: [{ kind: 'ignore', reason: 'promote Job already started' }] },
+  { name: 'approval of a run in another phase is ignored', input: { kind: 'approved', run: RUN }, run: run({ phase: 'Gating' }), expected: [{ kind: 'ignore', reason: 'run is Gating, not Promoting' }] },
+  {
+    name: 'promote ok: patch the predictor, record the release, reply predictor.restarted',
+    input: promoteDone(okResult(RUN, PREV)), run: promoting({ steps: { promote: { started: 't' } } }), isvc: isvc(PREV),
+    expected: [
+      { kind: 'patch-isvc', isvc: 'anomaly-detector', release: RUN },
+      { kind: 'record-promoted', release: RUN, previousRelease: PREV, verifyDeadline: VERIFY_DEADLINE, message: `promoted ${RUN} replacing ${PREV}; anomaly-detector rolling` },
+      { kind: 'reply-restarted', release: RUN, previousRelease: PREV, inferenceService: 'anomaly-detector', restartedAt: NOW.toISOString() },
+    ],
+  },
+  {
+    name: 'promote ok on a first release (no previous), predictor already annotated: no second patch',
+    input: promoteDone(okResult(RUN, null)), run: promoting(), isvc: isvc(RUN),
+    expected: [
+      { kind: 'record-promoted', release: RUN, previousRelease: null, verifyDeadline: VERIFY_DEADLINE, message: `promoted ${RUN}; anomaly-detector rolling` },
+      { kind: 'reply-restarted', release: RUN, previousRelease: null, inferenceService: 'anomaly-detector', restartedAt: NOW.toISOString() },
+    ],
+  },
+  {
+    name: 'promote reported ok: false → run failed, predictor untouched',
+    input: promoteDone({ ok: false, release: RUN, previousRelease: PREV, error: 'staged model missing' }), run: promoting(), isvc: isvc(PREV),
+    expected: [
+      { kind: 'finish-failed', step: 'promote', message: `promotion of ${RUN} failed: staged model missing`, stepMessage: 'staged model missing' },
+      { kind: 'reply-run-failed', step: 'promote', reason: 'promote-failed', message: `promotion of ${RUN} failed: staged model missing` },
+    ],
+  },
+  {
+    name: 'a Job without a termination message fails closed',
+    input: promoteDone(undefined, false, `job ${RUN}-promote left no termination message`), run: promoting(), isvc: isvc(PREV),
+    expected: [
+      { kind: 'finish-failed', step: 'promote', message: `promotion of ${RUN} failed: job ${RUN}-promote left no termination message`, stepMessage: `job ${RUN}-promote left no termination message` },
+      { kind: 'reply-run-failed', step: 'promote', reason: 'promote-failed', message: `promotion of ${RUN} failed: job ${RUN}-promote left no termination message` },
+    ],
+  },
+  {
+    name: 'ok JSON from a Job whose condition is Failed still fails',
+    input: promoteDone(okResult(RUN, PREV), false), run: promoting(), isvc: isvc(PREV),
+    expected: [
+      { kind: 'finish-failed', step: 'promote', message: `promotion of ${RUN} failed: the Job failed`, stepMessage: 'the Job failed' },
+      { kind: 'reply-run-failed', step: 'promote', reason: 'promote-failed', message: `promotion of ${RUN} failed: the Job failed` },
+    ],
+  },
+  {
+    name: 'a result naming another release fails',
+    input: promoteDone(okResult('other-run', PREV)), run: promoting(), isvc: isvc(PREV),
+    expected: [
+      { kind: 'finish-failed', step: 'promote', message: `promotion of ${RUN} failed: the Job served release other-run, expected ${RUN}`, stepMessage: `the Job served release other-run, expected ${RUN}` },
+      { kind: 'reply-run-failed', step: 'promote', reason: 'promote-failed', message: `promotion of ${RUN} failed: the Job served release other-run, expected ${RUN}` },
+    ],
+  },
+  {
+    name: 'promote ok but the InferenceService is missing → run failed',
+    input: promoteDone(okResult(RUN, PREV)), run: promoting(), isvc: { name: 'anomaly-detector', exists: false },
+    expected: [
+      { kind: 'finish-failed', step: 'promote', message: `InferenceService anomaly-detector not found: ${RUN} was promoted on the volume but no predictor was restarted`, stepMessage: `InferenceService anomaly-detector not found: ${RUN} was promoted on the volume but no predictor was restarted` },
+      { kind: 'reply-run-failed', step: 'promote', reason: 'inferenceservice-missing', message: `InferenceService anomaly-detector not found: ${RUN} was promoted on the volume but no predictor was restarted` },
+    ],
+  },
+  { name: 'a promote Job update after the step finished is ignored', input: promoteDone(okResult(RUN, PREV)), run: verifying(), isvc: isvc(RUN), expected: [{ kind: 'ignore', reason: 'promote already finished' }] },
+  { name: 'a promote Job update for a run ended meanwhile is ignored', input: promoteDone(okResult(RUN, PREV)), run: run({ phase: 'Failed' }), isvc: isvc(PREV), expected: [{ kind: 'ignore', reason: 'run is Failed, not Promoting' }] },
+  {
+    name: 'deployment.failed with a previous release → rollback Job serving the kept release',
+    input: { kind: 'deployment-failed', run: RUN }, run: verifying(),
+    expected: [
+      { kind: 'create-job', job: 'rollback', name: `${RUN}-rollback`, release: PREV, source: 'release' },
+      { kind: 'record-job-started', job: 'rollback', name: `${RUN}-rollback` },
+    ],
+  },
+  {
+    name: 'deployment.failed without a previous release → run Failed, nothing rolled back',
+    input: { kind: 'deployment-failed', run: RUN }, run: verifying({ release: { promoted: RUN, replaced: null } }),
+    expected: [
+      { kind: 'finish-not-rolled-back', message: noPreviousMessage(RUN) },
+      { kind: 'reply-rolledback', failedRelease: RUN, restoredRelease: null, message: `no previous release to roll back to; ${RUN} is still served` },
+    ],
+  },
+  {
+    name: 'deployment.failed redelivered after "nothing to roll back" answers the same',
+    input: { kind: 'deployment-failed', run: RUN }, run: run({ phase: 'Failed', steps: { rollback: { finished: 't', outcome: 'not-rolled-back' } } }),
+    expected: [{ kind: 'reply-rolledback', failedRelease: RUN, restoredRelease: null, message: noPreviousMessage(RUN) }],
+  },
+  { name: 'deployment.failed while the rollback Job runs does nothing', input: { kind: 'deployment-failed', run: RUN }, run: verifying({ steps: { rollback: { started: 't' } } }), expected: [{ kind: 'ignore', reason: 'rollback Job already started' }] },
+  {
+    name: 'deployment.failed redelivered after the rollback answers the same',
+    input: { kind: 'deployment-failed', run: RUN }, run: run({ phase: 'RolledBack', message: rolledBackMsg, release: { promoted: RUN, replaced: PREV, restored: PREV }, steps: { rollback: { started: 's', finished: 't', outcome: 'rolled-back' } } }),
+    expected: [{ kind: 'reply-rolledback', failedRelease: RUN, restoredRelease: PREV, message: rolledBackMsg }],
+  },
+  { name: 'deployment.failed for a run that succeeded is ignored', input: { kind: 'deployment-failed', run: RUN }, run: run({ phase: 'Succeeded' }), expected: [{ kind: 'ignore', reason: 'run is Succeeded, not Verifying' }] },
+  {
+    name: 'rollback ok: annotation back to the previous release, run RolledBack',
+    input: rollbackDone(okResult(PREV, RUN)), run: verifying({ steps: { verify: { finished: 'z', outcome: 'mismatch', message: 'pod p: row 0 expected 1, got -1' }, rollback: { started: 't' } } }), isvc: isvc(RUN),
+    expected: [
+      { kind: 'patch-isvc', isvc: 'anomaly-detector', release: PREV },
+      { kind: 'finish-rolledback', restoredRelease: PREV, message: rolledBackMsg },
+      { kind: 'reply-rolledback', failedRelease: RUN, restoredRelease: PREV, message: rolledBackMsg },
+    ],
+  },
+  {
+    name: 'rollback failed → run Failed naming the still-served release',
+    input: rollbackDone({ ok: false, release: PREV, previousRelease: RUN, error: `release ${PREV} is not kept` }), run: verifying(), isvc: isvc(RUN),
+    expected: [
+      { kind: 'finish-failed', step: 'rollback', message: `rollback to ${PREV} failed: release ${PREV} is not kept; ${RUN} is still served`, stepMessage: `release ${PREV} is not kept` },
+      { kind: 'reply-run-failed', step: 'rollback', reason: 'rollback-failed', message: `rollback to ${PREV} failed: release ${PREV} is not kept; ${RUN} is still served` },
+    ],
+  },
+  { name: 'a rollback Job update after the rollback finished is ignored', input: rollbackDone(okResult(PREV, RUN)), run: run({ phase: 'RolledBack', steps: { rollback: { finished: 't' } } }), isvc: isvc(PREV), expected: [{ kind: 'ignore', reason: 'rollback already finished' }] },
+];
+
+describe('decideRestart', () => {
+  test.each(cases)('$name', ({ input, run: r, isvc: i, expected }) => {
+    const state: RestartState = { isvc: i ?? isvc(), now: NOW, ...(r ? { run: r } : {}) };
+    expect(decideRestart(input, state, model)).toEqual(expected);
+  });
+});
