@@ -1,0 +1,108 @@
+// What the simulated controllers do in a scenario, and how each run should end. `mlops dev --scenario NAME`
+// and the end-to-end tests pick one; `expected` is what they check the runs against.
+import type { Catalog } from '../../runtime/catalog.ts';
+import { EventTypes } from '../../events/index.ts';
+import type { EventType } from '../../events/index.ts';
+
+export const ScenarioNames = ['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback'] as const;
+export type ScenarioName = (typeof ScenarioNames)[number];
+
+export const TrainingBehaviours = {
+  /** The notebook trains and writes a real (or stand-in) model. */
+  ok: 'ok',
+  /** The notebook succeeds but writes a pickled dict: the gate must reject it. */
+  badModel: 'bad-model',
+  /** The notebook fails. */
+  fail: 'fail',
+  /** The validation pod never finishes (phase stays Running): the watchdog's deadline ends the run. */
+  hang: 'hang',
+} as const;
+export type TrainingBehaviour = (typeof TrainingBehaviours)[keyof typeof TrainingBehaviours];
+
+export const PredictorBehaviours = {
+  ok: 'ok',
+  /** Pods of any release but the first one served predict wrong values; the rollback restores a good one. */
+  wrongAfterFirst: 'wrong-after-first',
+} as const;
+export type PredictorBehaviour = (typeof PredictorBehaviours)[keyof typeof PredictorBehaviours];
+
+export type ExpectedPhase = 'Succeeded' | 'Rejected' | 'Failed' | 'RolledBack';
+
+export interface ExpectedRun {
+  phase: ExpectedPhase;
+  /** The CloudEvent types of the run, in order. */
+  events: EventType[];
+}
+
+export interface Scenario {
+  name: ScenarioName;
+  description: string;
+  training: TrainingBehaviour;
+  trainingFailMessage: string;
+  predictor: PredictorBehaviour;
+  /** The training profile runs should request (`mlops dev` passes it on `training.requested`); undefined = catalog. */
+  profile?: 'cpu' | 'gpu';
+  /**
+   * Serve a release before the first run (promoted with the real promote.py), so a failed verification has
+   * something to roll back to.
+   */
+  seedRelease: boolean;
+}
+
+export const TRAINING_FAIL_MESSAGE = 'Notebook execution failed: cell 7 raised ValueError';
+
+const base = { trainingFailMessage: TRAINING_FAIL_MESSAGE, predictor: PredictorBehaviours.ok, seedRelease: false } as const;
+
+export const Scenarios: Record<ScenarioName, Scenario> = {
+  'happy-cpu': { ...base, name: 'happy-cpu', description: 'every model trains on CPU, passes the gate and is verified', training: 'ok', profile: 'cpu' },
+  'happy-gpu': { ...base, name: 'happy-gpu', description: 'every model trains on GPU, is copied, gated and verified', training: 'ok', profile: 'gpu' },
+  'gate-reject': { ...base, name: 'gate-reject', description: 'the notebook writes a pickled dict; the gate rejects it', training: 'bad-model' },
+  'training-fail': { ...base, name: 'training-fail', description: 'the notebook fails in cell 7', training: 'fail' },
+  deadline: { ...base, name: 'deadline', description: 'the validation pod never finishes; the watchdog fails the run', training: 'hang' },
+  'verify-fail-rollback': {
+    ...base,
+    name: 'verify-fail-rollback',
+    description: 'the new predictor answers wrong; the previous release is restored',
+    training: 'ok',
+    predictor: PredictorBehaviours.wrongAfterFirst,
+    seedRelease: true,
+  },
+};
+
+export function isScenarioName(name: string): name is ScenarioName {
+  return (ScenarioNames as readonly string[]).includes(name);
+}
+
+export function getScenario(name: string): Scenario {
+  if (!isScenarioName(name)) throw new Error(`unknown scenario ${JSON.stringify(name)} (known: ${ScenarioNames.join(', ')})`);
+  return Scenarios[name];
+}
+
+/** Terminal ModelRun phase and event types per model for one run of each catalog model. */
+export function expectedRuns(scenario: Scenario, catalog: Catalog): Record<string, ExpectedRun> {
+  const out: Record<string, ExpectedRun> = {};
+  for (const model of catalog.models) {
+    if (!model.enabled) continue;
+    const gpu = (scenario.profile ?? model.profile) === 'gpu';
+    const started = [EventTypes.trainingRequested, EventTypes.trainingStarted];
+    const trained = [...started, EventTypes.trainingSucceeded, ...(gpu ? [EventTypes.modelCopied] : [])];
+    const restarted = [...trained, EventTypes.modelApproved, EventTypes.predictorRestarted];
+    switch (scenario.training) {
+      case 'fail':
+        out[model.name] = { phase: 'Failed', events: [...started, EventTypes.trainingFailed] };
+        break;
+      case 'hang':
+        out[model.name] = { phase: 'Failed', events: [...started, EventTypes.runFailed] };
+        break;
+      case 'bad-model':
+        out[model.name] = { phase: 'Rejected', events: [...trained, EventTypes.modelRejected] };
+        break;
+      case 'ok':
+        out[model.name] = scenario.predictor === 'wrong-after-first'
+          ? { phase: scenario.seedRelease ? 'RolledBack' : 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.deploymentRolledback] }
+          : { phase: 'Succeeded', events: [...restarted, EventTypes.deploymentVerified] };
+        break;
+    }
+  }
+  return out;
+}
