@@ -255,9 +255,10 @@ function pruneActions(runs: readonly ModelRun[]): WatchdogAction[] {
   return out;
 }
 
+/** Newest by when the run started (as the functions' clock wrote it), creation time when it never started. */
 function newestFirst(a: ModelRun, b: ModelRun): number {
-  const ta = timeOf(a.metadata.creationTimestamp) ?? 0;
-  const tb = timeOf(b.metadata.creationTimestamp) ?? 0;
+  const ta = timeOf(a.status?.startedAt ?? a.metadata.creationTimestamp) ?? 0;
+  const tb = timeOf(b.status?.startedAt ?? b.metadata.creationTimestamp) ?? 0;
   return tb - ta || (b.metadata.name ?? '').localeCompare(a.metadata.name ?? '');
 }
 

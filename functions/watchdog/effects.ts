@@ -96,7 +96,9 @@ async function failVerify(action: Extract<WatchdogAction, { kind: 'fail-verify' 
       const verify = status.steps?.verify;
       if (status.phase !== 'Verifying' || verify?.finished !== now || verify.message !== action.message) return undefined;
       const { finished: _f, outcome: _o, message: _m, ...rest } = verify;
-      return { ...status, steps: { ...status.steps, verify: rest } };
+      const steps = { ...status.steps };
+      if (Object.keys(rest).length > 0) steps.verify = rest; else delete steps.verify;
+      return { ...status, steps };
     }).catch(() => undefined);
     throw err;
   }
