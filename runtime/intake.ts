@@ -1,7 +1,7 @@
 import type { CloudEvent } from 'cloudevents';
-import { buildEvent, EventTypes, EventValidationError, type TrainingRequested } from '../../events/index.ts';
-import { permanent, retryable } from '../../runtime/errors.ts';
-import type { StepDeps } from '../../runtime/step.ts';
+import { buildEvent, EventTypes, EventValidationError, type TrainingRequested } from '../events/index.ts';
+import { permanent, retryable } from './errors.ts';
+import type { StepDeps } from './step.ts';
 
 // Sends the training requests decide asked for to K_SINK (the broker). Every id is deterministic, so a
 // retried webhook re-sends the same events and the broker's receivers de-duplicate them.

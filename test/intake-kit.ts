@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { HTTP, type CloudEvent } from 'cloudevents';
-import type { KubePort } from '../../runtime/kube.ts';
+import type { KubePort } from '../runtime/kube.ts';
 
 export interface RecordingSink {
   url: string;

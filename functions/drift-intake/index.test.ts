@@ -7,7 +7,7 @@ import { createLogger } from '../../runtime/logger.ts';
 import { loadSettings } from '../../runtime/settings.ts';
 import { driftEventId } from './decide.ts';
 import { step } from './index.ts';
-import { corpusBody, deadUrl, loadCorpus, post, startRecordingSink, unusedKube, type RecordingSink } from './testkit.ts';
+import { corpusBody, deadUrl, loadCorpus, post, startRecordingSink, unusedKube, type RecordingSink } from '../../test/intake-kit.ts';
 
 const TOKEN = 'drift-token-4f9c2a7e';
 const NOW = new Date('2024-04-02T10:00:00.000Z');

@@ -4,7 +4,7 @@ import type { Settings } from '../../runtime/settings.ts';
 import type { HttpRequest, StepDefinition, StepDeps, StepReply } from '../../runtime/step.ts';
 import { bearerMatches } from './auth.ts';
 import { decide } from './decide.ts';
-import { sendTrainingRequests } from './effects.ts';
+import { sendTrainingRequests } from '../../runtime/intake.ts';
 
 // Alertmanager webhook (v4) → one training.requested per firing drift alert naming an enabled catalog model.
 

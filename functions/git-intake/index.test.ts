@@ -7,7 +7,7 @@ import { createDeps } from '../../runtime/deps.ts';
 import { serveStep, type RunningStep } from '../../runtime/host.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { loadSettings } from '../../runtime/settings.ts';
-import { corpusBody, deadUrl, loadCorpus, post, startRecordingSink, unusedKube, type RecordingSink } from '../drift-intake/testkit.ts';
+import { corpusBody, deadUrl, loadCorpus, post, startRecordingSink, unusedKube, type RecordingSink } from '../../test/intake-kit.ts';
 import { signBody } from './auth.ts';
 import { gitEventId } from './decide.ts';
 import { step } from './index.ts';

@@ -4,7 +4,7 @@ import type { Settings } from '../../runtime/settings.ts';
 import type { HttpRequest, StepDefinition, StepDeps, StepReply } from '../../runtime/step.ts';
 import { signatureMatches } from './auth.ts';
 import { decide } from './decide.ts';
-import { sendTrainingRequests } from './effects.ts';
+import { sendTrainingRequests } from '../../runtime/intake.ts';
 
 // GitHub webhook → one training.requested per catalog model whose notebook or watch paths a push touched
 // on the model's repository and branch.
