@@ -21,5 +21,20 @@ export function isStepName(name: string): name is StepName {
   return Object.hasOwn(StepLoaders, name);
 }
 
+/** The CloudEvent types each step consumes through the broker (the rendered Triggers must cover exactly these). */
+export const Consumes: Record<StepName, readonly string[]> = {
+  'drift-intake': [],
+  'git-intake': [],
+  'start-training': ['dev.mlops.training.requested.v1', 'dev.knative.sources.ping', 'dev.tekton.event.pipelinerun.successful.v1'],
+  'track-training': ['dev.knative.apiserver.resource.update'],
+  'copy-gpu-model': ['dev.mlops.training.succeeded.v1', 'dev.knative.apiserver.resource.update'],
+  'gate-health': ['dev.mlops.training.succeeded.v1', 'dev.mlops.model.copied.v1', 'dev.knative.apiserver.resource.update'],
+  'restart-predictor': ['dev.mlops.model.approved.v1', 'dev.mlops.deployment.failed.v1', 'dev.knative.apiserver.resource.update'],
+  'verify-endpoint': ['dev.mlops.predictor.restarted.v1', 'dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update'],
+  notify: ['dev.mlops.training.failed.v1', 'dev.mlops.training.skipped.v1', 'dev.mlops.run.failed.v1', 'dev.mlops.model.rejected.v1',
+    'dev.mlops.deployment.failed.v1', 'dev.mlops.deployment.rolledback.v1', 'dev.mlops.deployment.verified.v1'],
+  watchdog: ['dev.knative.sources.ping'],
+};
+
 /** Steps that receive raw webhooks from outside (they get a SinkBinding and a public route). */
 export const INTAKE_STEPS = ['drift-intake', 'git-intake'] as const satisfies readonly StepName[];
