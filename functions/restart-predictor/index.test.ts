@@ -79,11 +79,11 @@ describe('restart-predictor over HTTP against the emulator', () => {
         checks: [{ name: 'exists', ok: true }], probe: { rows: [[0.1, 0.2]], expected: [1] },
       },
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-    }) as CloudEvent<unknown>;
+    });
   }
 
   function deploymentFailed(): CloudEvent<unknown> {
-    return buildEvent(EventTypes.deploymentFailed, { step: 'verify-endpoint', data: { model: MODEL, run: RUN, release: RUN, reason: 'mismatch', message: 'pod x: row 0 expected 1, got -1' } }) as CloudEvent<unknown>;
+    return buildEvent(EventTypes.deploymentFailed, { step: 'verify-endpoint', data: { model: MODEL, run: RUN, release: RUN, reason: 'mismatch', message: 'pod x: row 0 expected 1, got -1' } });
   }
 
   /** What the Job controller and kubelet would do: a terminated `step` container with the result, then the condition. */

@@ -26,7 +26,7 @@ export const step: StepDefinition = {
     let restart: RestartInput;
     let modelName: string | undefined;
     if (event.type === EventTypes.modelApproved || event.type === EventTypes.deploymentFailed) {
-      const parsed = parseEvent(event as never);
+      const parsed = parseEvent(event);
       if (!parsed.ok) throw invalid(parsed.reason);
       if (parsed.type !== EventTypes.modelApproved && parsed.type !== EventTypes.deploymentFailed) return empty;
       modelName = parsed.data.model;

@@ -56,7 +56,7 @@ export interface EffectContext {
 
 /** Records the verdict (compare-and-swap, once per run) and returns the reply; a lost race replies what won. */
 export async function runVerifyEffects(actions: VerifyAction[], ctx: EffectContext): Promise<CloudEvent<unknown> | undefined> {
-  const { deps, model, runName } = ctx;
+  const { deps, runName } = ctx;
   const trace = ctx.traceparent ? { traceparent: ctx.traceparent } : {};
   const now = deps.clock.now().toISOString();
   let out: CloudEvent<unknown> | undefined;

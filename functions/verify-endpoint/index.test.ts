@@ -134,7 +134,7 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
       step: 'restart-predictor',
       data: { model: MODEL, run: RUN, release: RUN, previousRelease: `${MODEL}-00000000p0`, inferenceService: MODEL, restartedAt: '2026-11-22T10:02:00.000Z' },
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-    }) as CloudEvent<unknown>;
+    });
   }
 
   let updateSeq = 0;

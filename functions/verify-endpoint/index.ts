@@ -52,7 +52,7 @@ export const step: StepDefinition = {
 /** The run an input is about: the event's run, or the release a predictor pod was started for. */
 function targetOf(event: CloudEvent<unknown>): { run: string; trigger: VerifyTrigger; isvc?: string } | undefined {
   if (event.type === EventTypes.predictorRestarted) {
-    const parsed = parseEvent(event as never);
+    const parsed = parseEvent(event);
     if (!parsed.ok) throw invalid(parsed.reason);
     if (parsed.type !== EventTypes.predictorRestarted) return undefined;
     return { run: parsed.data.run, trigger: 'restarted' };
