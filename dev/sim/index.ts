@@ -1,0 +1,90 @@
+// The simulated cluster controllers of `mlops dev` and the end-to-end tests: NVJ operator, Job runner,
+// KServe predictor. They talk to the emulator's store in-process; writes notify watchers like HTTP writes.
+import type { Logger } from 'pino';
+import type { Store } from '../emulator/index.ts';
+import type { Catalog } from '../../runtime/catalog.ts';
+import { startJobRunner } from './job-runner.ts';
+import type { JobRunner } from './job-runner.ts';
+import { startKServeSimulator } from './kserve.ts';
+import type { KServeSimulator } from './kserve.ts';
+import { startNvjOperator } from './nvj-operator.ts';
+import type { NvjOperator } from './nvj-operator.ts';
+import { choosePython } from './python.ts';
+import { expectedRuns, getScenario } from './scenarios.ts';
+import type { ExpectedRun, Scenario } from './scenarios.ts';
+
+export { pythonWithSklearn, choosePython, plainPython } from './python.ts';
+export type { PythonChoice } from './python.ts';
+export { ScenarioNames, Scenarios, TRAINING_FAIL_MESSAGE, expectedRuns, getScenario, isScenarioName } from './scenarios.ts';
+export type { ExpectedPhase, ExpectedRun, PredictorBehaviour, Scenario, ScenarioName, TrainingBehaviour } from './scenarios.ts';
+export { pvcDir, resolveMounts, localPathFor, rewriteEnv } from './volumes.ts';
+export type { ResolvedMount, PodSpecLike } from './volumes.ts';
+export { startNvjOperator, SIMULATED_ANNOTATION, NVJ_MODEL_MOUNT } from './nvj-operator.ts';
+export type { NvjOperator, NvjOperatorOptions } from './nvj-operator.ts';
+export { startJobRunner, MAX_PARALLEL_JOBS } from './job-runner.ts';
+export type { JobRunner, JobRunnerOptions } from './job-runner.ts';
+export { startKServeSimulator, modelFileFor, ISVC_LABEL, PREDICTOR_CONTAINER } from './kserve.ts';
+export type { KServeOptions, KServeSimulator, PredictorPodInfo } from './kserve.ts';
+export { STANDIN_MAGIC, isStandin, parseStandin, standinPredict, standinProbeRows } from './standin.ts';
+export { standinGateReport } from './gate-standin.ts';
+
+export interface SimulatorsOptions {
+  store: Store;
+  /** Root of the simulated PVCs (`<stateDir>/pvc/<claim>`). */
+  stateDir: string;
+  namespace: string;
+  catalog: Catalog;
+  scenario: Scenario | string;
+  /** `dev` allows the simulated gate report where sklearn is missing; `test` never does. */
+  mode: 'dev' | 'test';
+  python?: string;
+  /** false: behave as on a machine without sklearn (stand-in model, stand-in predictions). */
+  sklearn?: boolean;
+  logger?: Logger;
+  delayMs?: number;
+  seedReleases?: boolean;
+}
+
+export interface Simulators {
+  scenario: Scenario;
+  /** Terminal phase and event types per model for one run of each. */
+  expected: Record<string, ExpectedRun>;
+  /** True when this machine's runs use stand-ins (no sklearn). */
+  simulated: boolean;
+  python: string;
+  nvj: NvjOperator;
+  jobs: JobRunner;
+  kserve: KServeSimulator;
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startSimulators(opts: SimulatorsOptions): Promise<Simulators> {
+  const scenario = typeof opts.scenario === 'string' ? getScenario(opts.scenario) : opts.scenario;
+  const py = await choosePython(opts);
+  const common = { store: opts.store, stateDir: opts.stateDir, namespace: opts.namespace, python: py.python, sklearn: py.sklearn, ...(opts.logger ? { logger: opts.logger } : {}) };
+  const nvj = await startNvjOperator({ ...common, scenario, catalog: opts.catalog, ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}) });
+  const jobs = await startJobRunner({ ...common, mode: opts.mode });
+  let kserve: KServeSimulator;
+  try {
+    kserve = await startKServeSimulator({ ...common, catalog: opts.catalog, scenario, ...(opts.seedReleases !== undefined ? { seedReleases: opts.seedReleases } : {}) });
+  } catch (err) {
+    await Promise.all([nvj.close(), jobs.close()]);
+    throw err;
+  }
+  return {
+    scenario,
+    expected: expectedRuns(scenario, opts.catalog),
+    simulated: !py.sklearn,
+    python: py.python,
+    nvj,
+    jobs,
+    kserve,
+    async settled() {
+      await Promise.all([nvj.settled(), jobs.settled(), kserve.settled()]);
+    },
+    async close() {
+      await Promise.all([nvj.close(), jobs.close(), kserve.close()]);
+    },
+  };
+}
