@@ -47,7 +47,6 @@ const SLOT_RUN = runNameFor('anomaly-detector', `schedule/anomaly-detector/${SUN
 const NOW = new Date('2026-11-22T10:00:00.000Z'); // Sunday, eight hours after the anomaly-detector slot
 const MONDAY = new Date('2026-11-23T09:00:00.000Z');
 const RUN = 'anomaly-detector-aaaaaaaaaa';
-const at = (iso: string): string => new Date(iso).toISOString();
 
 function run(name: string, status: ModelRunStatus | undefined, opts: { model?: string; created?: string } = {}): ModelRun {
   const out: ModelRun = {

@@ -54,6 +54,11 @@ export async function runAction(action: WatchdogAction, deps: StepDeps, tracepar
     case 'fail-run':
       return failRun(action, deps, trace);
     case 'release-lock': {
+      if (!action.holder) {
+        // A Lease without a holder protects nothing; releaseLock only frees a named holder's lock.
+        await deps.kube.delete(Resources.lease, action.lease);
+        return;
+      }
       const queued = await releaseLock(deps.kube, action.model, action.holder);
       if (queued) await resubmit(deps, queued, action.holder, trace);
       deps.logger.info({ lease: action.lease, holder: action.holder, why: action.why }, 'lock freed');
@@ -95,7 +100,8 @@ async function failVerify(action: Extract<WatchdogAction, { kind: 'fail-verify' 
     await updateRunStatus(deps.kube, action.run, (status) => {
       const verify = status.steps?.verify;
       if (status.phase !== 'Verifying' || verify?.finished !== now || verify.message !== action.message) return undefined;
-      const { finished: _f, outcome: _o, message: _m, ...rest } = verify;
+      const rest = { ...verify };
+      delete rest.finished; delete rest.outcome; delete rest.message;
       const steps = { ...status.steps };
       if (Object.keys(rest).length > 0) steps.verify = rest; else delete steps.verify;
       return { ...status, steps };
