@@ -55,7 +55,7 @@ export async function runCopyEffects(actions: CopyAction[], ctx: { run?: ModelRu
       }
       case 'fail-run': {
         const run = await finishRun(deps, action.run, {
-          phase: 'Failed', step: STEP, message: `copy failed: ${action.message}`, ...trace,
+          phase: 'Failed', step: STEP, message: action.message, ...trace,
           patch: (status) => ({ ...status, step: 'copy', steps: { ...status.steps, copy: { ...status.steps?.copy, finished: now, outcome: action.reason, message: action.message } } }),
         });
         if (run?.status?.steps?.copy?.outcome === action.reason && run.status.steps.copy.finished === now) observe(run, 'failed', now);

@@ -1,4 +1,4 @@
-import { ApiServerEventTypes, EventTypes, parseApiServerSource, parseEvent, type EventLike } from '../../events/index.ts';
+import { ApiServerEventTypes, EventTypes, parseApiServerSource, parseEvent } from '../../events/index.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import { readJobResult } from '../../runtime/jobs.ts';
@@ -23,7 +23,7 @@ export const step: StepDefinition = {
     let copyInput: CopyInput;
 
     if (ce.type === EventTypes.trainingSucceeded) {
-      const parsed = parseEvent(ce as unknown as EventLike);
+      const parsed = parseEvent(ce);
       if (!parsed.ok) throw invalid(parsed.reason);
       if (parsed.type !== EventTypes.trainingSucceeded) return empty;
       if (parsed.data.profile !== 'gpu') return empty; // CPU runs are gated in place: no API call

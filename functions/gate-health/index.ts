@@ -1,4 +1,4 @@
-import { ApiServerEventTypes, EventTypes, parseApiServerSource, parseEvent, type EventLike } from '../../events/index.ts';
+import { ApiServerEventTypes, EventTypes, parseApiServerSource, parseEvent } from '../../events/index.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import { readJobResult } from '../../runtime/jobs.ts';
@@ -24,7 +24,7 @@ export const step: StepDefinition = {
     let gateInput: GateInput;
 
     if (ce.type === EventTypes.trainingSucceeded || ce.type === EventTypes.modelCopied) {
-      const parsed = parseEvent(ce as unknown as EventLike);
+      const parsed = parseEvent(ce);
       if (!parsed.ok) throw invalid(parsed.reason);
       if (parsed.type === EventTypes.trainingSucceeded) gateInput = { kind: 'trigger', event: 'training.succeeded', run: parsed.data.run, profile: parsed.data.profile };
       else if (parsed.type === EventTypes.modelCopied) gateInput = { kind: 'trigger', event: 'model.copied', run: parsed.data.run, profile: 'gpu' };

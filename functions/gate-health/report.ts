@@ -248,11 +248,12 @@ function servedWarnings(report: GateReport, served: ServedRelease | undefined): 
 /** The report as recorded on the ModelRun: the JSON as emitted minus the probe (kept in status.probe). */
 function reportForStatus(raw: unknown, problem: string | undefined): Record<string, unknown> {
   if (isRecord(raw)) {
-    const { probe: _probe, ...rest } = raw;
+    const rest = { ...raw };
+    delete rest.probe;
     return rest;
   }
   if (raw === undefined) return problem ? { problem } : {};
-  return { invalid: clip(JSON.stringify(raw) ?? String(raw)) };
+  return { invalid: clip(JSON.stringify(raw)) };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
