@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startEmulator } from '../dev/emulator/index.ts';
 import { loadYamlDir } from '../dev/manifests.ts';
-import { waitForSignal } from './mlops.ts';
+import { waitForSignal } from './signals.ts';
 
 export async function runCluster(opts: { port: number; kubeconfig?: string | undefined; state?: string | undefined }): Promise<number> {
   const emulator = await startEmulator({ port: opts.port, ...(opts.state ? { statePath: opts.state } : {}) });

@@ -1,8 +1,8 @@
-import { formatRecord } from '../dev/broker/index.ts';
+import { formatRecord, type DeliveryRecord } from '../dev/broker/index.ts';
 import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
 import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
-import { waitForSignal } from './mlops.ts';
+import { waitForSignal } from './signals.ts';
 
 const ONCE_TIMEOUT_MS = 180_000;
 
@@ -14,7 +14,7 @@ export async function runDev(opts: { scenario: string; once: boolean; env: Reado
   const local = await startLocal({
     catalog, scenario: opts.scenario, env: opts.env,
     logger: devLogger(logLevel, {}),
-    onRecord: (r) => { if (r.outcome !== 'retry' || opts.env.MLOPS_VERBOSE) print(formatRecord(r)); },
+    onRecord: (r) => { if (opts.env.MLOPS_VERBOSE || worthShowing(r)) print(formatRecord(r)); },
   });
   print(`kubeconfig: ${local.kubeconfigPath}`);
   print(`broker: ${local.broker.url}`);
@@ -52,6 +52,13 @@ export async function runDev(opts: { scenario: string; once: boolean; env: Reado
   }
   await local.close();
   return ok ? 0 : 1;
+}
+
+/** The readable timeline: our events and every reply or failure; cluster updates that changed nothing are noise. */
+function worthShowing(r: DeliveryRecord): boolean {
+  if (r.outcome !== 'delivered') return true;
+  if (r.reply) return true;
+  return !r.eventType.startsWith('dev.knative.apiserver.');
 }
 
 function terminalRuns(runs: ModelRun[]): Map<string, ModelRun> {

@@ -1,5 +1,6 @@
 // The `mlops` command line (DESIGN.md section 9).
 import { parseArgs } from 'node:util';
+import { waitForSignal } from './signals.ts';
 
 const USAGE = `usage: mlops <command> [options]
 
@@ -64,14 +65,6 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`mlops: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
       return 2;
   }
-}
-
-export function waitForSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => { process.off('SIGINT', done); process.off('SIGTERM', done); resolve(); };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
 }
 
 try {

@@ -10,7 +10,7 @@ import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts
 import { startEmulator, type Emulator } from './emulator/index.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerSources, type PingSources } from './sources/index.ts';
-import { startSimulators } from './sim/index.ts';
+import { Scenarios, getScenario, startSimulators, type Scenario } from './sim/index.ts';
 import { BROKER_NAME, renderManifests } from '../config/render.ts';
 import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -59,11 +59,20 @@ export interface Local {
   close(): Promise<void>;
 }
 
+/** `happy` (the default): every model as the catalog says (CPU and GPU paths), all healthy. */
+export function resolveScenario(name: string): Scenario {
+  if (name === 'happy') return { ...Scenarios['happy-cpu'], description: 'every model trains with its catalog profile, passes the gate and is verified', profile: undefined } as Scenario;
+  return getScenario(name);
+}
+
 export async function startLocal(opts: LocalOptions): Promise<Local> {
+  const scenario = resolveScenario(opts.scenario);
+  // A scenario that pins the profile (happy-cpu, happy-gpu) runs every model that way.
+  const catalog: Catalog = scenario.profile ? { ...opts.catalog, models: opts.catalog.models.map((m) => ({ ...m, profile: scenario.profile as 'cpu' | 'gpu' })) } : opts.catalog;
   const stateDir = opts.stateDir ?? await mkdtemp(join(tmpdir(), 'mlops-dev-'));
   await mkdir(stateDir, { recursive: true });
   const ns = DEV_NAMESPACE;
-  const rendered = renderManifests(opts.catalog, { namespace: ns, image: 'local' });
+  const rendered = renderManifests(catalog, { namespace: ns, image: 'local' });
   const all = Object.values(rendered).flat();
   const ofKind = (kind: string): object[] => all.filter((o) => (o as { kind?: string }).kind === kind);
 
@@ -104,7 +113,7 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
     });
     const logger = opts.logger ? opts.logger.child({ step: name }) : silentLogger();
     const deps = createDeps(settings, {
-      catalog: opts.catalog, logger, kube: createKubePort({ kubeconfigPath: kubeconfig, namespace: ns }),
+      catalog, logger, kube: createKubePort({ kubeconfigPath: kubeconfig, namespace: ns }),
       ...(opts.clock ? { clock: opts.clock } : {}),
     });
     const step = await StepLoaders[name]();
@@ -124,7 +133,7 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   closers.push(() => apiSources.stop());
 
   const sims = await startSimulators({
-    store: emulator.store, stateDir, namespace: ns, catalog: opts.catalog, scenario: opts.scenario, mode: 'dev',
+    store: emulator.store, stateDir, namespace: ns, catalog, scenario, mode: 'dev',
     ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}),
   });
   closers.push(() => sims.close());
