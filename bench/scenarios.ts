@@ -1,0 +1,100 @@
+// Measurement 3: one full run per scenario through `startLocal` (emulator with RBAC, broker, every function,
+// sources, simulated controllers at zero delay): the API calls the functions made, per step, and the chain's
+// wall time from the first event to the run's terminal phase.
+import { join } from 'node:path';
+import { DEV_NAMESPACE } from '../dev/local.ts';
+import { STEP_NAMES } from '../functions/registry.ts';
+import { loadCatalog } from '../runtime/catalog.ts';
+import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
+import { sleep } from './http.ts';
+
+export const SCENARIOS = ['happy-cpu', 'happy-gpu', 'gate-reject', 'verify-fail-rollback', 'training-fail'] as const;
+export const SCENARIO_MODEL = 'anomaly-detector';
+/** The old design: a Tekton task pod per step (train, health-check, restart, test), about 5 s of pod overhead each. */
+export const TEKTON_TASKS = 4;
+export const TEKTON_POD_OVERHEAD_MS = 5_000;
+
+const SA_PREFIX = `system:serviceaccount:${DEV_NAMESPACE}:mlops-`;
+
+export interface ScenarioRunResult {
+  scenario: string;
+  model: string;
+  phase: string;
+  expectedPhase: string | undefined;
+  /** First event (the schedule tick) → the ModelRun's terminal phase. */
+  wallMs: number;
+  /** Sum of the functions' answer times over every broker delivery of the run (their own work). */
+  functionMs: number;
+  functionMsByStep: Record<string, number>;
+  deliveries: number;
+  /** Our own event types delivered to a Trigger, in the order the broker first saw them. */
+  events: string[];
+  /** API calls by function ServiceAccounts, total and per step. */
+  apiCalls: number;
+  apiCallsByStep: Record<string, number>;
+  /** Calls by the ApiServerSource's ServiceAccount (lists and watches; not the functions'). */
+  sourceApiCalls: number;
+  /** Gate report marked simulated (no sklearn on this machine). */
+  gateSimulated: boolean;
+}
+
+export async function scenarioRun(opts: { root: string; scenario: string; timeoutMs?: number }): Promise<ScenarioRunResult> {
+  // Loaded on demand: startLocal needs dev/sim, which a partial checkout may lack (the bench then says so).
+  const { startLocal } = await import('../dev/local.ts');
+  const catalog = loadCatalog(join(opts.root, 'config/models.yaml'));
+  const local = await startLocal({ catalog, scenario: opts.scenario, env: { LOG_LEVEL: 'silent' }, delayMs: 0, rbac: true });
+  try {
+    const runs = (): ModelRun[] => (local.emulator.store.list({ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun' }, { namespace: DEV_NAMESPACE }) as unknown as ModelRun[])
+      .filter((r) => r.spec.model === SCENARIO_MODEL);
+    const recordsFrom = local.broker.records.length;
+    const requestsFrom = local.emulator.requests.length;
+    const t0 = performance.now();
+    await local.pings.fireNow(`${DEV_NAMESPACE}/schedule-${SCENARIO_MODEL}`);
+    let done: ModelRun | undefined;
+    const deadline = t0 + (opts.timeoutMs ?? 120_000);
+    while (!done) {
+      done = runs().find((r) => isTerminalPhase(r.status?.phase));
+      if (done) break;
+      if (performance.now() > deadline) throw new Error(`${opts.scenario}: no terminal phase within ${opts.timeoutMs ?? 120_000} ms (phase ${runs()[0]?.status?.phase ?? 'none'})`);
+      await sleep(2);
+    }
+    const wallMs = performance.now() - t0;
+    // Let the tail settle (notifications, lock release, last status events) before counting calls.
+    for (let quiet = 0, i = 0; quiet < 2 && i < 50; i++) {
+      const seen = local.broker.records.length + local.emulator.requests.length;
+      await local.broker.idle(30_000).catch(() => undefined);
+      await sleep(150);
+      quiet = seen === local.broker.records.length + local.emulator.requests.length ? quiet + 1 : 0;
+    }
+    const records = local.broker.records.slice(recordsFrom);
+    const requests = local.emulator.requests.slice(requestsFrom);
+    const byStep: Record<string, number> = {};
+    let sourceApiCalls = 0;
+    for (const r of requests) {
+      if (!r.user.startsWith(SA_PREFIX)) continue;
+      const name = r.user.slice(SA_PREFIX.length);
+      if ((STEP_NAMES as readonly string[]).includes(name)) byStep[name] = (byStep[name] ?? 0) + 1;
+      else sourceApiCalls += 1;
+    }
+    const stepOfUrl = new Map(Object.entries(local.steps).map(([name, running]) => [running.url, name]));
+    const functionMsByStep: Record<string, number> = {};
+    for (const r of records) {
+      const step = stepOfUrl.get(r.subscriber.replace(/\/$/, '')) ?? r.trigger;
+      if (r.subscriber !== '') functionMsByStep[step] = (functionMsByStep[step] ?? 0) + r.ms;
+    }
+    const events: string[] = [];
+    for (const r of records) if (r.eventType.startsWith('dev.mlops.') && !events.includes(r.eventType)) events.push(r.eventType);
+    const expected = (local.expected as Record<string, { phase?: string } | undefined>)[SCENARIO_MODEL]?.phase;
+    return {
+      scenario: opts.scenario, model: SCENARIO_MODEL, phase: done.status?.phase ?? '?', expectedPhase: expected, wallMs,
+      functionMs: records.filter((r) => r.subscriber !== '').reduce((s, r) => s + r.ms, 0),
+      functionMsByStep,
+      deliveries: records.filter((r) => r.subscriber !== '').length,
+      events,
+      apiCalls: Object.values(byStep).reduce((s, n) => s + n, 0), apiCallsByStep: byStep, sourceApiCalls,
+      gateSimulated: Boolean((done.status as { gate?: { simulated?: boolean } } | undefined)?.gate?.simulated),
+    };
+  } finally {
+    await local.close();
+  }
+}
