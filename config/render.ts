@@ -49,21 +49,21 @@ export const StepRules: Record<string, Rule[]> = {
   'copy-gpu-model': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   'gate-health': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   'restart-predictor': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
@@ -72,7 +72,6 @@ export const StepRules: Record<string, Rule[]> = {
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
-    { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   notify: [

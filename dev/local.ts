@@ -44,6 +44,10 @@ export interface LocalOptions {
   rbac?: boolean;
   /** Simulated controller step delay (default 0). */
   delayMs?: number;
+  /** Deliver every event this many times (at-least-once; default 1). */
+  deliveries?: number;
+  /** `test` makes the Job runner run the real gate script even without sklearn (it then fails, as it should). */
+  simulatorMode?: 'dev' | 'test';
 }
 
 export interface Local {
@@ -99,6 +103,7 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
     ...(brokerManifest?.spec?.delivery ? { brokerDelivery: brokerManifest.spec.delivery as never } : {}),
     resolve: (ref) => (ref.kind === 'Service' ? urls.get(ref.name) : ref.kind === 'Broker' ? undefined : undefined),
     timeScale: opts.timeScale ?? 0.01,
+    ...(opts.deliveries ? { deliveries: opts.deliveries } : {}),
     ...(opts.onRecord ? { onRecord: opts.onRecord } : {}),
   });
   closers.push(() => broker.close());
@@ -135,6 +140,7 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   const sims = await startSimulators({
     store: emulator.store, stateDir, namespace: ns, catalog, scenario, mode: 'dev',
     ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}),
+    ...(opts.simulatorMode ? { mode: opts.simulatorMode } : {}),
   });
   closers.push(() => sims.close());
 

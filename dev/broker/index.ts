@@ -40,6 +40,11 @@ export type BrokerOptions = {
   ttl?: number;
   /** Multiplier on backoff delays, so tests can run Knative-sized delays fast (default 1). */
   timeScale?: number;
+  /**
+   * Deliver every event this many times to each matching subscriber (default 1), as at-least-once delivery
+   * may; tests use it to prove that redelivery changes nothing.
+   */
+  deliveries?: number;
 };
 
 export type Broker = {
@@ -442,7 +447,7 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       } catch (err) {
         log?.error({ err, trigger: trigger.name }, 'trigger filter failed');
       }
-      if (matched) void deliver(trigger, event, ttl);
+      if (matched) for (let i = 0; i < (opts.deliveries ?? 1); i++) void deliver(trigger, event, ttl);
     }
   };
 
