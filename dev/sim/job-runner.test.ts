@@ -48,7 +48,7 @@ function finished(name: string): { job: Job; pods: Pod[]; result: Record<string,
 
 function gateJob(run: string, model: 'anomaly-detector' | 'predictive-analytics', dir = `${SHARED_MOUNT}/.runs/${run}/${model}`): StoredObject {
   const m = cluster.model(model);
-  const output = m.output.kind === 'label' ? { OUTPUT_KIND: 'label', LABELS: JSON.stringify(m.output.labels) } : { OUTPUT_KIND: 'regression', OUTPUT_WIDTH: String(m.output.width) };
+  const output: Record<string, string> = m.output.kind === 'label' ? { OUTPUT_KIND: 'label', LABELS: JSON.stringify(m.output.labels) } : { OUTPUT_KIND: 'regression', OUTPUT_WIDTH: String(m.output.width) };
   return createStepJob(cluster.store, {
     step: 'gate', run, model: m, script: 'gate.py', image: m.notebook.image,
     env: { MODEL_DIR: dir, FEATURES: String(m.features.count), ...output, MIN_BYTES: String(m.gate.minBytes), PROBE_ROWS: '8', SEED: '42', MAX_LOAD_SECONDS: '60' },

@@ -149,7 +149,7 @@ function rowsFromV2(body: unknown): number[][] {
   if (!flat.every((x) => typeof x === 'number')) throw new Error('inputs[0].data must be numbers');
   const [n, f] = input.shape ?? [];
   if (typeof n !== 'number' || typeof f !== 'number' || n * f !== flat.length) throw new Error('inputs[0].shape does not match data');
-  return Array.from({ length: n }, (_, i) => (flat as number[]).slice(i * f, (i + 1) * f));
+  return Array.from({ length: n }, (_, i) => (flat).slice(i * f, (i + 1) * f));
 }
 
 function v2Output(predictions: Prediction[]): { name: string; shape: number[]; datatype: string; data: Array<number | string> } {
@@ -255,15 +255,17 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     const backend = modelFile
       ? await loadBackend(modelFile, py)
       : { kind: 'missing' as const, description: 'unsupported storageUri', predict: () => Promise.reject(new Error('model missing')), close: () => Promise.resolve() };
-    let current: PredictorPod | undefined;
-    const server = createServer((req, res) => void handler(() => current as PredictorPod, wrong)(req, res));
+    // The server exists before its pod record (the record needs the port).
+    const holder: { pod?: PredictorPod } = {};
+    const server = createServer((req, res) => void handler(() => holder.pod as PredictorPod, wrong)(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const port = (server.address() as AddressInfo).port;
     const podName = `${isvcName}-predictor-${createHash('sha256').update(release).digest('hex').slice(0, 8)}-${suffix()}`;
-    current = { info: { name: podName, isvc: isvcName, release, port, url: `http://127.0.0.1:${port}`, backend: backend.kind }, server, backend };
+    const current: PredictorPod = { info: { name: podName, isvc: isvcName, release, port, url: `http://127.0.0.1:${port}`, backend: backend.kind }, server, backend };
+    holder.pod = current;
     if (closed) return void (await stopPod(current));
     state.pods.push(current);
 

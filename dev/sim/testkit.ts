@@ -63,7 +63,7 @@ export function fakeRun(model: CatalogModel, run: string, profile: 'cpu' | 'gpu'
     kind: 'ModelRun',
     metadata: { name: run, namespace: NS },
     spec: { model: model.name, trigger: 'manual', idempotencyKey: `key-${run}`, profile },
-  } as ModelRun;
+  };
 }
 
 export function createNvj(store: Store, model: CatalogModel, run: string, profile: 'cpu' | 'gpu' = model.profile): StoredObject {
