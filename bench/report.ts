@@ -1,0 +1,111 @@
+// results.json → the Markdown table in bench/README.md (between the markers; the text above them is kept).
+import type { Summary } from './stats.ts';
+import { round } from './stats.ts';
+
+export const TABLE_START = '<!-- bench:results:start -->';
+export const TABLE_END = '<!-- bench:results:end -->';
+
+
+export interface BenchResults {
+  meta: {
+    node: string; date: string; commit: string; dirty: boolean;
+    machine: { cpus: number; cpuModel: string; memoryGiB: number; loadAverageAtStart: number[] };
+    durationMs: number; build: string;
+  };
+  coldStart: {
+    runs: number;
+    echo: { coldStartMs: Summary; rssMiB: Summary };
+    startTraining: { coldStartMs: Summary; rssMiB: Summary };
+    ratio: { coldStart: number; rss: number };
+    target: { coldStart: number; rss: number };
+    meets: { coldStart: boolean; rss: boolean };
+  };
+  warm: {
+    runs: number; warmup: number; sequential: number; concurrency: number; concurrentRequests: number;
+    echo: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
+    startTraining: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
+    ratio: { p50: number; p99: number; throughput: number };
+    target: { p99: number };
+    meets: { p99: boolean };
+  };
+  scenarios:
+    | { status: 'unavailable'; reason: string }
+    | {
+      status: 'measured'; runsPerScenario: number; tektonBaselineMs: number;
+      items: Array<{
+        scenario: string; phase: string; expectedPhase: string | undefined; asExpected: boolean;
+        wallMs: Summary; functionMs: Summary; functionMsByStep: Record<string, number>; apiCalls: Summary; apiCallsByStep: Record<string, number>; deliveries: number;
+        gateSimulated: boolean;
+      }>;
+      failures: string[];
+    };
+  driftStorm: {
+    runs: number; alerts: number; models: number; clientConcurrency: number;
+    exactlyOneRunPerModel: boolean;
+    modelRuns: number[]; notebookValidationJobs: number[]; skipped: number[]; brokerRetries: number[];
+    intakeMs: Summary; wallMs: Summary; apiCalls: Summary;
+  };
+  aggregation:
+    | { status: 'pending' | 'failed'; reason: string }
+    | { status: 'measured'; n: number; runs: number; figures: Record<string, Summary>; last: Record<string, unknown> };
+}
+
+const fmt = (n: number, digits = 1): string => String(round(n, digits));
+const cell = (s: Summary, digits = 1, unit = ''): string => `${fmt(s.median, digits)}${unit} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+const verdict = (ok: boolean): string => (ok ? 'meets' : '**misses**');
+
+export function renderTable(r: BenchResults): string {
+  const lines: string[] = [];
+  const m = r.meta;
+  lines.push(`Run ${m.date} on ${m.machine.cpus} cores (${m.machine.cpuModel}, ${m.machine.memoryGiB} GiB), Node ${m.node}, commit \`${m.commit.slice(0, 10)}\`${m.dirty ? ' (uncommitted changes)' : ''}; load average at start ${m.machine.loadAverageAtStart.map((x) => fmt(x, 2)).join(' / ')}; the suite took ${fmt(m.durationMs / 1000, 0)} s.`);
+  lines.push('Cells are median (min–max) over the runs shown; ratios are medians over medians, baseline measured in the same run.');
+  lines.push('');
+  lines.push('| # | figure | ours | baseline (same run) | ratio | target | verdict |');
+  lines.push('|---|---|---|---|---|---|---|');
+  const c = r.coldStart;
+  lines.push(`| 1 | cold start, spawn → first event answered (${c.runs} runs) | ${cell(c.startTraining.coldStartMs, 0, ' ms')} | echo ${cell(c.echo.coldStartMs, 0, ' ms')} | ${fmt(c.ratio.coldStart, 2)}× | ≤ ${c.target.coldStart}× | ${verdict(c.meets.coldStart)} |`);
+  lines.push(`| 1 | RSS after the first answer | ${cell(c.startTraining.rssMiB, 1, ' MiB')} | echo ${cell(c.echo.rssMiB, 1, ' MiB')} | ${fmt(c.ratio.rss, 2)}× | ≤ ${c.target.rss}× | ${verdict(c.meets.rss)} |`);
+  const w = r.warm;
+  lines.push(`| 2 | warm latency p50, skip path (${w.sequential} sequential × ${w.runs} runs) | ${cell(w.startTraining.p50Ms, 2, ' ms')} | echo ${cell(w.echo.p50Ms, 2, ' ms')} | ${fmt(w.ratio.p50, 2)}× | — | — |`);
+  lines.push(`| 2 | warm latency p99, skip path | ${cell(w.startTraining.p99Ms, 2, ' ms')} | echo ${cell(w.echo.p99Ms, 2, ' ms')} | ${fmt(w.ratio.p99, 2)}× | ≤ ${w.target.p99}× | ${verdict(w.meets.p99)} |`);
+  lines.push(`| 2 | throughput at concurrency ${w.concurrency} (${w.concurrentRequests} requests) | ${cell(w.startTraining.throughputPerSec, 0, '/s')} | echo ${cell(w.echo.throughputPerSec, 0, '/s')} | ${fmt(w.ratio.throughput, 2)}× | — | — |`);
+  const s = r.scenarios;
+  if (s.status === 'unavailable') {
+    lines.push(`| 3 | full runs through \`startLocal\` | not measured: ${s.reason} | — | — | — | — |`);
+  } else {
+    for (const it of s.items) {
+      const steps = Object.entries(it.apiCallsByStep).map(([k, v]) => `${k} ${v}`).join(', ');
+      lines.push(`| 3 | ${it.scenario} → ${it.phase}${it.asExpected ? '' : ` (expected ${it.expectedPhase ?? '?'})`}: API calls by functions (${steps}) | ${cell(it.apiCalls, 0)} calls | — | — | bounded | ${it.asExpected ? 'reported' : '**wrong phase**'} |`);
+      lines.push(`| 3 | ${it.scenario}: wall time first event → terminal phase (${s.runsPerScenario} runs; includes simulated controllers${it.gateSimulated ? ', stand-in model' : ', real sklearn training and Job scripts'}) | ${cell(it.wallMs, 0, ' ms')} | Tekton ${tektonCell(s.tektonBaselineMs)} | ${fmt(it.wallMs.median / s.tektonBaselineMs, 3)}× | — | — |`);
+      lines.push(`| 3 | ${it.scenario}: the functions' own time (sum of ${it.deliveries} delivery answer times) | ${cell(it.functionMs, 0, ' ms')} | Tekton ${tektonCell(s.tektonBaselineMs)} | ${fmt(it.functionMs.median / s.tektonBaselineMs, 3)}× | well under 1 s | ${verdict(it.functionMs.median < 1000)} |`);
+    }
+    for (const f of s.failures) lines.push(`| 3 | failed run | ${f.replace(/\|/g, '\\|').slice(0, 200)} | — | — | — | — |`);
+  }
+  const d = r.driftStorm;
+  const counts = (xs: number[]): string => [...new Set(xs)].join('/');
+  lines.push(`| 4 | ${d.alerts} concurrent drift alerts over ${d.models} models (client limit ${d.clientConcurrency}, ${d.runs} runs): ModelRuns / NVJs created | ${counts(d.modelRuns)} / ${counts(d.notebookValidationJobs)} | — | — | exactly ${d.models} | ${verdict(d.exactlyOneRunPerModel)} |`);
+  lines.push(`| 4 | drift storm: explicit skips / broker retries | ${counts(d.skipped)} / ${counts(d.brokerRetries)} | — | — | ${d.alerts - d.models} skips | ${verdict(d.skipped.every((x) => x === d.alerts - d.models))} |`);
+  lines.push(`| 4 | drift storm: wall time to broker idle (all answered by intake in ${fmt(d.intakeMs.median, 0)} ms) | ${cell(d.wallMs, 0, ' ms')} | — | — | — | — |`);
+  lines.push(`| 4 | drift storm: API calls | ${cell(d.apiCalls, 0)} | — | — | — | — |`);
+  const a = r.aggregation;
+  if (a.status !== 'measured') lines.push(`| 5 | 10,000 NVJs aggregated for Argo CD | ${a.status}: ${a.reason} | — | — | < 1 s, O(N/page) lists | ${a.status} |`);
+  else {
+    const reportedN = a.figures.n?.median;
+    if (reportedN !== undefined && reportedN !== a.n) lines.push(`| 5 | Argo CD aggregation: NVJs counted | ${fmt(reportedN, 0)} of ${a.n} created | — | — | all ${a.n} | **misses** |`);
+    for (const [k, v] of Object.entries(a.figures)) if (k !== 'n') lines.push(`| 5 | ${a.n} NVJs aggregated for Argo CD: ${k} (${a.runs} runs) | ${cell(v, 2)} | — | — | ${/ms|time/i.test(k) ? '< 1000 ms' : /list/i.test(k) ? `O(N/page)` : '—'} | ${/ms$|Ms$/.test(k) ? verdict(v.median < 1000) : '—'} |`);
+  }
+  return lines.join('\n');
+}
+
+function tektonCell(ms: number): string {
+  return `≈ ${fmt(ms / 1000, 0)} s pod overhead`;
+}
+
+/** README text with the table between the markers replaced (appended with markers when absent). */
+export function replaceTable(readme: string, table: string): string {
+  const block = `${TABLE_START}\n${table}\n${TABLE_END}`;
+  const start = readme.indexOf(TABLE_START);
+  const end = readme.indexOf(TABLE_END);
+  if (start >= 0 && end > start) return readme.slice(0, start) + block + readme.slice(end + TABLE_END.length);
+  return `${readme.replace(/\s*$/, '')}\n\n${block}\n`;
+}
