@@ -33,7 +33,7 @@ describe('wait-for-wave.sh with the real kubectl', () => {
         env: { PATH: '/usr/bin:/bin', HOME: cluster.dir, KUBECONFIG: cluster.kubeconfigPath, KUBECTL, WAVE: wave, NAMESPACE, TIMEOUT_SECONDS: String(timeoutSeconds), INTERVAL_SECONDS: '0.2' },
         timeout: 30_000,
       }, (err, stdout, stderr) => {
-        if (err && typeof (err as { code?: unknown }).code !== 'number') { reject(err); return; }
+        if (err && typeof (err as { code?: unknown }).code !== 'number') { reject(new Error(`could not run ${SCRIPT}: ${err.message}`)); return; }
         resolve({ code: err ? Number((err as { code?: number }).code) : 0, stdout, stderr, ms: Date.now() - started });
       });
     });
@@ -89,14 +89,16 @@ describe('wait-for-wave.sh with the real kubectl', () => {
 
 describe('Argo CD example manifests', () => {
   test('the PreSync Job carries the same script, reads block-wave, and its Role only reads NVJs', () => {
-    const docs = parseAllDocuments(readFileSync('config/argocd/presync-wait-job.yaml', 'utf8')).map((d) => d.toJS() as Record<string, any>);
+    interface Doc { kind: string; metadata: { annotations: Record<string, string> }; data?: Record<string, string>; rules?: unknown;
+      spec?: { template: { metadata: { annotations: Record<string, string> }; spec: { containers: Array<{ env: Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }> }> } } } }
+    const docs = parseAllDocuments(readFileSync('config/argocd/presync-wait-job.yaml', 'utf8')).map((d) => d.toJS() as Doc);
     expect(docs.map((d) => d.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'Job']);
     for (const d of docs) expect(d.metadata.annotations['argocd.argoproj.io/hook']).toBe('PreSync');
-    expect(docs[3]?.data['wait-for-wave.sh']).toBe(readFileSync(SCRIPT, 'utf8'));
+    expect(docs[3]?.data?.['wait-for-wave.sh']).toBe(readFileSync(SCRIPT, 'utf8'));
     expect(docs[1]?.rules).toEqual([{ apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['get', 'list'] }]);
-    const job = docs[4] as Record<string, any>;
-    expect(job.spec.template.metadata.annotations['mlops.dev/block-wave']).toBe(job.metadata.annotations['mlops.dev/block-wave']);
-    const env = job.spec.template.spec.containers[0].env as Array<{ name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+    const job = docs[4];
+    expect(job?.spec?.template.metadata.annotations['mlops.dev/block-wave']).toBe(job?.metadata.annotations['mlops.dev/block-wave']);
+    const env = job?.spec?.template.spec.containers[0]?.env ?? [];
     expect(env.find((e) => e.name === 'WAVE')?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.annotations['mlops.dev/block-wave']");
   });
 

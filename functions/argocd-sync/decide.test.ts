@@ -2,7 +2,7 @@ import { loadCatalog } from '../../runtime/catalog.ts';
 import { runNameFor } from '../../runtime/labels.ts';
 import { decide, eventName, inputOf, nextTriggerStatus, outcomeEvent, shouldRecompute, type ArgoAction } from './decide.ts';
 import { summariseModels, summariseNotebooks } from './status.ts';
-import { parseTriggers, type TargetRecord, type TriggerStatus } from './triggers.ts';
+import { parseTriggers, type TargetKind, type TargetRecord, type TriggerAction, type TriggerStatus, type TriggerTarget } from './triggers.ts';
 
 const catalog = loadCatalog('config/models.yaml');
 const NOW = new Date('2026-11-22T10:00:00.000Z');
@@ -29,11 +29,11 @@ const DEPLOY = '- {apiVersion: apps/v1, kind: Deployment, name: web, action: res
 const okEvent = { kind: 'phase-event', event: { name: 'nb-1.validation-success', type: 'Normal', reason: 'ValidationSucceeded', notificationType: 'validation-success', message: 'notebook validation nb-1 succeeded: done' } } as const;
 const failEvent = { kind: 'phase-event', event: { name: 'nb-1.validation-failure', type: 'Warning', reason: 'ValidationFailed', notificationType: 'validation-failure', message: 'notebook validation nb-1 failed: done' } } as const;
 const appStatus = (force: boolean) => ({ kind: 'app-status', app: 'model-serving', namespace: 'argocd', nvjNamespace: 'mlops', force }) as const;
-const target = (kind: string, name: string, action: string, namespace: string, apiVersion: string) => ({ apiVersion, kind, name, namespace, action });
-const appTarget = (action: string) => target('Application', 'model-serving', action, 'argocd', 'argoproj.io/v1alpha1');
+const target = (kind: TargetKind, name: string, action: TriggerAction, namespace: string, apiVersion: string): TriggerTarget => ({ apiVersion, kind, name, namespace, action });
+const appTarget = (action: TriggerAction) => target('Application', 'model-serving', action, 'argocd', 'argoproj.io/v1alpha1');
 const status = (s: TriggerStatus) => ({ 'mlops.dev/trigger-status': JSON.stringify(s) });
 const rec = (index: number, outcome: TargetRecord['outcome']): TargetRecord => ({ index, kind: 'Application', name: 'model-serving', namespace: 'argocd', action: 'sync', outcome, message: 'm', at: DONE_AT });
-const invalid = (problem: string) => [okEvent,
+const invalid = (problem: string): ArgoAction[] => [okEvent,
   { kind: 'trigger-invalid', problem, event: { name: 'nb-1.trigger-invalid', type: 'Warning', reason: 'TriggerFailed', notificationType: 'trigger-failure', message: `invalid mlops.dev/on-success-trigger on nb-1: ${problem}; nothing was triggered` } },
   { kind: 'record', annotations: { 'mlops.dev/trigger-status': JSON.stringify({ state: 'invalid', error: problem, updatedAt: NOW.toISOString(), targets: [] }), 'mlops.dev/recorded-phase': 'Succeeded' } }];
 const adKey = 'argocd-sync/mlops/nb-1/uid-1/0';

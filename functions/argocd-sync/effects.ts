@@ -1,5 +1,5 @@
 import { EventTypes, buildEvent } from '../../events/index.ts';
-import { toLifecycleError } from '../../runtime/errors.ts';
+import { toLifecycleError, type LifecycleError } from '../../runtime/errors.ts';
 import { ConflictError, type KubeObject, type KubePort } from '../../runtime/kube.ts';
 import { Annotations, Labels, MANAGER, runLabels } from '../../runtime/labels.ts';
 import { acquireLock, releaseLock } from '../../runtime/lock.ts';
@@ -26,7 +26,7 @@ export interface EffectOptions {
 export async function runArgoEffects(actions: readonly ArgoAction[], input: DecideInput, deps: StepDeps, opts: EffectOptions = {}): Promise<void> {
   const { nvj, now } = input;
   const outcomes: TargetRecord[] = [];
-  let retry: unknown;
+  let retry: LifecycleError | undefined;
   for (const action of actions) {
     switch (action.kind) {
       case 'ignore':

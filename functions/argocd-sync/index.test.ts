@@ -47,9 +47,9 @@ describe('argocd-sync over HTTP against the emulator', () => {
   function setPhase(name: string, phase: string): KubeObject {
     const current = store().read(NVJ, { name, namespace: NAMESPACE });
     const terminal = phase === 'Succeeded' || phase === 'Failed';
-    return store().updateStatus(NVJ, { ...current, status: { phase, message: `notebook ${phase}`, ...(terminal ? { completionTime: DONE_AT } : {}) } }) as KubeObject;
+    return store().updateStatus(NVJ, { ...current, status: { phase, message: `notebook ${phase}`, ...(terminal ? { completionTime: DONE_AT } : {}) } });
   }
-  const current = (name: string) => store().read(NVJ, { name, namespace: NAMESPACE }) as KubeObject;
+  const current = (name: string): KubeObject => store().read(NVJ, { name, namespace: NAMESPACE });
   const annotationsOf = (name: string) => current(name).metadata?.annotations ?? {};
   const triggerStatus = (name: string) => JSON.parse(annotationsOf(name)['mlops.dev/trigger-status'] ?? 'null') as TriggerStatus | null;
   const update = (obj: KubeObject, id: string) => new CloudEvent({ type: 'dev.knative.apiserver.resource.update', source: 'https://kubernetes.default.svc', id, mlopsroute: 'argocd', data: obj });
@@ -158,8 +158,7 @@ describe('argocd-sync over HTTP against the emulator', () => {
     expect(writes()).toEqual([]);
 
     // The operation finished: the next update syncs, once.
-    const a = app('busy');
-    store().update(APP, { ...a, status: { operationState: { phase: 'Succeeded' } } });
+    store().update(APP, { ...store().read(APP, { name: 'busy', namespace: 'argocd' }), status: { operationState: { phase: 'Succeeded' } } });
     await send(current('nb-busy'), 'busy-3');
     status = triggerStatus('nb-busy');
     expect(status?.state).toBe('done');
