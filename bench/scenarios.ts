@@ -95,7 +95,7 @@ export async function scenarioRun(opts: { root: string; scenario: string; timeou
       deliveries: records.filter((r) => r.subscriber !== '').length,
       events,
       apiCalls: Object.values(byStep).reduce((s, n) => s + n, 0), apiCallsByStep: byStep, sourceApiCalls,
-      gateSimulated: Boolean((done.status as { gate?: { simulated?: boolean } } | undefined)?.gate?.simulated),
+      gateSimulated: Boolean((done.status)?.gate?.simulated),
     };
   } finally {
     await local.close();

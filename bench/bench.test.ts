@@ -1,0 +1,96 @@
+// Proves the bench harness works: one quick iteration of each measurement with tiny sizes. Not timed
+// assertions; they assert what was answered and counted.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventTypes } from '../events/index.ts';
+import { aggregationOnce, numericLeaves, AGGREGATION_HOOK } from './aggregation.ts';
+import { ensureBuild } from './build.ts';
+import { assignModels, driftStorm, generateCatalog } from './drift.ts';
+import { startEmulatorProcess, startTarget, warmOnce } from './latency.ts';
+import { TABLE_END, TABLE_START, replaceTable } from './report.ts';
+import { scenarioRun } from './scenarios.ts';
+import { quantile, summarize } from './stats.ts';
+
+const root = process.cwd();
+
+describe('bench harness', () => {
+  let cluster: Awaited<ReturnType<typeof startEmulatorProcess>>;
+
+  beforeAll(async () => {
+    ensureBuild(root, ['start-training']);
+    cluster = await startEmulatorProcess(root);
+  }, 300_000);
+  afterAll(async () => { await cluster.close(); });
+
+  test('cold start: the echo answers with the event it got, the bundled start-training answers training.skipped', async () => {
+    for (const [target, type] of [['echo', EventTypes.trainingRequested], ['start-training', EventTypes.trainingSkipped]] as const) {
+      const started = await startTarget(target, { root, cluster });
+      try {
+        expect(started.answeredType).toBe(type);
+        expect(started.coldStartMs).toBeGreaterThan(0);
+        expect(started.attempts).toBeGreaterThanOrEqual(1);
+        expect(started.rssKiB).toBeGreaterThan(10_000); // a Node process is tens of MiB
+      } finally {
+        await started.stop();
+      }
+    }
+  });
+
+  test('warm latency: every sequential and concurrent request is answered with the expected event', async () => {
+    for (const target of ['echo', 'start-training'] as const) {
+      const s = await warmOnce(target, { root, cluster }, { warmup: 5, sequential: 20, concurrency: 4, concurrentRequests: 20 });
+      expect(s).toMatchObject({ target, sequential: 20, concurrency: 4, concurrentRequests: 20 });
+      expect(s.p99Ms).toBeGreaterThanOrEqual(s.p50Ms);
+      expect(s.throughputPerSec).toBeGreaterThan(0);
+    }
+  });
+});
+
+test('drift storm: 20 alerts over 4 models → exactly 4 runs and NVJs, 16 explicit skips', async () => {
+  const r = await driftStorm({ root, alerts: 20, models: 4, concurrency: 10 });
+  expect(r).toMatchObject({ alerts: 20, models: 4, webhooksAccepted: 20, modelRuns: 4, notebookValidationJobs: 4, modelsWithOneRun: 4, started: 4, skipped: 16, deadLettered: 0 });
+  expect(r.wallMs).toBeGreaterThanOrEqual(r.intakeMs);
+});
+
+test('the generated catalog has model-01..model-N copied from anomaly-detector; every model gets an alert', () => {
+  const { catalog } = generateCatalog(root, 3);
+  expect(catalog.models.map((m) => [m.name, m.inferenceService, m.profile, m.features.count])).toEqual([
+    ['model-01', 'model-01', 'cpu', 45], ['model-02', 'model-02', 'cpu', 45], ['model-03', 'model-03', 'cpu', 45],
+  ]);
+  const assigned = assignModels(20, 4, 7);
+  expect(assigned).toHaveLength(20);
+  expect(new Set(assigned)).toEqual(new Set(['model-01', 'model-02', 'model-03', 'model-04']));
+  expect(assignModels(20, 4, 7)).toEqual(assigned); // seeded
+});
+
+test('scenario run: training-fail ends Failed as expected, with the functions\' API calls counted per step', async () => {
+  const r = await scenarioRun({ root, scenario: 'training-fail' });
+  expect(r.phase).toBe('Failed');
+  expect(r.expectedPhase).toBe('Failed');
+  expect(r.events).toContain(EventTypes.trainingFailed);
+  expect(Object.keys(r.apiCallsByStep)).toEqual(expect.arrayContaining(['start-training', 'track-training']));
+  expect(r.apiCalls).toBe(Object.values(r.apiCallsByStep).reduce((s, n) => s + n, 0));
+  expect(r.deliveries).toBeGreaterThan(0);
+}, 120_000);
+
+test('aggregation: pending without the argocd-sync hook; figures with it', async () => {
+  const empty = await mkdtemp(join(tmpdir(), 'bench-noagg-'));
+  try {
+    expect(await aggregationOnce(empty, 10)).toEqual({ status: 'pending', reason: `${AGGREGATION_HOOK} does not exist yet` });
+  } finally {
+    await rm(empty, { recursive: true, force: true });
+  }
+  const r = await aggregationOnce(root, 20);
+  expect(r.status).not.toBe('failed');
+  if (r.status === 'measured') expect(Object.keys(numericLeaves(r.figures)).length).toBeGreaterThan(0);
+});
+
+test('stats and the README table splice', () => {
+  expect(summarize([5, 1, 3, 2, 4])).toEqual({ median: 3, min: 1, max: 5, runs: 5 });
+  expect(quantile([0, 10], 0.99)).toBeCloseTo(9.9);
+  expect(numericLeaves({ ms: 2, nested: { calls: 3, name: 'x' } })).toEqual({ ms: 2, 'nested.calls': 3 });
+  const readme = `# B\n\ntext\n\n${TABLE_START}\nold\n${TABLE_END}\n\nafter\n`;
+  expect(replaceTable(readme, 'new')).toBe(`# B\n\ntext\n\n${TABLE_START}\nnew\n${TABLE_END}\n\nafter\n`);
+  expect(replaceTable('# B\n', 't')).toBe(`# B\n\n${TABLE_START}\nt\n${TABLE_END}\n`);
+});
