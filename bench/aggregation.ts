@@ -15,7 +15,7 @@ export async function aggregationOnce(root: string, n: number): Promise<Aggregat
   const file = join(root, AGGREGATION_HOOK);
   if (!existsSync(file)) return { status: 'pending', reason: `${AGGREGATION_HOOK} does not exist yet` };
   try {
-    const mod = (await import(pathToFileURL(file).href)) as { benchAggregation?: (n: number) => Promise<unknown> | unknown };
+    const mod = (await import(pathToFileURL(file).href)) as { benchAggregation?: (n: number) => unknown };
     if (typeof mod.benchAggregation !== 'function') return { status: 'pending', reason: `${AGGREGATION_HOOK} exports no benchAggregation(n)` };
     const figures = await mod.benchAggregation(n);
     return { status: 'measured', n, figures: (figures && typeof figures === 'object' ? figures : { value: figures }) as Record<string, unknown> };

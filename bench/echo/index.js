@@ -1,4 +1,4 @@
 // The baseline: the smallest faas-js-runtime CloudEvent function there is. It answers with the event it got.
-export function handle(_context, event) {
-  return event;
-}
+
+/** @type {import('faas-js-runtime').CloudEventFunction<unknown, unknown>} */
+export const handle = (_context, event) => event;

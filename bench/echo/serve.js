@@ -1,6 +1,7 @@
 // Starts the echo function the way `func` does: faas-js-runtime's start() on PORT. Pass a FIXED free port:
-// start() maps port 0 to 8080. `config` points at this folder so no func.yaml from the cwd is read.
+// start() maps port 0 to 8080. Log level: its default (warn). `config` points at this folder so no func.yaml from the cwd is read.
 import { dirname } from 'node:path';
+import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import runtime from 'faas-js-runtime';
 import * as echo from './index.js';
@@ -10,4 +11,4 @@ if (!Number.isInteger(port) || port <= 0) {
   process.stderr.write('PORT must be a fixed port (faas-js-runtime maps 0 to 8080)\n');
   process.exit(2);
 }
-await runtime.start(echo, { port, logLevel: process.env.LOG_LEVEL || 'warn', config: dirname(fileURLToPath(import.meta.url)) });
+await runtime.start(echo, { port, config: dirname(fileURLToPath(import.meta.url)) });
