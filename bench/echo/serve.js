@@ -11,4 +11,6 @@ if (!Number.isInteger(port) || port <= 0) {
   process.stderr.write('PORT must be a fixed port (faas-js-runtime maps 0 to 8080)\n');
   process.exit(2);
 }
-await runtime.start(echo, { port, config: dirname(fileURLToPath(import.meta.url)) });
+// `config` (where func.yaml is looked for) is read by start() but missing from its typings.
+const options = /** @type {import('faas-js-runtime').InvokerOptions} */ ({ port, config: dirname(fileURLToPath(import.meta.url)) });
+await runtime.start(echo, options);
