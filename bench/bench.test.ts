@@ -23,8 +23,8 @@ describe('bench harness', () => {
   }, 300_000);
   afterAll(async () => { await cluster.close(); });
 
-  test('cold start: the echo answers with the event it got, the bundled start-training answers training.skipped', async () => {
-    for (const [target, type] of [['echo', EventTypes.trainingRequested], ['start-training', EventTypes.trainingSkipped]] as const) {
+  test('cold start: the echo answers with the event it got, the bundled start-training training.skipped (or 204 when unhandled)', async () => {
+    for (const [target, type] of [['echo', EventTypes.trainingRequested], ['start-training', EventTypes.trainingSkipped], ['start-training-unhandled', '']] as const) {
       const started = await startTarget(target, { root, cluster });
       try {
         expect(started.answeredType).toBe(type);
@@ -38,7 +38,7 @@ describe('bench harness', () => {
   });
 
   test('warm latency: every sequential and concurrent request is answered with the expected event', async () => {
-    for (const target of ['echo', 'start-training'] as const) {
+    for (const target of ['echo', 'start-training', 'start-training-unhandled'] as const) {
       const s = await warmOnce(target, { root, cluster }, { warmup: 5, sequential: 20, concurrency: 4, concurrentRequests: 20 });
       expect(s).toMatchObject({ target, sequential: 20, concurrency: 4, concurrentRequests: 20 });
       expect(s.p99Ms).toBeGreaterThanOrEqual(s.p50Ms);

@@ -4,16 +4,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
+import type { CloudEvent } from 'cloudevents';
 import { EventTypes } from '../events/index.ts';
 import { BENCH_NAMESPACE } from './cluster.ts';
 import { binaryMessage, freePort, post, sleep } from './http.ts';
-import { SKIP_MODEL, requestEvent } from './skip.ts';
+import { SKIP_MODEL, requestEvent, unhandledEvent } from './skip.ts';
 import { quantile } from './stats.ts';
 
 export { SKIP_MODEL, requestEvent };
 
-/** What is started: the bundled step (dist/start-training.js) or the bare echo (bench/echo/serve.js). */
-export type Target = 'start-training' | 'echo';
+/**
+ * What is started: the bundled step (dist/start-training.js) on its skip path, the same bundle sent an event type
+ * it does not handle (204, no API call: the HTTP host alone, a diagnostic), or the bare echo (bench/echo/serve.js).
+ */
+export type Target = 'start-training' | 'start-training-unhandled' | 'echo';
 
 /** Where the skip path's emulator listens (see startEmulatorProcess): the lock of SKIP_MODEL is held there. */
 export interface SkipCluster {
@@ -44,7 +48,19 @@ export interface Started {
 }
 
 export function expectedType(target: Target): string {
-  return target === 'echo' ? EventTypes.trainingRequested : EventTypes.trainingSkipped;
+  return target === 'echo' ? EventTypes.trainingRequested : target === 'start-training' ? EventTypes.trainingSkipped : '';
+}
+
+function eventFor(target: Target): CloudEvent<unknown> {
+  return target === 'start-training-unhandled' ? unhandledEvent() : requestEvent();
+}
+
+/** Throws unless `answer` is what `target` answers: 200 with the expected CloudEvent type, or 204 when unhandled. */
+export function verifyAnswer(target: Target, answer: { status: number; headers: http.IncomingHttpHeaders; body: string }): void {
+  const want = expectedType(target);
+  const type = String(answer.headers['ce-type'] ?? '');
+  const ok = want === '' ? answer.status === 204 : answer.status === 200 && type === want;
+  if (!ok) throw new Error(`${target} answered ${answer.status} ${type || '(no ce-type)'}, expected ${want ? `200 ${want}` : '204'}: ${answer.body.slice(0, 300)}`);
 }
 
 function commandFor(target: Target, ctx: TargetContext, port: number): { args: string[]; env: Record<string, string> } {
@@ -103,7 +119,7 @@ export async function startTarget(target: Target, ctx: TargetContext, timeoutMs 
   const port = await freePort();
   const { args, env } = commandFor(target, ctx, port);
   const url = `http://127.0.0.1:${port}/`;
-  const { headers, body } = binaryMessage(requestEvent());
+  const { headers, body } = binaryMessage(eventFor(target));
   let stderr = '';
   const t0 = performance.now();
   const child = spawn(process.execPath, args, { cwd: ctx.root, env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -113,7 +129,7 @@ export async function startTarget(target: Target, ctx: TargetContext, timeoutMs 
   try {
     for (;;) {
       attempts += 1;
-      if (child.exitCode !== null) throw new Error(`${target} exited with ${child.exitCode} before answering: ${stderr.trim()}`);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${target} exited with ${child.exitCode} before answering: ${stderr.trim()}`);
       if (performance.now() - t0 > timeoutMs) throw new Error(`${target} did not answer within ${timeoutMs} ms: ${stderr.trim()}`);
       let answer;
       try {
@@ -124,10 +140,9 @@ export async function startTarget(target: Target, ctx: TargetContext, timeoutMs 
         throw err;
       }
       const coldStartMs = performance.now() - t0;
-      if (answer.status < 200 || answer.status > 299) throw new Error(`${target} answered ${answer.status}: ${answer.body.slice(0, 300)}`);
       const rssKiB = await readRssKiB(child.pid ?? 0);
+      verifyAnswer(target, answer);
       const answeredType = String(answer.headers['ce-type'] ?? '');
-      if (answeredType !== expectedType(target)) throw new Error(`${target} answered ${answeredType || '(no ce-type)'}, expected ${expectedType(target)}: ${answer.body.slice(0, 300)}`);
       return { target, pid: child.pid ?? 0, url, coldStartMs, rssKiB, answeredType, attempts, stop };
     }
   } catch (err) {
@@ -162,20 +177,17 @@ export interface WarmSample {
  */
 export async function warmOnce(target: Target, ctx: TargetContext, opts: { warmup: number; sequential: number; concurrency: number; concurrentRequests: number }): Promise<WarmSample> {
   const started = await startTarget(target, ctx);
-  const want = expectedType(target);
-  const check = (a: { status: number; headers: http.IncomingHttpHeaders }): void => {
-    if (a.status !== 200 || a.headers['ce-type'] !== want) throw new Error(`${target} answered ${a.status} ${String(a.headers['ce-type'])}, expected 200 ${want}`);
-  };
+  const check = (a: { status: number; headers: http.IncomingHttpHeaders; body: string }): void => verifyAnswer(target, a);
   const one = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const many = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency });
   try {
     for (let i = 0; i < opts.warmup; i++) {
-      const m = binaryMessage(requestEvent());
+      const m = binaryMessage(eventFor(target));
       check(await post(started.url, m.headers, m.body, one));
     }
     const latencies: number[] = [];
     for (let i = 0; i < opts.sequential; i++) {
-      const m = binaryMessage(requestEvent());
+      const m = binaryMessage(eventFor(target));
       const t = performance.now();
       const a = await post(started.url, m.headers, m.body, one);
       latencies.push(performance.now() - t);
@@ -186,7 +198,7 @@ export async function warmOnce(target: Target, ctx: TargetContext, opts: { warmu
     const worker = async (): Promise<void> => {
       while (next < opts.concurrentRequests) {
         next += 1;
-        const m = binaryMessage(requestEvent());
+        const m = binaryMessage(eventFor(target));
         check(await post(started.url, m.headers, m.body, many));
       }
     };

@@ -16,7 +16,9 @@ export interface BenchResults {
     runs: number;
     echo: { coldStartMs: Summary; rssMiB: Summary };
     startTraining: { coldStartMs: Summary; rssMiB: Summary };
-    ratio: { coldStart: number; rss: number };
+    /** Diagnostic: the same bundle answering an event type it does not handle (204, no API call). */
+    startTrainingUnhandled: { coldStartMs: Summary; rssMiB: Summary };
+    ratio: { coldStart: number; rss: number; unhandledColdStart: number; unhandledRss: number };
     target: { coldStart: number; rss: number };
     meets: { coldStart: boolean; rss: boolean };
   };
@@ -24,7 +26,8 @@ export interface BenchResults {
     runs: number; warmup: number; sequential: number; concurrency: number; concurrentRequests: number;
     echo: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
     startTraining: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
-    ratio: { p50: number; p99: number; throughput: number };
+    startTrainingUnhandled: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
+    ratio: { p50: number; p99: number; throughput: number; unhandledP50: number; unhandledP99: number; unhandledThroughput: number };
     target: { p99: number };
     meets: { p99: boolean };
   };
@@ -65,10 +68,12 @@ export function renderTable(r: BenchResults): string {
   const c = r.coldStart;
   lines.push(`| 1 | cold start, spawn → first event answered (${c.runs} runs) | ${cell(c.startTraining.coldStartMs, 0, ' ms')} | echo ${cell(c.echo.coldStartMs, 0, ' ms')} | ${fmt(c.ratio.coldStart, 2)}× | ≤ ${c.target.coldStart}× | ${verdict(c.meets.coldStart)} |`);
   lines.push(`| 1 | RSS after the first answer | ${cell(c.startTraining.rssMiB, 1, ' MiB')} | echo ${cell(c.echo.rssMiB, 1, ' MiB')} | ${fmt(c.ratio.rss, 2)}× | ≤ ${c.target.rss}× | ${verdict(c.meets.rss)} |`);
+  lines.push(`| 1 | diagnostic: the same bundle, an event type it does not handle (204, no API call): cold start / RSS | ${cell(c.startTrainingUnhandled.coldStartMs, 0, ' ms')} / ${cell(c.startTrainingUnhandled.rssMiB, 1, ' MiB')} | echo (above) | ${fmt(c.ratio.unhandledColdStart, 2)}× / ${fmt(c.ratio.unhandledRss, 2)}× | — | — |`);
   const w = r.warm;
   lines.push(`| 2 | warm latency p50, skip path (${w.sequential} sequential × ${w.runs} runs) | ${cell(w.startTraining.p50Ms, 2, ' ms')} | echo ${cell(w.echo.p50Ms, 2, ' ms')} | ${fmt(w.ratio.p50, 2)}× | — | — |`);
   lines.push(`| 2 | warm latency p99, skip path | ${cell(w.startTraining.p99Ms, 2, ' ms')} | echo ${cell(w.echo.p99Ms, 2, ' ms')} | ${fmt(w.ratio.p99, 2)}× | ≤ ${w.target.p99}× | ${verdict(w.meets.p99)} |`);
   lines.push(`| 2 | throughput at concurrency ${w.concurrency} (${w.concurrentRequests} requests) | ${cell(w.startTraining.throughputPerSec, 0, '/s')} | echo ${cell(w.echo.throughputPerSec, 0, '/s')} | ${fmt(w.ratio.throughput, 2)}× | — | — |`);
+  lines.push(`| 2 | diagnostic: unhandled event (204, no API call): p50 / p99 / throughput | ${cell(w.startTrainingUnhandled.p50Ms, 2, ' ms')} / ${cell(w.startTrainingUnhandled.p99Ms, 2, ' ms')} / ${cell(w.startTrainingUnhandled.throughputPerSec, 0, '/s')} | echo (above) | ${fmt(w.ratio.unhandledP50, 2)}× / ${fmt(w.ratio.unhandledP99, 2)}× / ${fmt(w.ratio.unhandledThroughput, 2)}× | — | — |`);
   const s = r.scenarios;
   if (s.status === 'unavailable') {
     lines.push(`| 3 | full runs through \`startLocal\` | not measured: ${s.reason} | — | — | — | — |`);
@@ -79,7 +84,9 @@ export function renderTable(r: BenchResults): string {
       lines.push(`| 3 | ${it.scenario}: wall time first event → terminal phase (${s.runsPerScenario} runs; includes simulated controllers${it.gateSimulated ? ', stand-in model' : ', real sklearn training and Job scripts'}) | ${cell(it.wallMs, 0, ' ms')} | Tekton ${tektonCell(s.tektonBaselineMs)} | ${fmt(it.wallMs.median / s.tektonBaselineMs, 3)}× | — | — |`);
       lines.push(`| 3 | ${it.scenario}: the functions' own time (sum of ${it.deliveries} delivery answer times) | ${cell(it.functionMs, 0, ' ms')} | Tekton ${tektonCell(s.tektonBaselineMs)} | ${fmt(it.functionMs.median / s.tektonBaselineMs, 3)}× | well under 1 s | ${verdict(it.functionMs.median < 1000)} |`);
     }
-    for (const f of s.failures) lines.push(`| 3 | failed run | ${f.replace(/\|/g, '\\|').slice(0, 200)} | — | — | — | — |`);
+    const failed = new Map<string, number>();
+    for (const f of s.failures) failed.set(f, (failed.get(f) ?? 0) + 1);
+    for (const [f, n] of failed) lines.push(`| 3 | run failed${n > 1 ? ` (× ${n})` : ''} | ${f.replace(/\|/g, '\\|').slice(0, 200)} | — | — | — | **not measured** |`);
   }
   const d = r.driftStorm;
   const counts = (xs: number[]): string => [...new Set(xs)].join('/');

@@ -14,3 +14,9 @@ export function requestEvent(): CloudEvent<unknown> {
     data: { model: SKIP_MODEL, trigger: 'manual', requestedBy: 'bench' },
   });
 }
+
+/** An event type start-training does not handle: answered 204 without any API call (the HTTP host alone). */
+export function unhandledEvent(): CloudEvent<unknown> {
+  sequence += 1;
+  return new CloudEvent({ type: 'dev.mlops.bench.unhandled.v1', source: '/bench', id: `bench-${process.pid}-${sequence}`, datacontenttype: 'application/json', data: {} });
+}
