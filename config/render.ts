@@ -10,7 +10,9 @@ import { Labels, MANAGER } from '../runtime/labels.ts';
 import { SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
 
 export const ROUTE_EXTENSION = 'mlopsroute';
-export const Routes = { schedule: 'schedule', watchdog: 'watchdog', training: 'training', copy: 'copy', gate: 'gate', promote: 'promote', predictor: 'predictor' } as const;
+export const Routes = { schedule: 'schedule', watchdog: 'watchdog', training: 'training', copy: 'copy', gate: 'gate', promote: 'promote', predictor: 'predictor', argocd: 'argocd' } as const;
+/** Where Argo CD Applications live; argocd-sync gets a Role there for them alone. */
+export const ARGOCD_NAMESPACE = 'argocd';
 
 export const BROKER_NAME = 'model-lifecycle';
 export const CATALOG_CONFIGMAP = 'model-catalog';
@@ -86,10 +88,23 @@ export const StepRules: Record<string, Rule[]> = {
     { apiGroups: ['batch'], resources: ['jobs'], verbs: ['delete'] },
     { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
   ],
+  'argocd-sync': [
+    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['get', 'list', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'create', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  ],
+};
+
+/** Rules a step needs in the Argo CD namespace (Applications live there, not beside the models). */
+export const ArgocdRules: Record<string, Rule[]> = {
+  'argocd-sync': [{ apiGroups: ['argoproj.io'], resources: ['applications'], verbs: ['get', 'patch'] }],
 };
 
 /** Steps that emit events themselves (K_SINK through the SinkBinding), not only as replies. */
-const SINK_STEPS = ['drift-intake', 'git-intake', 'track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint', 'watchdog'];
+const SINK_STEPS = ['drift-intake', 'git-intake', 'track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint', 'watchdog', 'argocd-sync'];
 const SECRET_ENV: Record<string, string[]> = {
   'drift-intake': ['DRIFT_INTAKE_TOKEN'],
   'git-intake': ['GITHUB_WEBHOOK_SECRET'],
@@ -118,6 +133,9 @@ export function triggerSpecs(): TriggerSpec[] {
     t('verify-endpoint', 'pod-added', { type: ADD, [ROUTE_EXTENSION]: Routes.predictor }),
     t('verify-endpoint', 'pod', { type: UPDATE, [ROUTE_EXTENSION]: Routes.predictor }),
     t('watchdog', 'tick', { type: PING, [ROUTE_EXTENSION]: Routes.watchdog }),
+    t('argocd-sync', 'nvj-added', { type: ADD, [ROUTE_EXTENSION]: Routes.argocd }),
+    t('argocd-sync', 'nvj', { type: UPDATE, [ROUTE_EXTENSION]: Routes.argocd }),
+    t('argocd-sync', 'nvj-deleted', { type: 'dev.knative.apiserver.resource.delete', [ROUTE_EXTENSION]: Routes.argocd }),
     ...(['trainingFailed', 'trainingSkipped', 'runFailed', 'modelRejected', 'deploymentFailed', 'deploymentRolledback', 'deploymentVerified'] as const)
       .map((k) => t('notify', EventTypes[k].slice('dev.mlops.'.length, -'.v1'.length).replace('.', '-'), { type: EventTypes[k] })),
   ];
@@ -176,6 +194,14 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
     });
   }
+  for (const [step, rules] of Object.entries(ArgocdRules)) {
+    const sa = `mlops-${step}`;
+    const argoMeta = { name: sa, namespace: ARGOCD_NAMESPACE, labels: labels({ [Labels.step]: step }) };
+    rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: argoMeta, rules });
+    rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: argoMeta,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }] });
+  }
   // The ApiServerSource adapter lists and watches what it reports.
   rbac.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(APISERVER_SA) });
   rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(APISERVER_SA), rules: [
@@ -221,6 +247,8 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   const jobSelector = (steps: string[]): Obj => ({ matchLabels: { [Labels.managedBy]: MANAGER }, matchExpressions: [{ key: Labels.step, operator: 'In', values: steps }] });
   const apiSources: Obj[] = [
     apiSource('mlops-nvjs', Routes.training, { apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob', selector: managed }),
+    // argocd-sync sees every NVJ in the namespace, not only ours (on-success triggers, waves, status).
+    apiSource('mlops-all-nvjs', Routes.argocd, { apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob' }),
     apiSource('mlops-copy-jobs', Routes.copy, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['copy']) }),
     apiSource('mlops-gate-jobs', Routes.gate, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['gate']) }),
     apiSource('mlops-promote-jobs', Routes.promote, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['promote', 'rollback']) }),

@@ -11,7 +11,7 @@ import { startEmulator, type Emulator } from './emulator/index.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerSources, type PingSources } from './sources/index.ts';
 import { Scenarios, getScenario, startSimulators, type Scenario } from './sim/index.ts';
-import { BROKER_NAME, renderManifests } from '../config/render.ts';
+import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
 import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import { createDeps } from '../runtime/deps.ts';
@@ -65,7 +65,7 @@ export interface Local {
 
 /** `happy` (the default): every model as the catalog says (CPU and GPU paths), all healthy. */
 export function resolveScenario(name: string): Scenario {
-  if (name === 'happy') return { ...Scenarios['happy-cpu'], description: 'every model trains with its catalog profile, passes the gate and is verified', profile: undefined } as Scenario;
+  if (name === 'happy') return { ...Scenarios['happy-cpu'], description: 'every model trains with its catalog profile, passes the gate and is verified', profile: undefined };
   return getScenario(name);
 }
 
@@ -75,13 +75,22 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   const catalog: Catalog = scenario.profile ? { ...opts.catalog, models: opts.catalog.models.map((m) => ({ ...m, profile: scenario.profile as 'cpu' | 'gpu' })) } : opts.catalog;
   const stateDir = opts.stateDir ?? await mkdtemp(join(tmpdir(), 'mlops-dev-'));
   await mkdir(stateDir, { recursive: true });
+  const rendered = renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local' });
+  const emulator = await startEmulator({ rbac: opts.rbac ?? true });
+  try {
+    return await wire(emulator, opts, catalog, scenario, stateDir, rendered);
+  } catch (err) {
+    await emulator.close();
+    throw err;
+  }
+}
+
+async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, scenario: Scenario, stateDir: string, rendered: Record<string, object[]>): Promise<Local> {
   const ns = DEV_NAMESPACE;
-  const rendered = renderManifests(catalog, { namespace: ns, image: 'local' });
   const all = Object.values(rendered).flat();
   const ofKind = (kind: string): object[] => all.filter((o) => (o as { kind?: string }).kind === kind);
-
-  const emulator = await startEmulator({ rbac: opts.rbac ?? true });
-  await emulator.applyManifests([...(await loadYamlDir('config/crds')), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }]);
+  const namespace = (name: string): object => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  await emulator.applyManifests([...(await loadYamlDir('config/crds')), namespace(ns), namespace(ARGOCD_NAMESPACE)]);
   await emulator.applyManifests([...(rendered['rbac/roles.yaml'] ?? []), ...(rendered['configmaps.yaml'] ?? [])]);
   const kubeconfigPath = join(stateDir, 'kubeconfig');
   await emulator.writeKubeconfig(kubeconfigPath, { namespace: ns });

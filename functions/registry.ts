@@ -12,6 +12,7 @@ export const StepLoaders = {
   'verify-endpoint': async () => (await import('./verify-endpoint/index.ts')).step,
   notify: async () => (await import('./notify/index.ts')).step,
   watchdog: async () => (await import('./watchdog/index.ts')).step,
+  'argocd-sync': async () => (await import('./argocd-sync/index.ts')).step,
 } as const satisfies Record<string, () => Promise<StepDefinition>>;
 
 export type StepName = keyof typeof StepLoaders;
@@ -34,6 +35,7 @@ export const Consumes: Record<StepName, readonly string[]> = {
   notify: ['dev.mlops.training.failed.v1', 'dev.mlops.training.skipped.v1', 'dev.mlops.run.failed.v1', 'dev.mlops.model.rejected.v1',
     'dev.mlops.deployment.failed.v1', 'dev.mlops.deployment.rolledback.v1', 'dev.mlops.deployment.verified.v1'],
   watchdog: ['dev.knative.sources.ping'],
+  'argocd-sync': ['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete'],
 };
 
 /** Steps that receive raw webhooks from outside (they get a SinkBinding and a public route). */

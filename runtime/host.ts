@@ -81,7 +81,7 @@ export function eventLogFields(event: CloudEvent<unknown>): Record<string, unkno
 
 function toCloudEvent(headers: Readonly<Record<string, string | undefined>>, rawBody: Buffer): CloudEvent<unknown> {
   try {
-    const parsed = HTTP.toEvent({ headers: headers as Record<string, string>, body: rawBody.toString('utf8') });
+    const parsed = HTTP.toEvent({ headers: headers, body: rawBody.toString('utf8') });
     const event = Array.isArray(parsed) ? parsed[0] : parsed;
     if (!event) throw new Error('empty batch');
     return event as CloudEvent<unknown>;

@@ -120,6 +120,20 @@ class ClientNodeKube implements KubePort {
   async list<T extends KubeObject>(res: ResourceDescriptor, opts: ListOptions = {}): Promise<ListPage<T>> {
     try {
       const ns = res.namespaced ? (opts.namespace ?? this.namespace) : undefined;
+      if (isCustomGroup(res) && ns) {
+        // KubernetesObjectApi drops `metadata.continue` for custom resources; the custom objects client keeps it.
+        const page = (await this.#custom.listNamespacedCustomObject({
+          group: res.group, version: res.version, namespace: ns, plural: res.plural,
+          ...(opts.labelSelector ? { labelSelector: opts.labelSelector } : {}),
+          ...(opts.fieldSelector ? { fieldSelector: opts.fieldSelector } : {}),
+          ...(opts.limit ? { limit: opts.limit } : {}),
+          ...(opts.continue ? { _continue: opts.continue } : {}),
+        })) as { items?: T[]; metadata?: { continue?: string; resourceVersion?: string } };
+        const out: ListPage<T> = { items: page.items ?? [] };
+        if (page.metadata?.continue) out.continue = page.metadata.continue;
+        if (page.metadata?.resourceVersion) out.resourceVersion = page.metadata.resourceVersion;
+        return out;
+      }
       const page = await this.#objects.list(res.apiVersion, res.kind, ns, undefined, undefined, undefined,
         opts.fieldSelector, opts.labelSelector, opts.limit, opts.continue);
       const meta = page.metadata ?? {};
@@ -180,7 +194,7 @@ class ClientNodeKube implements KubePort {
   }
 
   async jsonPatch<T extends KubeObject>(res: ResourceDescriptor, name: string, ops: object[], opts: { namespace?: string; subresource?: 'status' } = {}): Promise<T | undefined> {
-    if (!res.group || ['apps', 'batch', 'coordination.k8s.io', 'rbac.authorization.k8s.io'].includes(res.group)) {
+    if (!isCustomGroup(res)) {
       throw new Error(`jsonPatch is only wired for custom resources, not ${res.apiVersion} ${res.kind}`);
     }
     const headers = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
@@ -227,6 +241,9 @@ class ClientNodeKube implements KubePort {
   }
 }
 
+const BUILT_IN_GROUPS = new Set(['', 'apps', 'batch', 'coordination.k8s.io', 'rbac.authorization.k8s.io', 'events.k8s.io', 'policy', 'networking.k8s.io', 'apiextensions.k8s.io']);
+const isCustomGroup = (res: ResourceDescriptor): boolean => !BUILT_IN_GROUPS.has(res.group);
+
 function statusOf(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
@@ -241,7 +258,7 @@ function statusBody(err: unknown): { reason?: string; message?: string } | undef
   if (typeof body === 'string') {
     try { return JSON.parse(body) as { reason?: string; message?: string }; } catch { return { message: body }; }
   }
-  return typeof body === 'object' && body !== null ? (body as { reason?: string; message?: string }) : undefined;
+  return typeof body === 'object' && body !== null ? (body) : undefined;
 }
 
 /** Map a client-node failure into the taxonomy with a short, secret-free message. */

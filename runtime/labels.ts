@@ -34,6 +34,9 @@ export function runNameFor(model: string, idempotencyKey: string): string {
   return `${model}-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 10)}`;
 }
 
+/** Where a run's model lands on a PVC: the unchanged notebook writes /mnt/models/<model>/model.pkl under subPath .runs/<run>. */
+export const stagedArtifactPath = (run: string, model: string): string => `.runs/${run}/${model}/model.pkl`;
+
 export const lockNameFor = (model: string): string => `model-lock-${model}`;
 export const jobNameFor = (run: string, step: 'copy' | 'gate' | 'promote' | 'rollback'): string => `${run}-${step}`;
 

@@ -156,6 +156,56 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
     } finally { await o.local.close(); }
   });
 
+  test('argocd: a validated notebook with on-success triggers restarts the predictor only through the gate, restarts a Deployment, syncs its Application and reports status', async () => {
+    const clock = new ManualClock(new Date().toISOString());
+    const local = await startLocal({ catalog, scenario: 'happy', env: {}, deliveries: 3, simulatorMode: 'test', clock });
+    try {
+      const store = local.emulator.store;
+      store.create({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application' }, {
+        apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', metadata: { name: 'model-serving', namespace: 'argocd' },
+        spec: { project: 'default', source: { repoURL: 'https://example.com/serving.git', targetRevision: 'main', path: 'deploy' }, destination: { server: 'https://kubernetes.default.svc', namespace: DEV_NAMESPACE } },
+      });
+      store.create({ apiVersion: 'apps/v1', kind: 'Deployment' }, {
+        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'dashboard', namespace: DEV_NAMESPACE },
+        spec: { selector: { matchLabels: { app: 'dashboard' } }, template: { metadata: { labels: { app: 'dashboard' } }, spec: { containers: [{ name: 'web', image: 'dashboard:1' }] } } },
+      });
+      const triggers = [
+        { apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', name: 'anomaly-detector', action: 'restart' },
+        { apiVersion: 'apps/v1', kind: 'Deployment', name: 'dashboard', action: 'restart' },
+        { apiVersion: 'argoproj.io/v1alpha1', kind: 'Application', name: 'model-serving', namespace: 'argocd', action: 'sync' },
+      ];
+      store.create({ apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob' }, {
+        apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob',
+        metadata: { name: 'nightly-anomaly', namespace: DEV_NAMESPACE, labels: { 'app.kubernetes.io/part-of': 'model-serving', 'mlops.dev/model': 'anomaly-detector' },
+          annotations: { 'mlops.dev/on-success-trigger': JSON.stringify(triggers), 'argocd.argoproj.io/sync-wave': '2' } },
+        spec: { notebook: { git: { url: 'https://github.com/tosin2013/openshift-aiops-platform.git', ref: 'main' }, path: 'notebooks/02-anomaly-detection/01-isolation-forest-implementation.ipynb' },
+          podConfig: { containerImage: 'quay.io/jupyter/scipy-notebook:2024-10-07', env: [{ name: 'MODEL_NAME', value: 'anomaly-detector' }],
+            volumes: [{ name: 'model-storage', persistentVolumeClaim: { claimName: 'model-storage-pvc' } }],
+            volumeMounts: [{ name: 'model-storage', mountPath: '/mnt/models', subPath: '.runs/nightly-anomaly' }] } },
+      });
+      await until('the gated restart to finish', () => runs(local).some((r) => r.spec.model === 'anomaly-detector' && isTerminalPhase(r.status?.phase)));
+      await local.broker.idle(30_000);
+      const run = runs(local).find((r) => r.spec.model === 'anomaly-detector') as ModelRun;
+      expect(run.status?.phase).toBe('Succeeded');
+      expect(run.status?.gate?.verdict).toBe('approved'); // the predictor was rolled only after the gate approved
+      expect(sha256(servedFile(local, 'anomaly-detector'))).toBe(run.status?.artifact?.sha256);
+      const nvj = store.get({ apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob' }, { name: 'nightly-anomaly', namespace: DEV_NAMESPACE });
+      expect(nvj?.metadata.annotations?.['mlops.dev/wave-complete']).toBe('true');
+      expect(nvj?.metadata.annotations?.['mlops.dev/completion-time']).toBeDefined();
+      expect(JSON.parse(nvj?.metadata.annotations?.['mlops.dev/trigger-status'] ?? '{}')).toBeDefined();
+      const dashboard = store.get({ apiVersion: 'apps/v1', kind: 'Deployment' }, { name: 'dashboard', namespace: DEV_NAMESPACE }) as unknown as { spec: { template: { metadata: { annotations?: Record<string, string> } } } };
+      expect(dashboard.spec.template.metadata.annotations?.['mlops.dev/restartedAt']).toBeDefined();
+      const app = store.get({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Application' }, { name: 'model-serving', namespace: 'argocd' }) as unknown as { operation?: { sync?: { revision?: string } }; metadata: { annotations?: Record<string, string> } };
+      expect(app.operation?.sync?.revision).toBe('main');
+      expect(JSON.parse(app.metadata.annotations?.['mlops.dev/notebook-status'] ?? '{}')).toMatchObject({ total: 1, succeeded: 1, failed: 0 });
+      const denied = local.emulator.requests.filter((r) => r.user.startsWith(SA_PREFIX) && r.status === 403);
+      expect(denied).toEqual([]);
+      for (const r of local.emulator.requests) {
+        if (r.user.startsWith(SA_PREFIX)) used.add(`${r.user.slice(SA_PREFIX.length)} ${r.group}/${r.resource}${r.subresource ? `/${r.subresource}` : ''} ${r.verb}`);
+      }
+    } finally { await local.close(); }
+  });
+
   test('every rendered RBAC rule is used by some scenario (no unused grants)', () => {
     const granted: string[] = [];
     for (const [step, rules] of Object.entries(StepRules)) {
@@ -175,6 +225,7 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
       'watchdog /configmaps create', // catch-up memory
       'watchdog /configmaps update',
       'notify /events get',
+      'argocd-sync coordination.k8s.io/leases delete', // a refused ModelRun frees the lock
       'copy-gpu-model coordination.k8s.io/leases get', // a failed copy ends the run
       'copy-gpu-model coordination.k8s.io/leases delete',
     ];

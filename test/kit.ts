@@ -56,7 +56,7 @@ export async function startRecordingSink(): Promise<RecordingSink> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (failures > 0) { failures--; res.writeHead(failStatus).end(); return; }
-      const parsed = HTTP.toEvent({ headers: req.headers as Record<string, string>, body: Buffer.concat(chunks).toString('utf8') });
+      const parsed = HTTP.toEvent({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
       events.push((Array.isArray(parsed) ? parsed[0] : parsed) as CloudEvent<unknown>);
       res.writeHead(202).end();
     });
@@ -115,7 +115,7 @@ export interface PostResult {
 
 /** POST a CloudEvent in binary mode (as the broker does) and decode the reply. */
 export async function postEvent(url: string, event: CloudEvent<unknown> | Record<string, unknown>): Promise<PostResult> {
-  const ce = event instanceof CloudEvent ? event : new CloudEvent(event as never);
+  const ce = event instanceof CloudEvent ? event : new CloudEvent(event);
   const message = HTTP.binary(ce);
   const res = await fetch(url, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
   const body = await res.text();

@@ -18,15 +18,15 @@ import { parseYamlDocs } from '../dev/manifests.ts';
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> };
 
 const validators: Record<string, (o: Obj) => void> = {
-  'serving.knative.dev/v1/Service': (o) => new KnativeService(o as never).validate(),
-  'eventing.knative.dev/v1/Broker': (o) => new Broker(o as never).validate(),
-  'eventing.knative.dev/v1/Trigger': (o) => new Trigger(o as never).validate(),
-  'sources.knative.dev/v1/PingSource': (o) => new PingSource(o as never).validate(),
+  'serving.knative.dev/v1/Service': (o) => new KnativeService(o).validate(),
+  'eventing.knative.dev/v1/Broker': (o) => new Broker(o).validate(),
+  'eventing.knative.dev/v1/Trigger': (o) => new Trigger(o).validate(),
+  'sources.knative.dev/v1/PingSource': (o) => new PingSource(o).validate(),
   'sources.knative.dev/v1/ApiServerSource': (o) => new ApiServerSource(o as never).validate(),
-  'sources.knative.dev/v1/SinkBinding': (o) => new SinkBinding(o as never).validate(),
-  'v1/ConfigMap': (o) => new ConfigMap(o as never).validate(),
-  'v1/ServiceAccount': (o) => new ServiceAccount(o as never).validate(),
-  'rbac.authorization.k8s.io/v1/Role': (o) => new Role(o as never).validate(),
+  'sources.knative.dev/v1/SinkBinding': (o) => new SinkBinding(o).validate(),
+  'v1/ConfigMap': (o) => new ConfigMap(o).validate(),
+  'v1/ServiceAccount': (o) => new ServiceAccount(o).validate(),
+  'rbac.authorization.k8s.io/v1/Role': (o) => new Role(o).validate(),
   'rbac.authorization.k8s.io/v1/RoleBinding': (o) => new RoleBinding(o as never).validate(),
   'apiextensions.k8s.io/v1/CustomResourceDefinition': (o) => new CustomResourceDefinition(o as never).validate(),
   'argoproj.io/v1alpha1/Application': (o) => new Application(o as never).validate(),
@@ -61,9 +61,9 @@ describe('deployable manifests', () => {
 
   test('a broken manifest is caught by the validators (the check can fail)', () => {
     const trigger = rendered['knative/triggers.yaml']?.[0] as Obj;
-    expect(() => validate({ ...trigger, spec: { ...trigger.spec, broker: 42 } } as Obj)).toThrow();
+    expect(() => validate({ ...trigger, spec: { ...trigger.spec, broker: 42 } })).toThrow();
     const service = rendered['knative/services.yaml']?.[0] as Obj;
-    expect(() => validate({ ...service, spec: { template: { spec: { containers: 'nope' } } } } as Obj)).toThrow();
+    expect(() => validate({ ...service, spec: { template: { spec: { containers: 'nope' } } } })).toThrow();
   });
 
   test('the Argo CD Application example validates', () => {
@@ -71,7 +71,7 @@ describe('deployable manifests', () => {
   });
 
   test('every Trigger filters on a known type and every consumed type has a Trigger to its consumer', () => {
-    const upstream = ['dev.knative.sources.ping', 'dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.tekton.event.pipelinerun.successful.v1'];
+    const upstream = ['dev.knative.sources.ping', 'dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete', 'dev.tekton.event.pipelinerun.successful.v1'];
     const known = new Set<string>([...ALL_EVENT_TYPES, ...upstream]);
     const triggers = triggerSpecs();
     for (const t of triggers) expect(known.has(t.filter.type ?? '')).toBe(true);

@@ -8,6 +8,8 @@ Environment:
   SOURCE           "staging": promote .runs/<run>/<model>/model.pkl (a gated run);
                    "release": serve the kept .releases/<model>/<run>/model.pkl again (rollback)
   KEEP             releases to keep per model, int >= 1 (default 5)
+  STAGED           optional: the staged model's path relative to ROOT when it is not .runs/<run>/<model>/model.pkl
+                   (a notebook validated outside model-lifecycle); relative, no "..", ends in .pkl
   TERMINATION_LOG  where the result JSON goes (default /dev/termination-log); it is also printed on stdout
 
 Layout on the PVC:
@@ -119,8 +121,13 @@ def read_settings(env):
     keep_raw = (env.get('KEEP') or '5').strip()
     if not re.match(r'^[0-9]{1,4}$', keep_raw) or int(keep_raw) < 1:
         raise UsageError('KEEP must be an integer >= 1 (got %r)' % keep_raw[:40])
-    return {'root': root, 'model': dns_label('MODEL', env.get('MODEL')), 'run': dns_label('RUN', env.get('RUN')),
-            'source': source, 'keep': int(keep_raw)}
+    model, run = dns_label('MODEL', env.get('MODEL')), dns_label('RUN', env.get('RUN'))
+    staged = env.get('STAGED') or '.runs/%s/%s/model.pkl' % (run, model)
+    parts = staged.split('/')
+    if staged.startswith('/') or '..' in parts or '' in parts or not staged.endswith('.pkl') or len(staged) > 512 \
+            or not re.match(r'^[A-Za-z0-9._/-]+$', staged):
+        raise UsageError('STAGED must be a relative path without ".." ending in .pkl (got %r)' % staged[:200])
+    return {'root': root, 'model': model, 'run': run, 'source': source, 'keep': int(keep_raw), 'staged': parts}
 
 
 # ---------------------------------------------------------------- files
@@ -237,11 +244,11 @@ def parse_time(value):
 
 # ---------------------------------------------------------------- steps
 
-def stage_release(root, model, run, release_dir):
+def stage_release(root, model, run, release_dir, staged_parts):
     """Copy the staged model into its release folder and record release.json; returns (sha, bytes)."""
-    staged = inside(root, '.runs', run, model, 'model.pkl')
+    staged = inside(root, *staged_parts)
     if not regular_file(staged):
-        raise PromoteError('staged model missing: .runs/%s/%s/model.pkl' % (run, model))
+        raise PromoteError('staged model missing: %s' % '/'.join(staged_parts))
     sha, size = sha256_file(staged)
     for leftover in ('.model.pkl.tmp-promote', 'release.json.tmp'):
         if os.path.lexists(os.path.join(release_dir, leftover)):
@@ -336,7 +343,7 @@ def promote(settings):
     try:
         release_dir = inside(root, '.releases', model, run)
         if settings['source'] == 'staging':
-            stage_release(root, model, run, release_dir)
+            stage_release(root, model, run, release_dir, settings['staged'])
         sha, size = verify_release(model, run, release_dir)
         result['sha256'], result['bytes'] = sha, size
         previous = serve(root, model, run, release_dir, sha)

@@ -54,7 +54,8 @@ export type CopyResult = z.infer<typeof CopyResult>;
 const SHA256 = /^[a-f0-9]{64}$/;
 const MESSAGE_LIMIT = 1000;
 
-export const artifactPathOf = (run: string, model: string): string => `.runs/${run}/${model}/model.pkl`;
+import { stagedArtifactPath as artifactPathOf } from '../../runtime/labels.ts';
+export { artifactPathOf };
 
 export function copyDeadline(model: CatalogModel, from: Date): string {
   return new Date(from.getTime() + model.deadlines.copyMinutes * 60_000).toISOString();

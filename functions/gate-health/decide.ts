@@ -38,7 +38,8 @@ export type GateAction =
   | { kind: 'reply-approved'; data: ModelApproved }
   | { kind: 'reply-rejected'; data: ModelRejected };
 
-export const artifactPathOf = (run: string, model: string): string => `.runs/${run}/${model}/model.pkl`;
+import { stagedArtifactPath as artifactPathOf } from '../../runtime/labels.ts';
+export { artifactPathOf };
 
 export function gateDeadline(model: CatalogModel, from: Date): string {
   return new Date(from.getTime() + model.deadlines.gateMinutes * 60_000).toISOString();

@@ -1,4 +1,6 @@
+import { posix } from 'node:path';
 import type { CatalogModel } from '../../runtime/catalog.ts';
+import { stagedArtifactPath } from '../../runtime/labels.ts';
 import { SHARED_MOUNT, stepJobManifest } from '../../runtime/jobs.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
@@ -8,10 +10,11 @@ import type { ModelRun } from '../../runtime/resources.ts';
 
 export const GATE_SEED = 42;
 
-export function gateEnv(runName: string, model: CatalogModel): Record<string, string> {
+/** `artifactPath` is the staged model's path on the shared PVC (status.artifact.path; argocd-sync runs stage elsewhere). */
+export function gateEnv(runName: string, model: CatalogModel, artifactPath: string = stagedArtifactPath(runName, model.name)): Record<string, string> {
   const output = model.output;
   return {
-    MODEL_DIR: `${SHARED_MOUNT}/.runs/${runName}/${model.name}`,
+    MODEL_DIR: `${SHARED_MOUNT}/${posix.dirname(artifactPath)}`,
     FEATURES: String(model.features.count),
     OUTPUT_KIND: output.kind,
     ...(output.kind === 'label' ? { LABELS: JSON.stringify(output.labels) } : { OUTPUT_WIDTH: String(output.width) }),
@@ -29,7 +32,7 @@ export function gateJobManifest(run: ModelRun, model: CatalogModel): KubeObject 
     model,
     script: 'gate.py',
     image: model.notebook.image,
-    env: gateEnv(run.metadata.name ?? '', model),
+    env: gateEnv(run.metadata.name ?? '', model, run.status?.artifact?.path),
     volumes: [{ claimName: model.storage.pvc, mountPath: SHARED_MOUNT, readOnly: true }],
     deadlineSeconds: model.deadlines.gateMinutes * 60,
   });

@@ -1,3 +1,4 @@
+import { stagedArtifactPath } from '../../runtime/labels.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
@@ -21,7 +22,11 @@ export function promoteJobManifest(run: ModelRun, model: CatalogModel, job: JobK
     model,
     script: 'promote.py',
     image: DEFAULT_UTILITY_IMAGE,
-    env: { ROOT: SHARED_MOUNT, MODEL: model.name, RUN: release, SOURCE: source, KEEP: String(model.releasesKept) },
+    env: {
+      ROOT: SHARED_MOUNT, MODEL: model.name, RUN: release, SOURCE: source, KEEP: String(model.releasesKept),
+      // A run staged outside .runs/<run>/ (argocd-sync's gated restart of a validated notebook) says where.
+      ...(source === 'staging' && run.status?.artifact?.path && run.status.artifact.path !== stagedArtifactPath(release, model.name) ? { STAGED: run.status.artifact.path } : {}),
+    },
     volumes: [{ claimName: model.storage.pvc, mountPath: SHARED_MOUNT }],
     deadlineSeconds: model.deadlines.promoteMinutes * 60,
   });

@@ -30,7 +30,7 @@ export function normalise(event: CloudEvent<unknown>, catalog: Catalog): Normali
     ({ kind: 'request', request: traceparent ? { ...r, origin, traceparent } : { ...r, origin } });
 
   if (event.type === EventTypes.trainingRequested) {
-    const parsed = parseEvent(event as unknown as { type: string; data?: unknown });
+    const parsed = parseEvent(event);
     if (!parsed.ok) throw invalid(parsed.reason);
     const data = parsed.data as TrainingRequested;
     const model = requireModel(catalog, data.model);

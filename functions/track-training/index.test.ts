@@ -30,7 +30,7 @@ describe('track-training over HTTP against the emulator', () => {
 
   function setPhase(run: string, phase: string, message = ''): KubeObject {
     const current = cluster.emulator.store.read(NVJ, { name: run, namespace: NAMESPACE });
-    return cluster.emulator.store.updateStatus(NVJ, { ...current, status: { phase, message, ...(phase === 'Succeeded' || phase === 'Failed' ? { completionTime: '2026-11-22T03:00:00Z' } : {}) } }) as KubeObject;
+    return cluster.emulator.store.updateStatus(NVJ, { ...current, status: { phase, message, ...(phase === 'Succeeded' || phase === 'Failed' ? { completionTime: '2026-11-22T03:00:00Z' } : {}) } });
   }
 
   const update = (obj: KubeObject, id: string) => new CloudEvent({ type: 'dev.knative.apiserver.resource.update', source: 'https://kubernetes.default.svc', id, mlopsroute: 'training', data: obj });

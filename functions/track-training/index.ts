@@ -2,7 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent, parseApiServerSource } from '../../events/index.ts';
 import { invalid } from '../../runtime/errors.ts';
 import { finishRun } from '../../runtime/finish.ts';
-import { Labels, MANAGER } from '../../runtime/labels.ts';
+import { Labels, MANAGER, stagedArtifactPath as artifactPath } from '../../runtime/labels.ts';
 import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
@@ -86,8 +86,6 @@ async function runEffects(actions: TrackAction[], deps: StepDeps, run: string, m
   return out;
 }
 
-/** Where the unchanged notebook's /mnt/models/<model>/model.pkl lands on the PVC (subPath .runs/<run>). */
-export const artifactPath = (run: string, model: string): string => `.runs/${run}/${model}/model.pkl`;
 
 function observeTraining(run: { spec: { model: string }; status?: { steps?: { training?: { started?: string | Date } } } }, outcome: string, now: string): void {
   const started = run.status?.steps?.training?.started;
