@@ -38,14 +38,13 @@ export async function runDev(opts: { scenario: string; once: boolean; env: Reado
     await new Promise((r) => setTimeout(r, 200));
   }
   await local.broker.idle(5_000).catch(() => undefined);
-  const expected = expectedPhases(local.expected, models);
   let ok = true;
   print('');
   print('result:');
   for (const model of models) {
     const run = finished.get(model);
     const phase = run?.status?.phase ?? '(no terminal run)';
-    const want = expected[model];
+    const want = local.expected[model]?.phase;
     const good = run !== undefined && (want === undefined || want === phase);
     ok &&= good;
     print(`  ${model}: ${run?.metadata.name ?? '-'} ${phase}${want ? ` (expected ${want})` : ''}${run?.status?.gate?.simulated ? ' [gate report simulated: sklearn not available]' : ''} ${good ? 'ok' : 'FAIL'}`);
@@ -67,14 +66,3 @@ function terminalRuns(runs: ModelRun[]): Map<string, ModelRun> {
   return out;
 }
 
-/** The simulators' expectation, tolerant of its shape: { model: phase } or { phases: { model: phase } }. */
-function expectedPhases(expected: unknown, models: string[]): Record<string, string> {
-  const src = (expected && typeof expected === 'object' && 'phases' in expected ? (expected as { phases: unknown }).phases : expected) as Record<string, unknown> | undefined;
-  const out: Record<string, string> = {};
-  for (const m of models) {
-    const v = src?.[m];
-    if (typeof v === 'string') out[m] = v;
-    else if (v && typeof v === 'object' && 'phase' in v && typeof (v as { phase: unknown }).phase === 'string') out[m] = (v as { phase: string }).phase;
-  }
-  return out;
-}

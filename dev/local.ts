@@ -10,7 +10,7 @@ import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts
 import { startEmulator, type Emulator } from './emulator/index.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerSources, type PingSources } from './sources/index.ts';
-import { Scenarios, getScenario, startSimulators, type Scenario } from './sim/index.ts';
+import { Scenarios, getScenario, startSimulators, type ExpectedRun, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
 import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -58,7 +58,8 @@ export interface Local {
   pings: PingSources;
   apiSources: ApiServerSources;
   stateDir: string;
-  expected: unknown;
+  /** Terminal phase and event types per model for one run of each, as the scenario scripts them. */
+  expected: Record<string, ExpectedRun>;
   secrets: Record<string, string>;
   close(): Promise<void>;
 }

@@ -200,7 +200,7 @@ class ClientNodeKube implements KubePort {
     const headers = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
     try {
       const ref = { ...this.#customRef(res, name, opts.namespace), body: ops };
-      const result = opts.subresource === 'status'
+      const result: unknown = opts.subresource === 'status'
         ? await this.#custom.patchNamespacedCustomObjectStatus(ref, headers)
         : await this.#custom.patchNamespacedCustomObject(ref, headers);
       return result as T;

@@ -60,7 +60,7 @@ async function runScenario(scenario: string, drive?: (local: Local, clock: Manua
 
 function checkCommon(o: Outcome, scenario: string): void {
   const { local } = o;
-  const expected = local.expected as Record<string, { phase: string; events: string[] }>;
+  const expected = local.expected;
   // RBAC: the rendered Roles were enough for everything the functions did.
   const denied = local.emulator.requests.filter((r) => r.user.startsWith(SA_PREFIX) && r.status === 403);
   expect(denied).toEqual([]);

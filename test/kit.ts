@@ -104,7 +104,7 @@ export async function serveForTest(step: StepDefinition, opts: {
     ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.fetch ? { fetch: opts.fetch } : {}),
   });
   const running: RunningStep = await serveStep(step, deps, { port: 0 });
-  return { url: running.url, deps, close: running.close };
+  return { url: running.url, deps, close: () => running.close() };
 }
 
 export interface PostResult {
