@@ -60,6 +60,22 @@ describe('promote.py', () => {
     expect(JSON.parse(run.stdout.trim())).toEqual(run.result);
   });
 
+  test('STAGED promotes a model staged under another folder (a notebook validated outside model-lifecycle)', async () => {
+    const data = stage('nightly-anomaly');
+    const run = await promote('run-gated', { STAGED: `.runs/nightly-anomaly/${MODEL}/model.pkl` });
+    expect(run.result).toMatchObject({ ok: true, release: 'run-gated', sha256: sha256(data) });
+    expect(served()).toEqual(data);
+    expect(servedRelease()).toBe('run-gated');
+  });
+
+  test.each(['../outside/model.pkl', '/etc/passwd.pkl', '.runs//x.pkl', '.runs/x/model.txt', '.runs/x y/model.pkl'])('STAGED %j is refused as a usage error', async (staged) => {
+    stage('run-1');
+    const run = await promote('run-1', { STAGED: staged });
+    expect(run.code).toBe(2);
+    expect(run.result).toMatchObject({ ok: false, error: expect.stringContaining('STAGED must be a relative path') });
+    expect(existsSync(path.join(root, MODEL, 'model.pkl'))).toBe(false);
+  });
+
   test('needs only the standard library (runs with site-packages disabled)', async () => {
     stage('run-1');
     const run = await runScript('promote', { ROOT: root, MODEL, RUN: 'run-1', SOURCE: 'staging' }, ['-S', '-I']);
