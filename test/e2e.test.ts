@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudEvent } from 'cloudevents';
 import { DEV_NAMESPACE, startLocal, type Local } from '../dev/local.ts';
-import { StepRules } from '../config/render.ts';
+import { BROKER_NAME, StepRules, renderManifests } from '../config/render.ts';
+import { startSubscriber, type Subscriber } from '../dev/broker/testkit.ts';
 import { EventTypes } from '../events/index.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
 import type { ModelRun } from '../runtime/resources.ts';
@@ -17,6 +18,7 @@ const catalog = loadCatalog('config/models.yaml');
 const MODELS = catalog.models.map((m) => m.name);
 const SA_PREFIX = `system:serviceaccount:${DEV_NAMESPACE}:mlops-`;
 const used = new Set<string>();
+const seenEvents = new Map<Local, Subscriber>();
 
 const sha256 = (path: string): string | undefined => (existsSync(path) ? createHash('sha256').update(readFileSync(path)).digest('hex') : undefined);
 const servedFile = (local: Local, model: string): string => join(local.stateDir, 'pvc', 'model-storage-pvc', model, 'model.pkl');
@@ -30,8 +32,10 @@ async function until(what: string, cond: () => boolean, ms = 90_000): Promise<vo
   }
 }
 
+const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
 function request(model: string, id: string): CloudEvent<unknown> {
-  return new CloudEvent({ type: EventTypes.trainingRequested, source: '/e2e', id, datacontenttype: 'application/json', data: { model, trigger: 'manual', requestedBy: 'e2e' } });
+  return new CloudEvent({ type: EventTypes.trainingRequested, source: '/e2e', id, datacontenttype: 'application/json', traceparent: TRACEPARENT, data: { model, trigger: 'manual', requestedBy: 'e2e' } });
 }
 
 interface Outcome { local: Local; before: Record<string, string | undefined>; rollouts: string[] }
@@ -39,6 +43,13 @@ interface Outcome { local: Local; before: Record<string, string | undefined>; ro
 async function runScenario(scenario: string, drive?: (local: Local, clock: ManualClock) => Promise<void>): Promise<Outcome> {
   const clock = new ManualClock(new Date().toISOString());
   const local = await startLocal({ catalog, scenario, env: {}, deliveries: 3, simulatorMode: 'test', clock });
+  // A catch-all subscriber sees every event with its extensions (trace context checks).
+  const everything = await startSubscriber();
+  local.broker.setTriggers([...renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local' })['knative/triggers.yaml'] ?? [], {
+    apiVersion: 'eventing.knative.dev/v1', kind: 'Trigger', metadata: { name: 'e2e-everything', namespace: DEV_NAMESPACE },
+    spec: { broker: BROKER_NAME, filter: { attributes: {} }, subscriber: { uri: everything.url } },
+  }]);
+  seenEvents.set(local, everything);
   const before = Object.fromEntries(MODELS.map((m) => [m, sha256(servedFile(local, m))]));
   // A rollout is a change of the release annotation on an InferenceService (what makes KServe roll pods).
   const rollouts: string[] = [];
@@ -56,6 +67,11 @@ async function runScenario(scenario: string, drive?: (local: Local, clock: Manua
     used.add(`${r.user.slice(SA_PREFIX.length)} ${r.group}/${r.resource}${r.subresource ? `/${r.subresource}` : ''} ${r.verb}`);
   }
   return { local, before, rollouts };
+}
+
+async function closeScenario(o: Outcome): Promise<void> {
+  await o.local.close();
+  await seenEvents.get(o.local)?.close();
 }
 
 function checkCommon(o: Outcome, scenario: string): void {
@@ -99,7 +115,11 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
         expect(run.status?.release?.promoted).toBe(run.metadata.name);
       }
       expect(o.rollouts.sort()).toEqual(runs(o.local).map((r) => `${catalog.models.find((m) => m.name === r.spec.model)?.inferenceService ?? ''} ${r.metadata.name ?? ''}`).sort());
-    } finally { await o.local.close(); }
+      // The trace context of the request reaches every event the run caused, across Job- and Pod-woken steps.
+      const ours = (seenEvents.get(o.local)?.received ?? []).map((r) => r.event).filter((e) => e.type.startsWith('dev.mlops.') && e.type !== EventTypes.trainingRequested);
+      expect(ours.length).toBeGreaterThanOrEqual(10);
+      expect(ours.filter((e) => (e as unknown as { traceparent?: string }).traceparent !== TRACEPARENT).map((e) => e.type)).toEqual([]);
+    } finally { await closeScenario(o); }
   });
 
   test('happy-gpu: every model goes through the copy Job', async () => {
@@ -107,7 +127,7 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
     try {
       checkCommon(o, 'happy-gpu');
       for (const run of runs(o.local)) expect(run.status?.steps?.copy?.outcome).toBeDefined();
-    } finally { await o.local.close(); }
+    } finally { await closeScenario(o); }
   });
 
   test('gate-reject: the bad model is rejected with named checks and never served', async () => {
@@ -119,7 +139,7 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
         expect(run.status?.gate?.checks?.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['has-predict']));
         expect(sha256(servedFile(o.local, run.spec.model))).toBe(o.before[run.spec.model]);
       }
-    } finally { await o.local.close(); }
+    } finally { await closeScenario(o); }
   });
 
   test('verify-fail-rollback: the new pods answer wrong, the previous release is served again', async () => {
@@ -131,7 +151,7 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
         expect(sha256(servedFile(o.local, run.spec.model))).toBe(o.before[run.spec.model]);
         expect(o.before[run.spec.model]).toBeDefined();
       }
-    } finally { await o.local.close(); }
+    } finally { await closeScenario(o); }
   });
 
   test('training-fail: the run fails with the operator message, nothing is served', async () => {
@@ -139,7 +159,7 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
     try {
       checkCommon(o, 'training-fail');
       for (const run of runs(o.local)) expect(run.status?.message).toContain('cell 7 raised ValueError');
-    } finally { await o.local.close(); }
+    } finally { await closeScenario(o); }
   });
 
   test('deadline: the watchdog kills the hanging notebook and fails the run', async () => {
@@ -153,7 +173,7 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
       for (const run of runs(o.local)) expect(run.status?.message).toMatch(/deadline/);
       const nvjs = o.local.emulator.store.list({ apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob' }, { namespace: DEV_NAMESPACE });
       expect(nvjs).toHaveLength(0); // deleted so the pod stops
-    } finally { await o.local.close(); }
+    } finally { await closeScenario(o); }
   });
 
   test('argocd: a validated notebook with on-success triggers restarts the predictor only through the gate, restarts a Deployment, syncs its Application and reports status', async () => {

@@ -5,6 +5,7 @@ import { readJobResult } from '../../runtime/jobs.ts';
 import { Labels, MANAGER, jobNameFor } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Job, jobOutcome } from '../../runtime/resources.ts';
+import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideCopy, type CopyEvidence, type CopyInput } from './decide.ts';
 import { STEP, runCopyEffects } from './effects.ts';
@@ -18,8 +19,6 @@ export const step: StepDefinition = {
   async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
     if (input.kind !== 'event') throw invalid(`${STEP} takes CloudEvents`);
     const ce = input.event;
-    const traceparent = (ce as unknown as { traceparent?: unknown }).traceparent;
-    const trace = typeof traceparent === 'string' ? { traceparent } : {};
     let copyInput: CopyInput;
 
     if (ce.type === EventTypes.trainingSucceeded) {
@@ -47,7 +46,7 @@ export const step: StepDefinition = {
     const model = findModel(deps.catalog, run.spec.model);
     if (!model) throw permanent(`model "${run.spec.model}" of run ${copyInput.run} is not in the catalog`);
     const actions = decideCopy(copyInput, { run, model, now: deps.clock.now() });
-    const event = await runCopyEffects(actions, { run, model, ...trace }, deps);
+    const event = await runCopyEffects(actions, { run, model, ...traceOf(ce, run) }, deps);
     return event ? reply(event) : empty;
   },
 };

@@ -5,6 +5,7 @@ import { readJobResult } from '../../runtime/jobs.ts';
 import { Labels, MANAGER, jobNameFor } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Job, jobOutcome } from '../../runtime/resources.ts';
+import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideGate, type GateInput } from './decide.ts';
 import { STEP, readServedRelease, runGateEffects } from './effects.ts';
@@ -19,8 +20,6 @@ export const step: StepDefinition = {
   async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
     if (input.kind !== 'event') throw invalid(`${STEP} takes CloudEvents`);
     const ce = input.event;
-    const traceparent = (ce as unknown as { traceparent?: unknown }).traceparent;
-    const trace = typeof traceparent === 'string' ? { traceparent } : {};
     let gateInput: GateInput;
 
     if (ce.type === EventTypes.trainingSucceeded || ce.type === EventTypes.modelCopied) {
@@ -51,7 +50,7 @@ export const step: StepDefinition = {
     const deciding = gateInput.kind === 'job-finished' && run.status?.phase === 'Gating' && !run.status.steps?.gate?.finished;
     const served = deciding ? await readServedRelease(deps, model.name, gateInput.run) : undefined;
     const actions = decideGate(gateInput, { run, model, mode: deps.settings.mode, now: deps.clock.now(), ...(served ? { served } : {}) });
-    const event = await runGateEffects(actions, { run, model, ...trace }, deps);
+    const event = await runGateEffects(actions, { run, model, ...traceOf(ce, run) }, deps);
     return event ? reply(event) : empty;
   },
 };

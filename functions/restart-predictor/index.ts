@@ -7,6 +7,7 @@ import type { KubeObject } from '../../runtime/kube.ts';
 import { Annotations, Labels, MANAGER } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Job, Resources, jobOutcome, type InferenceService } from '../../runtime/resources.ts';
+import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideRestart, type RestartInput, type RestartState } from './decide.ts';
 import { STEP, runRestartEffects } from './effects.ts';
@@ -20,8 +21,6 @@ export const step: StepDefinition = {
   async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
     if (input.kind !== 'event') throw invalid(`${STEP} takes CloudEvents`);
     const event = input.event;
-    const traceparent = (event as unknown as { traceparent?: unknown }).traceparent;
-    const trace = typeof traceparent === 'string' ? { traceparent } : {};
 
     let restart: RestartInput;
     let modelName: string | undefined;
@@ -46,7 +45,7 @@ export const step: StepDefinition = {
     const state: RestartState = { isvc: restart.kind === 'job-finished' ? await isvcState(deps, model) : { name: model.inferenceService, exists: true }, now: deps.clock.now() };
     if (run) state.run = run;
     const actions = decideRestart(restart, state, model);
-    const out = await runRestartEffects(actions, { deps, model, runName: restart.run, ...trace });
+    const out = await runRestartEffects(actions, { deps, model, runName: restart.run, ...traceOf(event, run) });
     return out ? reply(out) : empty;
   },
 };

@@ -31,7 +31,7 @@ export async function runStartEffects(actions: StartAction[], input: StartInput,
         break;
       }
       case 'create-run': {
-        const created = await kube.create(Resources.modelRun, modelRunManifest(action.run, data, model, input.idempotencyKey));
+        const created = await kube.create(Resources.modelRun, modelRunManifest(action.run, data, model, input.idempotencyKey, traceparent));
         modelRun = created.created ? (created.object as unknown as ModelRun) : await getRun(kube, action.run);
         break;
       }

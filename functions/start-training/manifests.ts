@@ -3,6 +3,7 @@ import type { CatalogModel } from '../../runtime/catalog.ts';
 import { Annotations, Labels, MANAGER, modelRunOwnerRef, runLabels } from '../../runtime/labels.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
+import { TRACE_ANNOTATION } from '../../runtime/trace.ts';
 
 // The ModelRun and NotebookValidationJob start-training creates (DESIGN.md section 5).
 
@@ -13,13 +14,13 @@ export function profileOf(data: TrainingRequested, model: CatalogModel): 'cpu' |
   return data.profile ?? model.profile;
 }
 
-export function modelRunManifest(run: string, data: TrainingRequested, model: CatalogModel, idempotencyKey: string): KubeObject {
+export function modelRunManifest(run: string, data: TrainingRequested, model: CatalogModel, idempotencyKey: string, traceparent?: string): KubeObject {
   const training = trainingParameters(data, model);
   return {
     metadata: {
       name: run,
       labels: { [Labels.managedBy]: MANAGER, [Labels.model]: model.name, [Labels.run]: run, [Labels.trigger]: data.trigger, [Labels.phase]: 'Pending' },
-      annotations: { [Annotations.idempotencyKey]: idempotencyKey.slice(0, 512) },
+      annotations: { [Annotations.idempotencyKey]: idempotencyKey.slice(0, 512), ...(traceparent ? { [TRACE_ANNOTATION]: traceparent } : {}) },
     },
     spec: {
       model: model.name,

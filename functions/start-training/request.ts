@@ -7,6 +7,7 @@ import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import { Labels } from '../../runtime/labels.ts';
+import { traceparentOf } from '../../runtime/trace.ts';
 
 // Turns each accepted input into one normalised request plus the idempotency key derived from the
 // source's own identity, so every redelivery of the same thing maps to the same ModelRun name.
@@ -23,8 +24,7 @@ export interface StartRequest {
 export type Normalised = { kind: 'request'; request: StartRequest } | { kind: 'ignore'; reason: string };
 
 export function normalise(event: CloudEvent<unknown>, catalog: Catalog): Normalised {
-  const traceparent = typeof (event as unknown as Record<string, unknown>).traceparent === 'string'
-    ? (event as unknown as Record<string, string>).traceparent : undefined;
+  const traceparent = traceparentOf(event);
   const origin = { source: event.source, id: event.id };
   const withTrace = (r: Omit<StartRequest, 'traceparent' | 'origin'>): Normalised =>
     ({ kind: 'request', request: traceparent ? { ...r, origin, traceparent } : { ...r, origin } });

@@ -5,6 +5,7 @@ import { finishRun } from '../../runtime/finish.ts';
 import { Labels, MANAGER, stagedArtifactPath as artifactPath } from '../../runtime/labels.ts';
 import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
 import { metrics } from '../../runtime/metrics.ts';
+import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideTrack, type TrackAction } from './decide.ts';
 
@@ -31,7 +32,7 @@ export const step: StepDefinition = {
     const run = await getRun(deps.kube, runName);
     const profile = run?.spec.profile ?? 'cpu';
     const actions = decideTrack({ phase, message: nvj.status?.message ?? '', ...(nvj.status?.completionTime ? { completionTime: String(nvj.status.completionTime) } : {}) }, run, profile);
-    const traceparent = (input.event as unknown as { traceparent?: string }).traceparent;
+    const { traceparent } = traceOf(input.event, run);
     const event = await runEffects(actions, deps, runName, run?.spec.model ?? labels[Labels.model] ?? '', profile, traceparent);
     return event ? reply(event) : empty;
   },

@@ -6,6 +6,7 @@ import type { KubeObject } from '../../runtime/kube.ts';
 import { Annotations } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Pod, Resources, isPodReady } from '../../runtime/resources.ts';
+import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideVerify, judge, type PodView, type VerifyTrigger } from './decide.ts';
 import { STEP, probeAll, runVerifyEffects } from './effects.ts';
@@ -22,8 +23,6 @@ export const step: StepDefinition = {
   async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
     if (input.kind !== 'event') throw invalid(`${STEP} takes CloudEvents`);
     const event = input.event;
-    const traceparent = (event as unknown as { traceparent?: unknown }).traceparent;
-    const trace = typeof traceparent === 'string' ? { traceparent } : {};
 
     const target = targetOf(event);
     if (!target) return empty;
@@ -44,7 +43,7 @@ export const step: StepDefinition = {
       const expected = run.status?.probe?.expected as unknown[];
       actions = judge(outcomes, { rows, expected }, model);
     }
-    const out = await runVerifyEffects(actions, { deps, model, runName: target.run, ...trace });
+    const out = await runVerifyEffects(actions, { deps, model, runName: target.run, ...traceOf(event, run) });
     return out ? reply(out) : empty;
   },
 };
