@@ -39,11 +39,11 @@ const services = loadDocs('config/knative/services.yaml');
 const [broker] = loadDocs('config/knative/broker.yaml');
 
 const validators: Record<string, (o: Obj) => void> = {
-  'v1/Secret': (o) => new Secret(o as never).validate(),
-  'v1/ConfigMap': (o) => new ConfigMap(o as never).validate(),
-  'v1/PersistentVolumeClaim': (o) => new PersistentVolumeClaim(o as never).validate(),
-  'v1/ServiceAccount': (o) => new ServiceAccount(o as never).validate(),
-  'rbac.authorization.k8s.io/v1/Role': (o) => new Role(o as never).validate(),
+  'v1/Secret': (o) => new Secret(o).validate(),
+  'v1/ConfigMap': (o) => new ConfigMap(o).validate(),
+  'v1/PersistentVolumeClaim': (o) => new PersistentVolumeClaim(o).validate(),
+  'v1/ServiceAccount': (o) => new ServiceAccount(o).validate(),
+  'rbac.authorization.k8s.io/v1/Role': (o) => new Role(o).validate(),
   'rbac.authorization.k8s.io/v1/RoleBinding': (o) => new RoleBinding(o as never).validate(),
 };
 
