@@ -3,6 +3,8 @@ import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
 import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
 import { waitForSignal } from './signals.ts';
+import { statusRows, statusTable } from './status.ts';
+import { createKubePort } from '../runtime/kube.ts';
 
 const ONCE_TIMEOUT_MS = 180_000;
 
@@ -38,6 +40,11 @@ export async function runDev(opts: { scenario: string; once: boolean; env: Reado
     await new Promise((r) => setTimeout(r, 200));
   }
   await local.broker.idle(5_000).catch(() => undefined);
+  // What `mlops status` shows for this cluster (same code, through the Kubernetes API).
+  const rows = await statusRows(createKubePort({ kubeconfigPath: local.kubeconfigPath, namespace: DEV_NAMESPACE }), catalog.models, new Date());
+  print('');
+  print('$ mlops status');
+  process.stdout.write(statusTable(rows));
   let ok = true;
   print('');
   print('result:');

@@ -54,9 +54,13 @@ export async function statusRows(kube: KubePort, models: CatalogModel[], now: Da
 export async function runStatus(opts: { env: Env; namespace?: string | undefined; now?: Date }): Promise<number> {
   const catalog = loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml');
   const rows = await statusRows(kubeFrom(opts.env, opts.namespace), catalog.models, opts.now ?? new Date());
-  process.stdout.write(table(['MODEL', 'SERVED RELEASE', 'TRAINED AT', 'AGE', 'LAST RUN', 'PHASE', 'VERDICT', 'LOCK', 'NEXT RUN'],
-    rows.map((r) => [r.model, r.servedRelease, r.trainedAt, r.age, r.lastRun, r.lastPhase, r.verdict, r.lock, r.nextRun])));
+  process.stdout.write(statusTable(rows));
   return 0;
+}
+
+export function statusTable(rows: StatusRow[]): string {
+  return table(['MODEL', 'SERVED RELEASE', 'TRAINED AT', 'AGE', 'LAST RUN', 'PHASE', 'VERDICT', 'LOCK', 'NEXT RUN'],
+    rows.map((r) => [r.model, r.servedRelease, r.trainedAt, r.age, r.lastRun, r.lastPhase, r.verdict, r.lock, r.nextRun]));
 }
 
 export async function runRuns(opts: { env: Env; namespace?: string | undefined; model?: string | undefined }): Promise<number> {

@@ -8,6 +8,7 @@ import type { Catalog } from '../runtime/catalog.ts';
 import { EventTypes } from '../events/catalog.ts';
 import { Labels, MANAGER } from '../runtime/labels.ts';
 import { SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
+import { INTAKE_STEPS } from '../functions/registry.ts';
 
 export const ROUTE_EXTENSION = 'mlopsroute';
 export const Routes = { schedule: 'schedule', watchdog: 'watchdog', training: 'training', copy: 'copy', gate: 'gate', promote: 'promote', predictor: 'predictor', argocd: 'argocd' } as const;
@@ -153,7 +154,12 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   const services: Obj[] = steps.map((step) => ({
     apiVersion: 'serving.knative.dev/v1',
     kind: 'Service',
-    metadata: meta(step, { [Labels.step]: step, ...(SINK_STEPS.includes(step) ? { 'mlops.dev/sink-binding': 'broker' } : {}) }),
+    metadata: meta(step, {
+      [Labels.step]: step,
+      ...(SINK_STEPS.includes(step) ? { 'mlops.dev/sink-binding': 'broker' } : {}),
+      // Only the webhook intakes are reachable from outside the cluster; the broker reaches the rest.
+      ...((INTAKE_STEPS as readonly string[]).includes(step) ? {} : { 'networking.knative.dev/visibility': 'cluster-local' }),
+    }),
     spec: {
       template: {
         metadata: { annotations: { 'autoscaling.knative.dev/min-scale': '0', 'autoscaling.knative.dev/max-scale': '5' }, labels: labels({ [Labels.step]: step }) },
@@ -201,6 +207,10 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: argoMeta,
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }] });
+  }
+  // The identity the training notebooks run as (the NVJ's podConfig.serviceAccountName); it needs no API access.
+  for (const sa of [...new Set(catalog.models.map((m) => m.serviceAccountName))].sort()) {
+    rbac.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(sa, { [Labels.step]: 'training' }) });
   }
   // The ApiServerSource adapter lists and watches what it reports.
   rbac.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(APISERVER_SA) });

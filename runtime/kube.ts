@@ -91,11 +91,29 @@ export function createKubePort(source: KubeConfigSource): KubePort {
   const kc = new k8s.KubeConfig();
   if (source.kubeconfigPath) kc.loadFromFile(source.kubeconfigPath);
   else kc.loadFromCluster();
+  reuseConnections(kc);
   const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
   return new ClientNodeKube(kc, source.namespace ?? contextNamespace ?? 'default');
 }
 
 const ERROR_BODY_LIMIT = 300;
+
+/**
+ * client-node 2.x builds a new undici Agent for every request, so no connection is ever reused: each API call
+ * pays a TCP (and on a real cluster a TLS) handshake. One dispatcher per cluster keeps connections alive; the
+ * credentials still come from the request context each time (token files are re-read by the client).
+ */
+function reuseConnections(kc: k8s.KubeConfig): void {
+  const target = kc as unknown as { createDispatcher?: (cluster: unknown, options: unknown) => unknown };
+  const original = target.createDispatcher?.bind(kc);
+  if (!original) return;
+  const cache = new Map<string, unknown>();
+  target.createDispatcher = (cluster: unknown, options: unknown): unknown => {
+    const key = JSON.stringify([(cluster as { server?: string } | null)?.server ?? '', options]);
+    if (!cache.has(key)) cache.set(key, original(cluster, options));
+    return cache.get(key);
+  };
+}
 
 class ClientNodeKube implements KubePort {
   readonly namespace: string;
