@@ -17,6 +17,7 @@ import type { Catalog } from '../runtime/catalog.ts';
 import { createDeps } from '../runtime/deps.ts';
 import { serveStep, type RunningStep } from '../runtime/host.ts';
 import { createKubePort } from '../runtime/kube.ts';
+import type { DestinationStream } from 'pino';
 import { createLogger, silentLogger, type Logger } from '../runtime/logger.ts';
 import { loadSettings, secretValues } from '../runtime/settings.ts';
 import type { Clock } from '../runtime/step.ts';
@@ -37,6 +38,11 @@ export interface LocalOptions {
   clock?: Clock;
   /** Logger for the functions (silent by default: the timeline is the readable output). */
   logger?: Logger;
+  /**
+   * Give every function its own production logger (redaction and secret censoring as `createDeps` builds it)
+   * writing JSON lines here, at `LOG_LEVEL` (default debug). Wins over `logger`.
+   */
+  logDestination?: DestinationStream;
   onRecord?: (r: DeliveryRecord) => void;
   /** Multiplier on broker backoff delays (default 0.01: Knative-sized delays, run fast). */
   timeScale?: number;
@@ -126,7 +132,9 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     const settings = loadSettings({
       ...secrets, FUNCTION: name, NAMESPACE: ns, KUBECONFIG: kubeconfig, K_SINK: broker.url, MLOPS_MODE: 'dev', LOG_LEVEL: opts.env.LOG_LEVEL ?? 'info',
     });
-    const logger = opts.logger ? opts.logger.child({ step: name }) : silentLogger();
+    const logger = opts.logDestination
+      ? createLogger({ name, level: opts.env.LOG_LEVEL ?? 'debug', secrets: secretValues(settings), destination: opts.logDestination })
+      : opts.logger ? opts.logger.child({ step: name }) : silentLogger();
     const deps = createDeps(settings, {
       catalog, logger, kube: createKubePort({ kubeconfigPath: kubeconfig, namespace: ns }),
       ...(opts.clock ? { clock: opts.clock } : {}),
