@@ -1,0 +1,120 @@
+// The `mlops` command as a user runs it: real processes, real kubectl against `mlops cluster`.
+import { spawn, execFile, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { HTTP } from 'cloudevents';
+import { createServer as createHttpServer } from 'node:http';
+import { parseYamlDocs } from '../dev/manifests.ts';
+
+const NODE = process.execPath;
+// Async where the test process itself must answer (the broker stand-in lives in this process).
+const run = promisify(execFile);
+const MLOPS = 'bin/mlops.js';
+
+function start(args: string[], env: Record<string, string> = {}): { proc: ChildProcessWithoutNullStreams; line: (re: RegExp) => Promise<string> } {
+  const proc = spawn(NODE, [MLOPS, ...args], { env: { ...process.env, ...env } });
+  let out = '';
+  proc.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  proc.stderr.on('data', (c: Buffer) => { out += c.toString(); });
+  const line = (re: RegExp): Promise<string> => new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => { clearInterval(poll); reject(new Error(`no line ${String(re)} in:\n${out}`)); }, 30_000);
+    const poll = setInterval(() => {
+      const m = re.exec(out);
+      if (m) { clearInterval(poll); clearTimeout(deadline); resolve(m[1] ?? m[0]); }
+    }, 20);
+  });
+  return { proc, line };
+}
+
+const stop = (proc: ChildProcessWithoutNullStreams): Promise<number | null> => new Promise((r) => { proc.once('exit', (code) => r(code)); proc.kill('SIGTERM'); });
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+describe('mlops CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mlops-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('`mlops cluster` prints its kubeconfig once it serves; kubectl sees our CRDs; `mlops serve` runs a step against it; `mlops status` reads it', async () => {
+    const kubeconfig = join(dir, 'kubeconfig');
+    const cluster = start(['cluster', '--kubeconfig', kubeconfig]);
+    try {
+      expect(await cluster.line(/kubeconfig: (\S+)/)).toBe(kubeconfig);
+      const crds = execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'get', 'crd', '-o', 'name'], { encoding: 'utf8' });
+      expect(crds).toContain('customresourcedefinition.apiextensions.k8s.io/modelruns.lifecycle.mlops.dev');
+      execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'create', 'namespace', 'model-lifecycle']);
+
+      const port = await freePort();
+      const served = start(['serve', 'start-training', '--port', String(port)], { KUBECONFIG: kubeconfig, NAMESPACE: 'model-lifecycle', LOG_LEVEL: 'silent', HOST: '127.0.0.1' });
+      try {
+        await served.line(/serving start-training on (\S+)/);
+        const message = HTTP.binary(new (await import('cloudevents')).CloudEvent({ type: 'dev.mlops.training.requested.v1', source: '/cli-test', id: 'cli-1', datacontenttype: 'application/json', data: { model: 'anomaly-detector', trigger: 'manual' } }));
+        const res = await fetch(`http://127.0.0.1:${port}`, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('ce-type')).toBe('dev.mlops.training.started.v1');
+        const runs = execFileSync('kubectl', ['--kubeconfig', kubeconfig, '-n', 'model-lifecycle', 'get', 'mrun'], { encoding: 'utf8' });
+        expect(runs).toMatch(/NAME\s+MODEL\s+TRIGGER\s+PHASE\s+AGE/);
+        expect(runs).toMatch(/anomaly-detector-[0-9a-f]{10}\s+anomaly-detector\s+manual\s+Training/);
+        expect(execFileSync('kubectl', ['--kubeconfig', kubeconfig, '-n', 'model-lifecycle', 'get', 'notebookvalidationjobs', '-o', 'name'], { encoding: 'utf8' })).toMatch(/anomaly-detector-/);
+      } finally {
+        expect(await stop(served.proc)).toBe(0);
+      }
+
+      const status = execFileSync(NODE, [MLOPS, 'status', '--namespace', 'model-lifecycle'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: kubeconfig } });
+      expect(status.split('\n')[0]).toMatch(/^MODEL\s+SERVED RELEASE\s+TRAINED AT\s+AGE\s+LAST RUN\s+PHASE\s+VERDICT\s+LOCK\s+NEXT RUN$/);
+      expect(status).toMatch(/anomaly-detector\s+-\s+-\s+-\s+anomaly-detector-[0-9a-f]{10}\s+Training\s+-\s+anomaly-detector-[0-9a-f]{10}\s+\d{4}-/);
+      const runs = execFileSync(NODE, [MLOPS, 'runs', 'anomaly-detector', '--namespace', 'model-lifecycle'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: kubeconfig } });
+      expect(runs).toMatch(/anomaly-detector-[0-9a-f]{10}\s+Training\s+trigger manual/);
+      expect(runs).toMatch(/training\s+\d{4}-.*→ …\s+running/);
+    } finally {
+      expect(await stop(cluster.proc)).toBe(0);
+    }
+  });
+
+  test('`mlops train` posts a manual training.requested to the broker; bad input is refused before sending', async () => {
+    const received: Array<{ type: string; data: unknown }> = [];
+    const broker = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => { const e = HTTP.toEvent({ headers: req.headers as Record<string, string>, body }) as { type: string; data: unknown }; received.push({ type: e.type, data: e.data }); res.writeHead(202).end(); });
+    });
+    await new Promise<void>((r) => broker.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(broker.address() as { port: number }).port}`;
+    try {
+      const { stdout: out } = await run(NODE, [MLOPS, 'train', 'predictive-analytics', '--hours', '24', '--data-source', 'prometheus', '--ref', 'release-1.2', '--gpu', '--broker', url], { encoding: 'utf8' });
+      expect(out).toMatch(/requested training of predictive-analytics/);
+      expect(received).toHaveLength(1);
+      expect(received[0]).toMatchObject({ type: 'dev.mlops.training.requested.v1', data: { model: 'predictive-analytics', trigger: 'manual', trainingHours: 24, dataSource: 'prometheus', gitRef: 'release-1.2', profile: 'gpu' } });
+      let failed: { code: number | null; stderr: string } = { code: 0, stderr: '' };
+      try { await run(NODE, [MLOPS, 'train', 'predictive-analytics', '--ref', 'main..evil', '--broker', url], { encoding: 'utf8' }); } catch (err) { failed = err as { code: number; stderr: string }; }
+      expect(failed.code).toBe(2);
+      expect(failed.stderr).toMatch(/gitRef/);
+      expect(received).toHaveLength(1);
+    } finally {
+      await new Promise<void>((r) => broker.close(() => r()));
+    }
+  });
+
+  test('`mlops render --out DIR` writes the manifests for the catalog; an unknown command exits 2 with usage', () => {
+    const out = join(dir, 'rendered');
+    execFileSync(NODE, [MLOPS, 'render', '--out', out, '--namespace', 'ml', '--image', 'registry.example.com/mlops:1'], { encoding: 'utf8' });
+    const services = parseYamlDocs(readFileSync(join(out, 'knative/services.yaml'), 'utf8')) as Array<{ metadata: { namespace: string }; spec: { template: { spec: { containers: Array<{ image: string }> } } } }>;
+    expect(services.length).toBeGreaterThanOrEqual(11);
+    for (const s of services) {
+      expect(s.metadata.namespace).toBe('ml');
+      expect(s.spec.template.spec.containers[0]?.image).toBe('registry.example.com/mlops:1');
+    }
+    let failed: { status: number | null; stderr: string } = { status: 0, stderr: '' };
+    try { execFileSync(NODE, [MLOPS, 'frobnicate'], { encoding: 'utf8', stdio: 'pipe' }); } catch (err) { failed = err as { status: number; stderr: string }; }
+    expect(failed.status).toBe(2);
+    expect(failed.stderr).toMatch(/unknown command "frobnicate"[\s\S]*usage: mlops/);
+  });
+});
