@@ -38,7 +38,8 @@ const loader = (step: string): string => [
 await Promise.all(STEP_NAMES.map((step) => writeFile(`dist/${step}.js`, loader(step))));
 await writeFile('dist/serve.js', `// Picks the step bundle from FUNCTION (one image serves every step).\nconst step = process.env.FUNCTION;\nconst steps = ${JSON.stringify(STEP_NAMES)};\nif (!steps.includes(step)) { process.stderr.write('FUNCTION must be one of ' + steps.join(', ') + '\\n'); process.exit(1); }\nawait import('./' + step + '.js');\n`);
 // Warm the compile cache: load every bundle once without serving.
-for (const step of STEP_NAMES) {
-  execFileSync(process.execPath, [`dist/${step}.js`], { env: { ...process.env, MLOPS_COMPILE_ONLY: '1', NODE_COMPILE_CACHE: '' }, stdio: 'inherit' });
-}
+// NODE_COMPILE_CACHE must be unset (not empty: Node would then cache into the working directory).
+const warmEnv: Record<string, string | undefined> = { ...process.env, MLOPS_COMPILE_ONLY: '1' };
+delete warmEnv.NODE_COMPILE_CACHE;
+for (const step of STEP_NAMES) execFileSync(process.execPath, [`dist/${step}.js`], { env: warmEnv, stdio: 'inherit' });
 process.stdout.write(`built ${STEP_NAMES.length} step bundles into dist/ (compile cache warmed)\n`);

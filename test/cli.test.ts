@@ -84,7 +84,7 @@ describe('mlops CLI', () => {
     const broker = createHttpServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => { body += c.toString(); });
-      req.on('end', () => { const e = HTTP.toEvent({ headers: req.headers as Record<string, string>, body }) as { type: string; data: unknown }; received.push({ type: e.type, data: e.data }); res.writeHead(202).end(); });
+      req.on('end', () => { const e = HTTP.toEvent({ headers: req.headers, body }) as { type: string; data: unknown }; received.push({ type: e.type, data: e.data }); res.writeHead(202).end(); });
     });
     await new Promise<void>((r) => broker.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(broker.address() as { port: number }).port}`;
