@@ -1,7 +1,9 @@
+import { parseApiServerSource } from '../events/index.ts';
 import type { CatalogModel } from './catalog.ts';
+import { invalid } from './errors.ts';
 import type { KubePort, KubeObject } from './kube.ts';
-import { jobNameFor, modelRunOwnerRef, runLabels } from './labels.ts';
-import { Resources, jobOutcome, terminationMessage, type Job, type ModelRun, type Pod } from './resources.ts';
+import { Labels, MANAGER, jobNameFor, modelRunOwnerRef, runLabels } from './labels.ts';
+import { Job, Resources, jobOutcome, terminationMessage, type ModelRun, type Pod } from './resources.ts';
 
 // The step Jobs (`<run>-copy`, `<run>-gate`, `<run>-promote`, `<run>-rollback`): a script from config/jobs
 // mounted from the scripts ConfigMap, the result JSON in the container's termination message, a deadline,
@@ -92,4 +94,54 @@ export async function readJobResult(kube: KubePort, job: Job): Promise<JobResult
   } catch {
     return { state: 'finished', succeeded: outcome === 'succeeded', problem: `job ${name} termination message is not JSON` };
   }
+}
+
+export type FinishedStepJob = { kind: 'ignore'; reason: string } | { kind: 'finished'; run: string; model: string; step: JobStep; job: Job };
+
+/**
+ * An ApiServerSource Job event → one of our finished step Jobs of `steps`, or why it is not one. Running Jobs
+ * are ignored without any API call (every status write is an update event).
+ */
+export function finishedStepJob(ce: unknown, steps: readonly JobStep[]): FinishedStepJob {
+  const parsed = parseApiServerSource(ce);
+  if (!parsed.ok) throw invalid(parsed.reason);
+  if (parsed.value.mode !== 'resource') return { kind: 'ignore', reason: 'ref-mode event' };
+  if (parsed.value.action === 'delete') return { kind: 'ignore', reason: 'Job deleted' };
+  const object = parsed.value.object;
+  if (object.kind !== 'Job') return { kind: 'ignore', reason: `a ${object.kind}, not a Job` };
+  const job = Job.safeParse(object);
+  if (!job.success) throw invalid(`Job: ${job.error.issues[0]?.message ?? 'invalid'}`);
+  const labels = job.data.metadata.labels ?? {};
+  const run = labels[Labels.run];
+  const step = labels[Labels.step] as JobStep | undefined;
+  if (labels[Labels.managedBy] !== MANAGER || !step || !steps.includes(step) || !run) return { kind: 'ignore', reason: `not a ${steps.join('/')} Job of ours` };
+  if (job.data.metadata.name !== jobNameFor(run, step)) return { kind: 'ignore', reason: `Job ${job.data.metadata.name ?? ''} is not named after run ${run}` };
+  if (jobOutcome(job.data) === 'running') return { kind: 'ignore', reason: `${step} Job still running` };
+  return { kind: 'finished', run, model: labels[Labels.model] ?? '', step, job: job.data };
+}
+
+/** What a finished step Job left: its verdict, the parsed result JSON or why there is none, its Failed reason. */
+export interface JobEvidence {
+  job: string;
+  succeeded: boolean;
+  /** The parsed termination message, when there was one. */
+  result?: unknown;
+  /** Why there is no result (no termination message, not JSON). */
+  problem?: string;
+  /** The Job's Failed condition (`DeadlineExceeded: ...`), when it failed. */
+  failure?: string;
+}
+
+export async function jobEvidence(kube: KubePort, job: Job): Promise<JobEvidence> {
+  const result = await readJobResult(kube, job);
+  const name = job.metadata.name ?? '';
+  if (result.state === 'running') return { job: name, succeeded: false, problem: 'job still running' };
+  const failed = (job.status?.conditions ?? []).find((c) => c.type === 'Failed' && c.status === 'True');
+  return {
+    job: name,
+    succeeded: result.succeeded,
+    ...(result.result !== undefined ? { result: result.result } : {}),
+    ...(result.problem ? { problem: result.problem } : {}),
+    ...(failed ? { failure: [failed.reason, failed.message].filter(Boolean).join(': ') || 'Failed' } : {}),
+  };
 }

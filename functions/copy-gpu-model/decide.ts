@@ -1,3 +1,4 @@
+import type { JobEvidence } from '../../runtime/jobs.ts';
 import { z } from 'zod';
 import type { ModelCopied, RunFailed } from '../../events/index.ts';
 import { describeIssues } from '../../events/index.ts';
@@ -13,13 +14,7 @@ export type CopyInput =
   | { kind: 'job-finished'; run: string; evidence: CopyEvidence };
 
 /** The finished copy Job: runtime/jobs.ts readJobResult plus the Job's Failed condition. */
-export interface CopyEvidence {
-  job: string;
-  succeeded: boolean;
-  result?: unknown;
-  problem?: string;
-  failure?: string;
-}
+export type CopyEvidence = JobEvidence;
 
 export interface CopyState {
   run?: ModelRun;

@@ -1,15 +1,12 @@
-import { ApiServerEventTypes, EventTypes, parseApiServerSource, parseEvent } from '../../events/index.ts';
+import { ApiServerEventTypes, EventTypes, parseEvent } from '../../events/index.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
-import { readJobResult } from '../../runtime/jobs.ts';
-import { Labels, MANAGER, jobNameFor } from '../../runtime/labels.ts';
+import { finishedStepJob, jobEvidence } from '../../runtime/jobs.ts';
 import { getRun } from '../../runtime/modelrun.ts';
-import { Job, jobOutcome } from '../../runtime/resources.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideGate, type GateInput } from './decide.ts';
 import { STEP, readServedRelease, runGateEffects } from './effects.ts';
-import type { GateEvidence } from './report.ts';
 
 // gate-health: `training.succeeded` (CPU) or `model.copied` → the `<run>-gate` Job; that Job's end (ApiServerSource
 // update, route `gate`) → a fail-closed verdict: `model.approved` or `model.rejected`, once per run.
@@ -29,12 +26,12 @@ export const step: StepDefinition = {
       else if (parsed.type === EventTypes.modelCopied) gateInput = { kind: 'trigger', event: 'model.copied', run: parsed.data.run, profile: 'gpu' };
       else return empty;
     } else if (ce.type === ApiServerEventTypes.update || ce.type === ApiServerEventTypes.add) {
-      const job = parseGateJob(ce);
+      const job = finishedStepJob(ce, ['gate']);
       if (job.kind === 'ignore') {
         deps.logger.debug({ reason: job.reason }, 'ignored');
         return empty;
       }
-      gateInput = { kind: 'job-finished', run: job.run, evidence: await readEvidence(deps, job.job) };
+      gateInput = { kind: 'job-finished', run: job.run, evidence: await jobEvidence(deps.kube, job.job) };
     } else {
       return empty;
     }
@@ -55,35 +52,5 @@ export const step: StepDefinition = {
   },
 };
 
-type ParsedJob = { kind: 'ignore'; reason: string } | { kind: 'finished'; run: string; job: Job };
 
-/** An ApiServerSource Job event → our finished gate Job, or why it is not one (no API call for running Jobs). */
-function parseGateJob(ce: unknown): ParsedJob {
-  const parsed = parseApiServerSource(ce);
-  if (!parsed.ok) throw invalid(parsed.reason);
-  if (parsed.value.mode !== 'resource') return { kind: 'ignore', reason: 'ref-mode event' };
-  const object = parsed.value.object;
-  if (object.kind !== 'Job') return { kind: 'ignore', reason: `a ${object.kind}, not a Job` };
-  const job = Job.safeParse(object);
-  if (!job.success) throw invalid(`Job: ${job.error.issues[0]?.message ?? 'invalid'}`);
-  const labels = job.data.metadata.labels ?? {};
-  const run = labels[Labels.run];
-  if (labels[Labels.managedBy] !== MANAGER || labels[Labels.step] !== 'gate' || !run) return { kind: 'ignore', reason: 'not a gate Job of ours' };
-  if (job.data.metadata.name !== jobNameFor(run, 'gate')) return { kind: 'ignore', reason: `Job ${job.data.metadata.name ?? ''} is not named after run ${run}` };
-  if (jobOutcome(job.data) === 'running') return { kind: 'ignore', reason: 'gate Job still running' };
-  return { kind: 'finished', run, job: job.data };
-}
 
-async function readEvidence(deps: StepDeps, job: Job): Promise<GateEvidence> {
-  const result = await readJobResult(deps.kube, job);
-  const name = job.metadata.name ?? '';
-  if (result.state === 'running') return { job: name, succeeded: false, problem: 'job still running' };
-  const failed = (job.status?.conditions ?? []).find((c) => c.type === 'Failed' && c.status === 'True');
-  return {
-    job: name,
-    succeeded: result.succeeded,
-    ...(result.result !== undefined ? { result: result.result } : {}),
-    ...(result.problem ? { problem: result.problem } : {}),
-    ...(failed ? { failure: [failed.reason, failed.message].filter(Boolean).join(': ') || 'Failed' } : {}),
-  };
-}

@@ -1,3 +1,4 @@
+import type { JobEvidence } from '../../runtime/jobs.ts';
 import { z } from 'zod';
 import type { GateCheck, Probe } from '../../events/index.ts';
 import { describeIssues } from '../../events/index.ts';
@@ -54,16 +55,7 @@ export const GateReport = z.object({
 export type GateReport = z.infer<typeof GateReport>;
 
 /** The finished gate Job as the function sees it (runtime/jobs.ts readJobResult plus the Job's condition). */
-export interface GateEvidence {
-  job: string;
-  succeeded: boolean;
-  /** The parsed termination message, when there was one. */
-  result?: unknown;
-  /** Why there is no result (no termination message, not JSON). */
-  problem?: string;
-  /** The Job's Failed condition (`DeadlineExceeded: ...`), when it failed. */
-  failure?: string;
-}
+export type GateEvidence = JobEvidence;
 
 export interface GateContext {
   model: CatalogModel;

@@ -1,12 +1,12 @@
 import type { CloudEvent } from 'cloudevents';
-import { ApiServerEventTypes, EventTypes, isApiServerEventType, parseApiServerSource, parseEvent } from '../../events/index.ts';
+import { EventTypes, isApiServerEventType, parseEvent } from '../../events/index.ts';
 import { findModel, type CatalogModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
-import { readJobResult } from '../../runtime/jobs.ts';
+import { finishedStepJob, readJobResult } from '../../runtime/jobs.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
-import { Annotations, Labels, MANAGER } from '../../runtime/labels.ts';
+import { Annotations } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
-import { Job, Resources, jobOutcome, type InferenceService } from '../../runtime/resources.ts';
+import { Resources, type InferenceService } from '../../runtime/resources.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideRestart, type RestartInput, type RestartState } from './decide.ts';
@@ -52,25 +52,14 @@ export const step: StepDefinition = {
 
 /** A finished promote/rollback Job of ours (with its result read from its pod), else undefined (ignored). */
 async function finishedJobOf(event: CloudEvent<unknown>, deps: StepDeps): Promise<{ model: string; input: RestartInput } | undefined> {
-  const parsed = parseApiServerSource(event);
-  if (!parsed.ok) throw invalid(parsed.reason);
-  const value = parsed.value;
-  if (value.mode !== 'resource' || value.type === ApiServerEventTypes.delete || value.object.kind !== 'Job') return undefined;
-  const job = Job.safeParse(value.object);
-  if (!job.success) throw invalid('data: not a batch/v1 Job');
-  const labels = job.data.metadata.labels ?? {};
-  const kind = labels[Labels.step];
-  const run = labels[Labels.run];
-  const model = labels[Labels.model];
-  if (labels[Labels.managedBy] !== MANAGER || (kind !== 'promote' && kind !== 'rollback') || !run || !model) return undefined;
-  // Every status write is an update: a running Job costs no API call.
-  if (jobOutcome(job.data) === 'running') return undefined;
-  const result = await readJobResult(deps.kube, job.data);
+  const found = finishedStepJob(event, ['promote', 'rollback']);
+  if (found.kind === 'ignore' || !found.model) return undefined;
+  const result = await readJobResult(deps.kube, found.job);
   if (result.state === 'running') return undefined;
   return {
-    model,
+    model: found.model,
     input: {
-      kind: 'job-finished', run, job: kind, succeeded: result.succeeded,
+      kind: 'job-finished', run: found.run, job: found.step === 'rollback' ? 'rollback' : 'promote', succeeded: result.succeeded,
       ...(result.result !== undefined ? { result: result.result } : {}),
       ...(result.problem ? { problem: result.problem } : {}),
     },
