@@ -9,7 +9,7 @@ import { metrics } from '../../runtime/metrics.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { empty, type StepDefinition, type StepDeps } from '../../runtime/step.ts';
-import type { KubeObject } from '../../runtime/kube.ts';
+import { ConflictError, type KubeObject } from '../../runtime/kube.ts';
 import {
   Channels,
   DefaultRoutes,
@@ -82,6 +82,11 @@ async function deliver(notice: Notice, routes: typeof DefaultRoutes, deps: StepD
     logger.debug({ channel }, 'channel skipped: its secret (or recipient list) is not configured');
   }
 
+  // Concurrent deliveries of one notice (at-least-once, or two triggers replying the same event) must not both
+  // send: the first claims the notice on the ModelRun with a compare-and-swap; the others answer 503 and find it
+  // recorded when the broker retries. A claim older than CLAIM_TTL_MS (the claimer died) may be taken over.
+  if (modelRun && plan.actions.length > 0) await claim(notice, modelRun, deps);
+
   const succeeded: Channel[] = [];
   const retry: Channel[] = [];
   for (const action of plan.actions) {
@@ -118,14 +123,42 @@ async function deliver(notice: Notice, routes: typeof DefaultRoutes, deps: StepD
   if (retry.length) throw retryable(`notification channel(s) failed: ${retry.join(', ')}`);
 }
 
+const CLAIM_TTL_MS = 120_000;
+const claimAnnotationOf = (notice: Notice): string => `${notifiedAnnotationOf(notice).replace('notified-', 'notifying-')}`;
+const pointer = (key: string): string => `/metadata/annotations/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+
+async function claim(notice: Notice, run: ModelRun, deps: StepDeps): Promise<void> {
+  const key = claimAnnotationOf(notice);
+  const existing = run.metadata.annotations?.[key];
+  const now = deps.clock.now();
+  if (existing) {
+    const at = Date.parse(existing.split('@')[1] ?? '');
+    if (!Number.isNaN(at) && now.getTime() - at < CLAIM_TTL_MS) throw retryable(`another delivery of ${notice.key} for ${notice.run ?? ''} is sending it`);
+  }
+  const value = `${notice.ceId}@${now.toISOString()}`;
+  const ops: object[] = [{ op: 'test', path: '/metadata/resourceVersion', value: run.metadata.resourceVersion }];
+  ops.push(run.metadata.annotations ? { op: 'add', path: pointer(key), value } : { op: 'add', path: '/metadata/annotations', value: { [key]: value } });
+  try {
+    await deps.kube.jsonPatch(Resources.modelRun, run.metadata.name ?? '', ops);
+  } catch (err) {
+    if (err instanceof ConflictError) throw retryable(`lost the claim on ${notice.key} for ${notice.run ?? ''}; retrying finds it sent`);
+    throw err;
+  }
+}
+
 /** Persist the channels delivered so far before replying, so a redelivery sends only the rest. */
 async function record(notice: Notice, deps: StepDeps, modelRun: ModelRun | undefined, recordEvent: KubeObject | undefined, eventName: string,
   delivered: Channel[], succeeded: Channel[]): Promise<void> {
   const fresh = succeeded.filter((c) => !delivered.includes(c));
-  if (fresh.length === 0) return;
+  if (fresh.length === 0) {
+    // Nothing new went out (every channel failed): free the claim so the retry is not held back.
+    if (modelRun) await deps.kube.mergePatch(Resources.modelRun, modelRun.metadata.name ?? '', { metadata: { annotations: { [claimAnnotationOf(notice)]: null } } });
+    return;
+  }
   const value = formatChannels([...delivered, ...succeeded]);
   if (modelRun) {
-    await deps.kube.mergePatch(Resources.modelRun, modelRun.metadata.name ?? '', { metadata: { annotations: { [notifiedAnnotationOf(notice)]: value } } });
+    // Recording also releases the claim.
+    await deps.kube.mergePatch(Resources.modelRun, modelRun.metadata.name ?? '', { metadata: { annotations: { [notifiedAnnotationOf(notice)]: value, [claimAnnotationOf(notice)]: null } } });
   } else if (recordEvent) {
     await deps.kube.mergePatch(Resources.event, eventName, { metadata: { annotations: { [EventRecordAnnotation]: value } } });
   }
