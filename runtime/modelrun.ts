@@ -1,6 +1,6 @@
 import { ConflictError, type KubePort } from './kube.ts';
 import { Labels } from './labels.ts';
-import { Resources, isTerminalPhase, type ModelRun, type ModelRunStatus } from './resources.ts';
+import { Resources, isTerminalPhase, type ModelRun, type ModelRunPhase, type ModelRunStatus, type StepName } from './resources.ts';
 
 // Reads and compare-and-swap writes of a ModelRun's status. Every step decides on the status it read and
 // writes back only if nobody changed the run meanwhile (JSON patch `test` on resourceVersion), so two
@@ -43,6 +43,22 @@ async function syncPhaseLabel(kube: KubePort, run: ModelRun): Promise<void> {
   const phase = run.status?.phase;
   if (!phase || run.metadata.labels?.[Labels.phase] === phase) return;
   await kube.mergePatch(Resources.modelRun, run.metadata.name ?? '', { metadata: { labels: { [Labels.phase]: phase } } });
+}
+
+/**
+ * Record that a step's Job was started (once): `steps.<step>.started/job` and the step deadline, only while the
+ * run is still in `phase` and the step has not started.
+ */
+export async function recordStepStarted(kube: KubePort, run: string, opts: { step: StepName; phase: ModelRunPhase; job: string; deadline: string; now: string }): Promise<void> {
+  await updateRunStatus(kube, run, (status) => {
+    if (status.steps?.[opts.step]?.started || status.phase !== opts.phase) return undefined;
+    return {
+      ...status,
+      step: opts.step,
+      steps: { ...status.steps, [opts.step]: { started: opts.now, job: opts.job } },
+      deadlines: { ...status.deadlines, step: opts.deadline },
+    };
+  });
 }
 
 export function isRunTerminal(run: ModelRun | undefined): boolean {

@@ -4,7 +4,7 @@ import type { CatalogModel } from '../../runtime/catalog.ts';
 import { finishRun } from '../../runtime/finish.ts';
 import { ConflictError } from '../../runtime/kube.ts';
 import { metrics } from '../../runtime/metrics.ts';
-import { updateRunStatus } from '../../runtime/modelrun.ts';
+import { recordStepStarted, updateRunStatus } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import type { CopyAction } from './decide.ts';
@@ -33,10 +33,7 @@ export async function runCopyEffects(actions: CopyAction[], ctx: { run?: ModelRu
         break;
       }
       case 'record-started':
-        await updateRunStatus(kube, action.run, (status) => {
-          if (status.steps?.copy?.started || status.phase !== 'Copying') return undefined;
-          return { ...status, step: 'copy', steps: { ...status.steps, copy: { started: now, job: action.job } }, deadlines: { ...status.deadlines, step: action.deadline } };
-        });
+        await recordStepStarted(kube, action.run, { step: 'copy', phase: 'Copying', job: action.job, deadline: action.deadline, now });
         break;
       case 'record-copied': {
         const result = await updateRunStatus(kube, action.run, (status) => {

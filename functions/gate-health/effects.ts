@@ -5,7 +5,7 @@ import { ConflictError } from '../../runtime/kube.ts';
 import { finishRun } from '../../runtime/finish.ts';
 import { Labels } from '../../runtime/labels.ts';
 import { metrics } from '../../runtime/metrics.ts';
-import { updateRunStatus } from '../../runtime/modelrun.ts';
+import { recordStepStarted, updateRunStatus } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import type { GateAction } from './decide.ts';
@@ -35,15 +35,7 @@ export async function runGateEffects(actions: GateAction[], ctx: { run?: ModelRu
         break;
       }
       case 'record-started':
-        await updateRunStatus(kube, action.run, (status) => {
-          if (status.steps?.gate?.started || status.phase !== 'Gating') return undefined;
-          return {
-            ...status,
-            step: 'gate',
-            steps: { ...status.steps, gate: { started: now, job: action.job } },
-            deadlines: { ...status.deadlines, step: action.deadline },
-          };
-        });
+        await recordStepStarted(kube, action.run, { step: 'gate', phase: 'Gating', job: action.job, deadline: action.deadline, now });
         break;
       case 'record-approved': {
         const result = await updateRunStatus(kube, action.run, (status) => {
