@@ -159,6 +159,8 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     store: emulator.store, stateDir, namespace: ns, catalog, scenario, mode: 'dev',
     ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}),
     ...(opts.simulatorMode ? { mode: opts.simulatorMode } : {}),
+    // Behave as on a laptop without Debian's python3-sklearn (stand-in model, gate report marked simulated).
+    ...(opts.env.MLOPS_NO_SKLEARN === '1' ? { sklearn: false } : {}),
   });
   closers.push(() => sims.close());
 

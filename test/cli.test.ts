@@ -103,6 +103,16 @@ describe('mlops CLI', () => {
     }
   });
 
+  test('`mlops dev --once` on a machine without sklearn still completes, and says the gate report was simulated', async () => {
+    const { stdout } = await run(NODE, [MLOPS, 'dev', '--once'], { encoding: 'utf8', env: { ...process.env, MLOPS_NO_SKLEARN: '1' }, timeout: 120_000 });
+    expect(stdout).toMatch(/^kubeconfig: \S+$/m);
+    expect(stdout).toMatch(/^broker: http:\/\/127\.0\.0\.1:\d+\/model-lifecycle\/model-lifecycle$/m);
+    expect(stdout).toMatch(/^intake drift-intake: http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(stdout).toMatch(/anomaly-detector: anomaly-detector-[0-9a-f]{10} Succeeded \(expected Succeeded\) \[gate report simulated: sklearn not available\] ok/);
+    expect(stdout).toMatch(/predictive-analytics: predictive-analytics-[0-9a-f]{10} Succeeded \(expected Succeeded\) \[gate report simulated: sklearn not available\] ok/);
+    expect(stdout).toMatch(/\$ mlops status\nMODEL\s+SERVED RELEASE/);
+  });
+
   test('`mlops render --out DIR` writes the manifests for the catalog; an unknown command exits 2 with usage', () => {
     const out = join(dir, 'rendered');
     execFileSync(NODE, [MLOPS, 'render', '--out', out, '--namespace', 'ml', '--image', 'registry.example.com/mlops:1'], { encoding: 'utf8' });
