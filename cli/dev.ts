@@ -12,11 +12,13 @@ const ONCE_TIMEOUT_MS = 180_000;
 export async function runDev(opts: { scenario: string; once: boolean; env: Readonly<Record<string, string | undefined>> }): Promise<number> {
   const catalog = loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml');
   const print = (line: string): void => { process.stdout.write(`${line}\n`); };
-  const logLevel = opts.env.LOG_LEVEL ?? 'warn';
+  // Function logs go to stderr at error level by default; the timeline is the readable output.
+  const logLevel = opts.env.LOG_LEVEL ?? 'error';
   const local = await startLocal({
     catalog, scenario: opts.scenario, env: opts.env,
     logger: devLogger(logLevel, {}),
     onRecord: (r) => { if (opts.env.MLOPS_VERBOSE || worthShowing(r)) print(formatRecord(r)); },
+    onNotification: (channel, summary) => { print(`${new Date().toISOString().slice(11, 23)} notify ${channel}: ${summary}`); },
   });
   print(`kubeconfig: ${local.kubeconfigPath}`);
   print(`broker: ${local.broker.url}`);

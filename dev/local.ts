@@ -9,6 +9,7 @@ import type { CloudEvent } from 'cloudevents';
 import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
 import { loadYamlDir } from './manifests.ts';
+import { startLocalChannels } from './notify-sinks.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerSources, type PingSources } from './sources/index.ts';
 import { Scenarios, getScenario, startSimulators, type ExpectedRun, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
@@ -17,7 +18,7 @@ import type { Catalog } from '../runtime/catalog.ts';
 import { createDeps } from '../runtime/deps.ts';
 import { serveStep, type RunningStep } from '../runtime/host.ts';
 import { createKubePort } from '../runtime/kube.ts';
-import type { DestinationStream } from 'pino';
+import { pino, type DestinationStream } from 'pino';
 import { createLogger, silentLogger, type Logger } from '../runtime/logger.ts';
 import { loadSettings, secretValues } from '../runtime/settings.ts';
 import type { Clock } from '../runtime/step.ts';
@@ -50,6 +51,8 @@ export interface LocalOptions {
   rbac?: boolean;
   /** Simulated controller step delay (default 0). */
   delayMs?: number;
+  /** What notify sent to the local Slack/SMTP stand-ins (started when the environment names none). */
+  onNotification?: (channel: 'slack' | 'email', summary: string) => void;
   /** Deliver every event this many times (at-least-once; default 1). */
   deliveries?: number;
   /** `test` makes the Job runner run the real gate script even without sklearn (it then fails, as it should). */
@@ -103,9 +106,14 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   await emulator.writeKubeconfig(kubeconfigPath, { namespace: ns });
 
   const closers: Array<() => Promise<void> | void> = [];
+  // Channels the environment does not configure get local stand-ins, so notifications show up in the timeline.
+  const channels = opts.onNotification
+    ? await startLocalChannels({ slack: !opts.env.SLACK_WEBHOOK_URL, smtp: !opts.env.SMTP_URL, onMessage: opts.onNotification })
+    : undefined;
+  if (channels) closers.push(() => channels.close());
   const secrets: Record<string, string> = {};
   for (const key of ['DRIFT_INTAKE_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'SLACK_WEBHOOK_URL', 'SMTP_URL', 'SMTP_FROM'] as const) {
-    const value = opts.env[key] ?? (key in MADE_UP_SECRETS ? MADE_UP_SECRETS[key as keyof typeof MADE_UP_SECRETS] : undefined);
+    const value = opts.env[key] ?? channels?.env[key] ?? (key in MADE_UP_SECRETS ? MADE_UP_SECRETS[key as keyof typeof MADE_UP_SECRETS] : undefined);
     if (value) secrets[key] = value;
   }
 
@@ -177,5 +185,6 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
 
 export function devLogger(level: string, secrets: Record<string, string>): Logger {
   const settings = loadSettings({ ...secrets, LOG_LEVEL: level });
-  return createLogger({ name: 'mlops-dev', level: settings.logLevel, secrets: secretValues(settings) });
+  // stderr: stdout carries the timeline.
+  return createLogger({ name: 'mlops-dev', level: settings.logLevel, secrets: secretValues(settings), destination: pino.destination(2) });
 }

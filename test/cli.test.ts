@@ -111,6 +111,9 @@ describe('mlops CLI', () => {
     expect(stdout).toMatch(/anomaly-detector: anomaly-detector-[0-9a-f]{10} Succeeded \(expected Succeeded\) \[gate report simulated: sklearn not available\] ok/);
     expect(stdout).toMatch(/predictive-analytics: predictive-analytics-[0-9a-f]{10} Succeeded \(expected Succeeded\) \[gate report simulated: sklearn not available\] ok/);
     expect(stdout).toMatch(/\$ mlops status\nMODEL\s+SERVED RELEASE/);
+    // notify's messages reach the local Slack stand-in, once per run however the verdict was delivered.
+    expect(stdout.match(/notify slack: Deployment verified: anomaly-detector /g)).toHaveLength(1);
+    expect(stdout.match(/notify slack: Deployment verified: predictive-analytics /g)).toHaveLength(1);
   });
 
   test('`mlops render --out DIR` writes the manifests for the catalog; an unknown command exits 2 with usage', () => {
