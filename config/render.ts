@@ -275,7 +275,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   const root = opts.root ?? '.';
   const configMaps: Obj[] = [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(CATALOG_CONFIGMAP), data: { 'models.yaml': stringify(catalog) } },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py', 'jobs_common.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
   ];
 
   return {

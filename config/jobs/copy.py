@@ -31,35 +31,31 @@ import sys
 if sys.path and sys.path[0] and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
 
+import importlib.util
+
+_common_spec = importlib.util.spec_from_file_location('mlops_jobs_common', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jobs_common.py'))
+common = importlib.util.module_from_spec(_common_spec)
+_common_spec.loader.exec_module(common)
+UsageError = common.UsageError
+
 import hashlib
 import json
 import re
 
-MAX_RESULT_BYTES = 4096
-DNS1123_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+MAX_RESULT_BYTES = common.MAX_RESULT_BYTES
 TEMP_SUFFIX = '.tmp-copy'
 CHUNK = 1024 * 1024
 
 
-class UsageError(Exception):
-    pass
+encode = common.encode
+fsync_dir = common.fsync_dir
+make_dirs = common.make_dirs
+dns_label = common.dns_label
 
 
 def emit(result):
     """Write the result to the termination log and stdout, shrunk to fit the 4 KiB termination message."""
-    text = fit(result)
-    path = os.environ.get('TERMINATION_LOG', '/dev/termination-log')
-    try:
-        with open(path, 'w', encoding='utf-8') as out:
-            out.write(text)
-    except OSError as err:
-        sys.stderr.write('cannot write termination log %s: %s\n' % (path, err))
-    sys.stdout.write(text + '\n')
-    sys.stdout.flush()
-
-
-def encode(obj):
-    return json.dumps(obj, separators=(',', ':'), ensure_ascii=False)
+    common.write_result(fit(result))
 
 
 def fit(result):
@@ -83,14 +79,6 @@ def fit(result):
     minimal['truncated'] = True
     minimal['error'] = str(shrunk.get('error') or 'result too large')[:512]
     return encode(minimal)
-
-
-def dns_label(name, value):
-    if value is None or value == '':
-        raise UsageError('%s is required' % name)
-    if len(value) > 63 or not DNS1123_LABEL.match(value):
-        raise UsageError('%s must be a DNS-1123 label (got %r)' % (name, value[:80]))
-    return value
 
 
 def mount_root(name, value):
@@ -117,28 +105,6 @@ def sha256_file(path):
         for chunk in iter(lambda: src.read(CHUNK), b''):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def make_dirs(path):
-    """mkdir -p that fsyncs each parent it adds an entry to, so the new folders survive a crash."""
-    missing = []
-    while not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder)
-        except FileExistsError:
-            pass
-        fsync_dir(os.path.dirname(folder))
 
 
 def list_source(src_dir):

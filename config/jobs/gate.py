@@ -42,6 +42,13 @@ import sys
 if sys.path and sys.path[0] and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
 
+import importlib.util
+
+_common_spec = importlib.util.spec_from_file_location('mlops_jobs_common', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jobs_common.py'))
+common = importlib.util.module_from_spec(_common_spec)
+_common_spec.loader.exec_module(common)
+UsageError = common.UsageError
+
 import hashlib
 import io
 import json
@@ -66,10 +73,6 @@ PREREQUISITES = {
     'output-values': ('output-shape',),
 }
 INT = re.compile(r'^[0-9]+$')
-
-
-class UsageError(Exception):
-    pass
 
 
 # ---------------------------------------------------------------- environment
@@ -141,11 +144,17 @@ def read_settings(env):
 # ---------------------------------------------------------------- result
 
 def encode(obj):
-    return json.dumps(obj, separators=(',', ':'), ensure_ascii=False, allow_nan=False)
+    # Strict JSON: a NaN in the report must fail loudly here, not reach the function as invalid JSON.
+    return common.encode(obj, allow_nan=False)
 
 
 def size_of(obj):
     return len(encode(obj).encode('utf-8'))
+
+
+def emit(result):
+    """Write the result to the termination log and stdout, shrunk to fit the 4 KiB termination message."""
+    common.write_result(fit(result))
 
 
 def fit(result):
@@ -168,18 +177,6 @@ def fit(result):
         return encode(shrunk)
     return encode({'ok': False, 'truncated': True, 'error': 'result too large',
                    'checks': [{'name': c['name'], 'ok': c['ok']} for c in shrunk.get('checks', [])]})
-
-
-def emit(result):
-    text = fit(result)
-    path = os.environ.get('TERMINATION_LOG', '/dev/termination-log')
-    try:
-        with open(path, 'w', encoding='utf-8') as out:
-            out.write(text)
-    except OSError as err:
-        sys.stderr.write('cannot write termination log %s: %s\n' % (path, err))
-    sys.stdout.write(text + '\n')
-    sys.stdout.flush()
 
 
 def short(text):

@@ -40,6 +40,13 @@ import sys
 if sys.path and sys.path[0] and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     del sys.path[0]
 
+import importlib.util
+
+_common_spec = importlib.util.spec_from_file_location('mlops_jobs_common', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jobs_common.py'))
+common = importlib.util.module_from_spec(_common_spec)
+_common_spec.loader.exec_module(common)
+UsageError = common.UsageError
+
 import datetime
 import hashlib
 import json
@@ -47,14 +54,9 @@ import re
 import shutil
 import stat
 
-MAX_RESULT_BYTES = 4096
-DNS1123_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+MAX_RESULT_BYTES = common.MAX_RESULT_BYTES
 CHUNK = 1024 * 1024
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-class UsageError(Exception):
-    pass
 
 
 class PromoteError(Exception):
@@ -63,12 +65,17 @@ class PromoteError(Exception):
 
 # ---------------------------------------------------------------- result
 
-def encode(obj):
-    return json.dumps(obj, separators=(',', ':'), ensure_ascii=False)
+encode = common.encode
+size_of = common.size_of
+fsync_dir = common.fsync_dir
+make_dirs = common.make_dirs
+dns_label = common.dns_label
+DNS1123_LABEL = common.DNS1123_LABEL
 
 
-def size_of(obj):
-    return len(encode(obj).encode('utf-8'))
+def emit(result):
+    """Write the result to the termination log and stdout, shrunk to fit the 4 KiB termination message."""
+    common.write_result(fit(result))
 
 
 def fit(result):
@@ -85,26 +92,7 @@ def fit(result):
     return encode(shrunk)
 
 
-def emit(result):
-    text = fit(result)
-    path = os.environ.get('TERMINATION_LOG', '/dev/termination-log')
-    try:
-        with open(path, 'w', encoding='utf-8') as out:
-            out.write(text)
-    except OSError as err:
-        sys.stderr.write('cannot write termination log %s: %s\n' % (path, err))
-    sys.stdout.write(text + '\n')
-    sys.stdout.flush()
-
-
 # ---------------------------------------------------------------- environment
-
-def dns_label(name, value):
-    if not value:
-        raise UsageError('%s is required' % name)
-    if len(value) > 63 or not DNS1123_LABEL.match(value):
-        raise UsageError('%s must be a DNS-1123 label (got %r)' % (name, value[:80]))
-    return value
 
 
 def read_settings(env):
@@ -155,27 +143,6 @@ def sha256_file(path):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
-
-
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def make_dirs(path):
-    missing = []
-    while not os.path.isdir(path):
-        missing.append(path)
-        path = os.path.dirname(path)
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder)
-        except FileExistsError:
-            pass
-        fsync_dir(os.path.dirname(folder))
 
 
 def copy_atomic(src, dst, temp_name, want_sha):
