@@ -1,5 +1,6 @@
 // `npm run bench`: builds dist/ when missing or stale, runs the five measurements (each repeated, baselines in
-// the same run), writes bench/results.json and the table in bench/README.md. Sizes: BENCH_QUICK=1 for a smoke run.
+// the same run), writes bench/out/results.json and bench/out/table.md; BENCH_RECORD=1 also updates the tracked
+// bench/results.json and the table in bench/README.md. Sizes: BENCH_QUICK=1 for a smoke run.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -160,12 +161,15 @@ async function main(): Promise<void> {
     },
     aggregation,
   };
+  // Figures go to bench/out/ (untracked); BENCH_RECORD=1 also records them in bench/results.json and bench/README.md.
   const outDir = join(root, 'bench');
-  const resultsPath = quick ? join(outDir, 'out', 'results.quick.json') : join(outDir, 'results.json');
-  if (quick) mkdirSync(join(outDir, 'out'), { recursive: true });
+  mkdirSync(join(outDir, 'out'), { recursive: true });
+  const resultsPath = join(outDir, 'out', quick ? 'results.quick.json' : 'results.json');
   writeFileSync(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
   const table = renderTable(results);
-  if (!quick) {
+  writeFileSync(join(outDir, 'out', quick ? 'table.quick.md' : 'table.md'), `${table}\n`);
+  if (!quick && process.env.BENCH_RECORD === '1') {
+    writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     const readmePath = join(outDir, 'README.md');
     const readme = existsSync(readmePath) ? readFileSync(readmePath, 'utf8') : '# Benchmarks\n';
     writeFileSync(readmePath, replaceTable(readme, table));

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { formatRecord, type DeliveryRecord } from '../dev/broker/index.ts';
 import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
@@ -9,7 +10,7 @@ import { createKubePort } from '../runtime/kube.ts';
 const ONCE_TIMEOUT_MS = 180_000;
 
 /** `mlops dev [--scenario NAME] [--once]`. */
-export async function runDev(opts: { scenario: string; once: boolean; env: Readonly<Record<string, string | undefined>> }): Promise<number> {
+export async function runDev(opts: { scenario: string; once: boolean; keepState?: boolean; env: Readonly<Record<string, string | undefined>> }): Promise<number> {
   const catalog = loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml');
   const print = (line: string): void => { process.stdout.write(`${line}\n`); };
   // Function logs go to stderr at error level by default; the timeline is the readable output.
@@ -20,6 +21,12 @@ export async function runDev(opts: { scenario: string; once: boolean; env: Reado
     onRecord: (r) => { if (opts.env.MLOPS_VERBOSE || worthShowing(r)) print(formatRecord(r)); },
     onNotification: (channel, summary) => { print(`${new Date().toISOString().slice(11, 23)} notify ${channel}: ${summary}`); },
   });
+  // The state folder (kubeconfigs, model files) goes with the run unless asked to keep it.
+  const closeLocal = async (): Promise<void> => {
+    await local.close();
+    if (!opts.keepState) await rm(local.stateDir, { recursive: true, force: true });
+    else print(`state kept: ${local.stateDir}`);
+  };
   print(`kubeconfig: ${local.kubeconfigPath}`);
   print(`broker: ${local.broker.url}`);
   for (const step of ['drift-intake', 'git-intake'] as const) print(`intake ${step}: ${local.steps[step].url}`);
@@ -28,7 +35,7 @@ export async function runDev(opts: { scenario: string; once: boolean; env: Reado
   if (!opts.once) {
     print('serving; Ctrl-C to stop');
     await waitForSignal();
-    await local.close();
+    await closeLocal();
     return 0;
   }
 
@@ -58,7 +65,7 @@ export async function runDev(opts: { scenario: string; once: boolean; env: Reado
     ok &&= good;
     print(`  ${model}: ${run?.metadata.name ?? '-'} ${phase}${want ? ` (expected ${want})` : ''}${run?.status?.gate?.simulated ? ' [gate report simulated: sklearn not available]' : ''} ${good ? 'ok' : 'FAIL'}`);
   }
-  await local.close();
+  await closeLocal();
   return ok ? 0 : 1;
 }
 

@@ -4,7 +4,8 @@ import { waitForSignal } from './signals.ts';
 
 const USAGE = `usage: mlops <command> [options]
 
-  dev [--scenario NAME] [--once]     the whole system locally on the Kubernetes API emulator
+  dev [--scenario NAME] [--once] [--keep-state]
+                                     the whole system locally on the Kubernetes API emulator
   cluster [--port N] [--kubeconfig PATH] [--state FILE]
                                      the Kubernetes API emulator alone
   serve STEP [--port N]              one function over HTTP (KUBECONFIG, MODEL_CATALOG, K_SINK, secrets from env)
@@ -19,9 +20,9 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'dev': {
-      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' } } });
+      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' } } });
       const { runDev } = await import('./dev.ts');
-      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, env: process.env });
+      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, env: process.env });
     }
     case 'cluster': {
       const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, kubeconfig: { type: 'string' }, state: { type: 'string' } } });
