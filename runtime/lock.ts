@@ -39,17 +39,49 @@ export async function enqueueOnLock(kube: KubePort, lease: LeaseObject, request:
 }
 
 /**
- * Free the lock if `run` holds it. Returns the parked request, if any, for the caller to re-submit. Deletion is
- * preconditioned on the version read, so a request parked in between is never lost (conflict → retry).
+ * Free the lock if `run` holds it. A parked request is handed to `sendQueued` FIRST and the Lease, its only copy, is
+ * deleted only after that send succeeded (a failed send throws and leaves the Lease for the redelivery). The delete
+ * is preconditioned on the version read: a request parked in between, or a new run that took the lock over from
+ * this finished one (start-training does that for a terminal holder), is never lost. Returns whether it freed it.
  */
-export async function releaseLock(kube: KubePort, model: string, run: string): Promise<TrainingRequested | undefined> {
+export async function releaseLock(kube: KubePort, model: string, run: string, sendQueued?: (queued: TrainingRequested) => Promise<void>, attempts = 5): Promise<boolean> {
   const name = lockNameFor(model);
-  const lease = await kube.get<LeaseObject>(Resources.lease, name);
-  if (!lease || lease.spec?.holderIdentity !== run) return undefined;
+  for (let i = 0; ; i++) {
+    const lease = await kube.get<LeaseObject>(Resources.lease, name);
+    if (!lease || lease.spec?.holderIdentity !== run) return false;
+    const queued = parseQueued(lease);
+    if (queued && sendQueued) await sendQueued(queued);
+    const rv = lease.metadata?.resourceVersion;
+    try {
+      await kube.delete(Resources.lease, name, rv ? { preconditions: { resourceVersion: rv } } : {});
+      return true;
+    } catch (err) {
+      // Changed since we read it (a newer request parked, or taken over): read again and decide again.
+      if (!(err instanceof ConflictError) || i >= attempts - 1) throw err;
+    }
+  }
+}
+
+/**
+ * Take over a Lease whose holder has finished (its run is terminal but the lock was not yet freed, e.g. while the
+ * finisher is sending the parked request). Compare-and-swap on the version read; the parked request is kept unless it
+ * is the very request taking over. Returns false when the Lease changed meanwhile (decide again).
+ */
+export async function takeOverLock(kube: KubePort, lease: LeaseObject, run: string, now: Date, isSameRequest: (queued: TrainingRequested) => boolean): Promise<boolean> {
   const queued = parseQueued(lease);
-  const rv = lease.metadata?.resourceVersion;
-  await kube.delete(Resources.lease, name, rv ? { preconditions: { resourceVersion: rv } } : {});
-  return queued;
+  const annotations = { ...(lease.metadata?.annotations ?? {}) };
+  if (queued && isSameRequest(queued)) delete annotations[Annotations.queuedRequest];
+  try {
+    await kube.replace(Resources.lease, {
+      ...lease,
+      metadata: { ...lease.metadata, annotations },
+      spec: { ...lease.spec, holderIdentity: run, acquireTime: microTime(now), renewTime: microTime(now) },
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof ConflictError) return false;
+    throw err;
+  }
 }
 
 export function parseQueued(lease: LeaseObject): TrainingRequested | undefined {

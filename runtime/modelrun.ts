@@ -1,8 +1,7 @@
 import { ConflictError, type KubePort } from './kube.ts';
-import { Labels } from './labels.ts';
 import { Resources, isTerminalPhase, type ModelRun, type ModelRunPhase, type ModelRunStatus, type StepName } from './resources.ts';
 
-// Reads and compare-and-swap writes of a ModelRun's status. Every step decides on the status it read and
+// Reads and compare-and-swap writes of a ModelRun's status records (never its phase: runtime/runstate.ts). Every step decides on the status it read and
 // writes back only if nobody changed the run meanwhile (JSON patch `test` on resourceVersion), so two
 // deliveries of one event can never both advance a run.
 
@@ -22,6 +21,8 @@ export async function updateRunStatus(kube: KubePort, name: string, mutate: Stat
     if (!run) return undefined;
     const next = mutate(structuredClone(run.status ?? {}), run);
     if (!next) return { run, changed: false };
+    // Phase changes go through the state machine only (runtime/runstate.ts `transition`).
+    if (next.phase !== run.status?.phase) throw new Error(`updateRunStatus may not change the phase (${run.status?.phase ?? 'none'} → ${next.phase ?? 'none'}); use transition()`);
     const rv = run.metadata.resourceVersion;
     try {
       const updated = await kube.jsonPatch<ModelRun & Record<string, unknown>>(Resources.modelRun, name, [
@@ -29,20 +30,12 @@ export async function updateRunStatus(kube: KubePort, name: string, mutate: Stat
         { op: 'add', path: '/status', value: next },
       ], { subresource: 'status' });
       if (!updated) return undefined;
-      await syncPhaseLabel(kube, updated);
       return { run: updated, changed: true };
     } catch (err) {
       if (!(err instanceof ConflictError) || i === attempts - 1) throw err;
     }
   }
   return undefined;
-}
-
-/** Keep `mlops.dev/phase` in step with status.phase so lists can filter by phase (cooldown, status, pruning). */
-async function syncPhaseLabel(kube: KubePort, run: ModelRun): Promise<void> {
-  const phase = run.status?.phase;
-  if (!phase || run.metadata.labels?.[Labels.phase] === phase) return;
-  await kube.mergePatch(Resources.modelRun, run.metadata.name ?? '', { metadata: { labels: { [Labels.phase]: phase } } });
 }
 
 /**

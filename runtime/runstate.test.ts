@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { startTestCluster, NAMESPACE, type TestCluster } from '../test/kit.ts';
 import { Labels } from './labels.ts';
 import { Resources, type ModelRun, type ModelRunPhase, type ModelRunStatus } from './resources.ts';
@@ -65,6 +66,31 @@ describe('the run state machine (table)', () => {
   test('a verifying run cannot be failed before its rollback was attempted', () => {
     expect(refusal('Verifying', 'Failed', { next: { phase: 'Failed', message: 'deadline' }, spec: spec('cpu') }))
       .toBe('a run in Verifying fails only after its rollback was attempted');
+  });
+
+  test('nothing but the state machine writes status.phase (grep over every source file)', () => {
+    const sources: string[] = [];
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir)) {
+        if (entry === 'node_modules' || entry.startsWith('.')) continue;
+        const path = join(dir, entry);
+        if (statSync(path).isDirectory()) walk(path);
+        else if (path.endsWith('.ts') && !path.endsWith('.test.ts')) sources.push(path);
+      }
+    };
+    for (const dir of ['functions', 'runtime', 'cli', 'events', 'config', 'bench']) walk(dir);
+    expect(sources.length).toBeGreaterThan(50);
+    const offenders: string[] = [];
+    for (const path of sources) {
+      if (path === join('runtime', 'runstate.ts')) continue;
+      const text = readFileSync(path, 'utf8');
+      // A status write on a ModelRun outside the two modules that own them, or a phase set by a JSON patch path.
+      if (/\/status\/phase/.test(text)) offenders.push(`${path}: writes /status/phase`);
+      if (path !== join('runtime', 'modelrun.ts') && /Resources\.modelRun[^;]*subresource: 'status'/s.test(text)) offenders.push(`${path}: writes ModelRun status directly`);
+      // Inside an updateRunStatus mutation a phase may not be set (runtime/modelrun.ts also refuses it at run time).
+      for (const m of text.matchAll(/await updateRunStatus\([^]*?\n\s*\}\)/g)) if (/\bphase:\s*['a-zA-Z]/.test(m[0])) offenders.push(`${path}: sets phase in updateRunStatus`);
+    }
+    expect(offenders).toEqual([]);
   });
 
   test('docs/run-lifecycle.md carries the diagram drawn from this table', () => {

@@ -102,6 +102,10 @@ export type TransitionResult =
   | { kind: 'gone' };
 
 /** A writer asked for a change the state machine does not allow: a bug in that writer, never retried. */
+/** The run as stored after a transition attempt (undefined when it does not exist). */
+export const runOf = (result: TransitionResult): ModelRun | undefined => (result.kind === 'gone' ? undefined : result.run);
+
+/** A writer asked for a change the state machine does not allow: a bug in that writer, never retried. */
 export class TransitionRefused extends Error {
   readonly from: ModelRunPhase;
   readonly to: ModelRunPhase;

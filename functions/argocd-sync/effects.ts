@@ -1,9 +1,10 @@
+import { transition } from '../../runtime/runstate.ts';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import { toLifecycleError, type LifecycleError } from '../../runtime/errors.ts';
 import { ConflictError, type KubeObject, type KubePort } from '../../runtime/kube.ts';
 import { Annotations, Labels, MANAGER, runLabels } from '../../runtime/labels.ts';
 import { acquireLock, releaseLock } from '../../runtime/lock.ts';
-import { getRun, isRunTerminal, updateRunStatus } from '../../runtime/modelrun.ts';
+import { getRun, isRunTerminal } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import {
@@ -145,15 +146,12 @@ async function gatedRestart(action: Extract<TargetAction, { kind: 'restart-isvc'
     if (!existing) await kube.create(Resources.modelRun, modelRunFor(action, nvj));
     const at = now.toISOString();
     const next = action.profile === 'gpu' ? 'Copying' : 'Gating';
-    await updateRunStatus(kube, action.run, (status) => {
-      if (status.phase && status.phase !== 'Pending') return undefined;
-      return {
-        ...status, phase: next, step: next === 'Copying' ? 'copy' : 'gate', startedAt: status.startedAt ?? at,
-        message: `gated restart of ${action.target.name} requested by ${nvj.namespace}/${nvj.name}`,
-        steps: { ...status.steps, training: { finished: action.completedAt, outcome: 'Succeeded', message: `notebook validation ${nvj.name} succeeded`, job: nvj.name } },
-        artifact: { path: action.artifactPath },
-      };
-    });
+    await transition(kube, action.run, { from: 'Pending', to: next, now: at, patch: (status) => ({
+      ...status, step: next === 'Copying' ? 'copy' : 'gate', startedAt: status.startedAt ?? at,
+      message: `gated restart of ${action.target.name} requested by ${nvj.namespace}/${nvj.name}`,
+      steps: { ...status.steps, training: { finished: action.completedAt, outcome: 'Succeeded', message: `notebook validation ${nvj.name} succeeded`, job: nvj.name } },
+      artifact: { path: action.artifactPath },
+    }) });
   } catch (err) {
     // A refused ModelRun can never start: free the lock for the next run.
     if (toLifecycleError(err).kind !== 'retryable') await releaseLock(kube, action.model, action.run);

@@ -1,10 +1,11 @@
+import { runOf, transition } from '../../runtime/runstate.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { finishRun } from '../../runtime/finish.ts';
 import { ConflictError } from '../../runtime/kube.ts';
 import { metrics } from '../../runtime/metrics.ts';
-import { recordStepStarted, updateRunStatus } from '../../runtime/modelrun.ts';
+import { recordStepStarted } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import type { CopyAction } from './decide.ts';
@@ -36,23 +37,22 @@ export async function runCopyEffects(actions: CopyAction[], ctx: { run?: ModelRu
         await recordStepStarted(kube, action.run, { step: 'copy', phase: 'Copying', job: action.job, deadline: action.deadline, now });
         break;
       case 'record-copied': {
-        const result = await updateRunStatus(kube, action.run, (status) => {
-          if (status.phase !== 'Copying' || status.steps?.copy?.finished) return undefined;
+        const result = await transition(kube, action.run, { from: 'Copying', to: 'Gating', now, patch: (status) => {
+          if (status.steps?.copy?.finished) return undefined;
           return {
             ...status,
-            phase: 'Gating',
             step: 'gate',
             steps: { ...status.steps, copy: { ...status.steps?.copy, finished: now, outcome: 'copied', message: action.message } },
             artifact: { ...status.artifact, ...action.artifact },
           };
-        });
-        if (result?.changed) observe(result.run, 'copied', now);
-        if (result?.run.status?.steps?.copy?.outcome === 'copied') standing = 'copied';
+        } });
+        if (result.kind === 'moved') observe(result.run, 'copied', now);
+        if (runOf(result)?.status?.steps?.copy?.outcome === 'copied') standing = 'copied';
         break;
       }
       case 'fail-run': {
         const run = await finishRun(deps, action.run, {
-          phase: 'Failed', step: STEP, message: action.message, ...trace,
+          from: 'Copying', phase: 'Failed', step: STEP, message: action.message, ...trace,
           patch: (status) => ({ ...status, step: 'copy', steps: { ...status.steps, copy: { ...status.steps?.copy, finished: now, outcome: action.reason, message: action.message } } }),
         });
         if (run?.status?.steps?.copy?.outcome === action.reason && run.status.steps.copy.finished === now) observe(run, 'failed', now);

@@ -1,3 +1,4 @@
+import { runOf, transition } from '../../runtime/runstate.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
@@ -5,7 +6,7 @@ import { ConflictError } from '../../runtime/kube.ts';
 import { finishRun } from '../../runtime/finish.ts';
 import { Labels } from '../../runtime/labels.ts';
 import { metrics } from '../../runtime/metrics.ts';
-import { recordStepStarted, updateRunStatus } from '../../runtime/modelrun.ts';
+import { recordStepStarted } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import type { GateAction } from './decide.ts';
@@ -38,12 +39,11 @@ export async function runGateEffects(actions: GateAction[], ctx: { run?: ModelRu
         await recordStepStarted(kube, action.run, { step: 'gate', phase: 'Gating', job: action.job, deadline: action.deadline, now });
         break;
       case 'record-approved': {
-        const result = await updateRunStatus(kube, action.run, (status) => {
-          if (status.phase !== 'Gating' || status.steps?.gate?.finished) return undefined;
+        const result = await transition(kube, action.run, { from: 'Gating', to: 'Promoting', now, patch: (status) => {
+          if (status.steps?.gate?.finished) return undefined;
           const warnings = [...(status.warnings ?? []), ...action.warnings];
           return {
             ...status,
-            phase: 'Promoting',
             step: 'promote',
             ...(warnings.length > 0 ? { warnings } : {}),
             steps: { ...status.steps, gate: { ...status.steps?.gate, finished: now, outcome: 'approved', message: action.message } },
@@ -51,15 +51,15 @@ export async function runGateEffects(actions: GateAction[], ctx: { run?: ModelRu
             probe: action.probe,
             artifact: { ...status.artifact, ...action.artifact },
           };
-        });
-        if (result?.changed) observe(result.run, 'approved', now);
-        if (result?.run.status?.steps?.gate?.outcome === 'approved') standing = 'approved';
+        } });
+        if (result.kind === 'moved') observe(result.run, 'approved', now);
+        if (runOf(result)?.status?.steps?.gate?.outcome === 'approved') standing = 'approved';
         break;
       }
       case 'record-rejected': {
         let changed = false;
         const run = await finishRun(deps, action.run, {
-          phase: 'Rejected', step: STEP, message: action.message, ...trace,
+          from: 'Gating', phase: 'Rejected', step: STEP, message: action.message, ...trace,
           patch: (status) => {
             changed = true;
             return { ...status, step: 'gate', steps: { ...status.steps, gate: { ...status.steps?.gate, finished: now, outcome: 'rejected', message: action.message } }, gate: action.gate };

@@ -1,3 +1,4 @@
+import { transition } from '../../runtime/runstate.ts';
 import { stagedArtifactPath } from '../../runtime/labels.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
@@ -73,23 +74,22 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
         }
         break;
       case 'record-promoted': {
-        const result = await updateRunStatus(kube, runName, (status) => {
-          if (status.steps?.promote?.finished || status.phase !== 'Promoting') return undefined;
+        const result = await transition(kube, runName, { from: 'Promoting', to: 'Verifying', now, patch: (status) => {
+          if (status.steps?.promote?.finished) return undefined;
           return {
             ...status,
-            phase: 'Verifying',
             step: 'verify',
             release: { ...status.release, promoted: action.release, replaced: action.previousRelease },
             deadlines: { ...status.deadlines, step: action.verifyDeadline },
             steps: { ...status.steps, promote: { ...status.steps?.promote, finished: now, outcome: 'promoted', message: action.message } },
           };
-        });
-        if (result?.changed) observe(result.run, 'promote', 'promoted', now);
+        } });
+        if (result.kind === 'moved') observe(result.run, 'promote', 'promoted', now);
         break;
       }
       case 'finish-failed': {
         const run = await finishRun(deps, runName, {
-          phase: 'Failed', step: STEP, message: action.message, ...trace,
+          from: action.step === 'promote' ? 'Promoting' : 'Verifying', phase: 'Failed', step: STEP, message: action.message, ...trace,
           patch: (status) => ({ ...status, step: action.step, steps: { ...status.steps, [action.step]: { ...status.steps?.[action.step], finished: now, outcome: 'failed', message: action.stepMessage } } }),
         });
         if (run) observe(run, action.step, 'failed', now);
@@ -97,7 +97,7 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
       }
       case 'finish-rolledback': {
         const run = await finishRun(deps, runName, {
-          phase: 'RolledBack', step: STEP, message: action.message, ...trace,
+          from: 'Verifying', phase: 'RolledBack', step: STEP, message: action.message, ...trace,
           patch: (status) => ({
             ...status,
             step: 'rollback',
@@ -110,7 +110,7 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
       }
       case 'finish-not-rolled-back':
         await finishRun(deps, runName, {
-          phase: 'Failed', step: STEP, message: action.message, ...trace,
+          from: 'Verifying', phase: 'Failed', step: STEP, message: action.message, ...trace,
           patch: (status) => ({
             ...status,
             step: 'rollback',

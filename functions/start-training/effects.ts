@@ -1,8 +1,9 @@
+import { transition } from '../../runtime/runstate.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import { ConflictError } from '../../runtime/kube.ts';
 import { acquireLock, enqueueOnLock } from '../../runtime/lock.ts';
-import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
+import { getRun } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { lockNameFor } from '../../runtime/labels.ts';
 import type { LeaseObject } from '../../runtime/lock.ts';
@@ -43,17 +44,13 @@ export async function runStartEffects(actions: StartAction[], input: StartInput,
       }
       case 'mark-training': {
         const at = deps.clock.now().toISOString();
-        await updateRunStatus(kube, action.run, (status) => {
-          if (status.phase && status.phase !== 'Pending') return undefined;
-          return {
+        await transition(kube, action.run, { from: 'Pending', to: 'Training', now: at, patch: (status) => ({
             ...status,
-            phase: 'Training',
             step: 'training',
             startedAt: status.startedAt ?? at,
             steps: { ...status.steps, training: { started: at, job: action.run } },
             deadlines: { step: action.deadline, run: action.runDeadline },
-          };
-        });
+          }) });
         break;
       }
       case 'enqueue': {

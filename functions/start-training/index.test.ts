@@ -136,7 +136,7 @@ describe('start-training over HTTP against the emulator', () => {
       expect(second.event?.data).toMatchObject({ reason: 'queued', holder });
       expect(third.event?.data).toMatchObject({ reason: 'queued', holder });
       sink.events.length = 0;
-      await finishRun(queueing.deps, holder, { phase: 'Failed', message: 'test ends the run', step: 'start-training' });
+      await finishRun(queueing.deps, holder, { from: 'Training', phase: 'Failed', message: 'test ends the run', step: 'start-training' });
       expect(await cluster.kube.get(Resources.lease, 'model-lock-anomaly-detector')).toBeUndefined();
       expect(sink.events).toHaveLength(1);
       const resubmitted = sink.events[0]!;

@@ -1,9 +1,10 @@
+import { transition } from '../../runtime/runstate.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent, parseApiServerSource } from '../../events/index.ts';
 import { invalid } from '../../runtime/errors.ts';
 import { finishRun } from '../../runtime/finish.ts';
 import { Labels, MANAGER, stagedArtifactPath as artifactPath } from '../../runtime/labels.ts';
-import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
+import { getRun } from '../../runtime/modelrun.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
@@ -48,24 +49,23 @@ async function runEffects(actions: TrackAction[], deps: StepDeps, run: string, m
         deps.logger.debug({ reason: action.reason }, 'ignored');
         break;
       case 'record-success': {
-        const result = await updateRunStatus(deps.kube, run, (status) => {
+        const result = await transition(deps.kube, run, { from: 'Training', to: action.next, now, patch: (status) => {
           if (status.steps?.training?.finished) return undefined;
           const warnings = action.warning ? [...(status.warnings ?? []), action.warning] : status.warnings;
           return {
             ...status,
-            phase: action.next,
             step: action.next === 'Copying' ? 'copy' : 'gate',
             ...(warnings ? { warnings } : {}),
             steps: { ...status.steps, training: { ...status.steps?.training, finished: now, outcome: 'Succeeded', message: action.warning ?? 'notebook succeeded' } },
             artifact: { path: artifactPath(run, model) },
           };
-        });
-        if (result?.changed) observeTraining(result.run, 'Succeeded', now);
+        } });
+        if (result.kind === 'moved') observeTraining(result.run, 'Succeeded', now);
         break;
       }
       case 'record-failure': {
         const finished = await finishRun(deps, run, {
-          phase: 'Failed', step: STEP, message: `training failed: ${action.message}`,
+          from: 'Training', phase: 'Failed', step: STEP, message: `training failed: ${action.message}`,
           patch: (status) => ({ ...status, step: 'training', steps: { ...status.steps, training: { ...status.steps?.training, finished: now, outcome: 'Failed', message: action.message } } }),
           ...trace,
         });

@@ -88,12 +88,12 @@ export async function runVerifyEffects(actions: VerifyAction[], ctx: EffectConte
       case 'record-verified': {
         const run = await record('verified', action.message);
         if (!winner && run) {
-          await finishRun(deps, runName, { phase: 'Succeeded', step: STEP, message: `release ${runName} verified on ${action.pods.length} new pod(s)`, ...trace });
+          await finishRun(deps, runName, { from: 'Verifying', phase: 'Succeeded', step: STEP, message: `release ${runName} verified on ${action.pods.length} new pod(s)`, ...trace });
         }
         break;
       }
       case 'finish-verified':
-        await finishRun(deps, runName, { phase: 'Succeeded', step: STEP, message: `release ${runName} verified on ${action.pods} new pod(s)`, ...trace });
+        await finishRun(deps, runName, { from: 'Verifying', phase: 'Succeeded', step: STEP, message: `release ${runName} verified on ${action.pods} new pod(s)`, ...trace });
         break;
       case 'record-failed':
         // The phase stays Verifying: restart-predictor ends the run once it has rolled back (or cannot).

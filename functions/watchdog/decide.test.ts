@@ -93,12 +93,12 @@ const deadlineRows: Row[] = [
   {
     name: 'a run past its training deadline: kill the NVJ and fail the run',
     state: state({ runs: [run(RUN, training('2026-11-22T05:00:00Z', '2026-11-22T09:00:00Z'))], leases: [lease(RUN, '2026-11-22T05:00:00Z')] }),
-    expected: [{ kind: 'fail-run', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'deadline', message: 'deadline exceeded in training after 300 min', kill: { kind: 'nvj', name: RUN } }],
+    expected: [{ kind: 'fail-run', from: 'Training', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'deadline', message: 'deadline exceeded in training after 300 min', kill: { kind: 'nvj', name: RUN } }],
   },
   {
     name: 'a run past its run deadline but not its step deadline: fail it all the same',
     state: state({ runs: [run(RUN, training('2026-11-22T05:00:00Z', '2026-11-22T13:00:00Z', '2026-11-22T09:59:00Z'))] }),
-    expected: [{ kind: 'fail-run', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'deadline', message: 'deadline exceeded in training after 300 min', kill: { kind: 'nvj', name: RUN } }],
+    expected: [{ kind: 'fail-run', from: 'Training', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'deadline', message: 'deadline exceeded in training after 300 min', kill: { kind: 'nvj', name: RUN } }],
   },
   {
     name: 'a Verifying run past its deadline: deployment.failed no-ready-pod (restart-predictor rolls back), the run is not failed here',
@@ -122,7 +122,7 @@ const deadlineRows: Row[] = [
     state: state({ runs: [run(RUN, verifying('2026-11-22T09:30:00Z', '2026-11-22T09:45:00Z', {
       steps: { promote: { finished: '2026-11-22T09:30:00Z' }, verify: { finished: '2026-11-22T09:46:00Z', outcome: 'Failed' }, rollback: { started: '2026-11-22T09:47:00Z' } },
     }))] }),
-    expected: [{ kind: 'fail-run', run: RUN, model: 'anomaly-detector', step: 'rollback', reason: 'deadline', message: 'deadline exceeded in rollback after 13 min', kill: { kind: 'job', name: `${RUN}-rollback` } }],
+    expected: [{ kind: 'fail-run', from: 'Verifying', run: RUN, model: 'anomaly-detector', step: 'rollback', reason: 'deadline', message: 'deadline exceeded in rollback after 13 min', kill: { kind: 'job', name: `${RUN}-rollback` } }],
   },
   {
     name: 'Gating inherits the stale training deadline but has its own budget: inside it, nothing',
@@ -132,17 +132,17 @@ const deadlineRows: Row[] = [
   {
     name: 'Gating past its own budget: delete the gate Job and fail the run',
     state: state({ runs: [run(RUN, { phase: 'Gating', startedAt: '2026-11-22T05:00:00Z', steps: { training: { finished: '2026-11-22T09:30:00Z' }, gate: { started: '2026-11-22T09:40:00Z' } }, deadlines: { step: '2026-11-22T09:00:00Z', run: '2026-11-23T00:00:00Z' } })] }),
-    expected: [{ kind: 'fail-run', run: RUN, model: 'anomaly-detector', step: 'gate', reason: 'deadline', message: 'deadline exceeded in gate after 20 min', kill: { kind: 'job', name: `${RUN}-gate` } }],
+    expected: [{ kind: 'fail-run', from: 'Gating', run: RUN, model: 'anomaly-detector', step: 'gate', reason: 'deadline', message: 'deadline exceeded in gate after 20 min', kill: { kind: 'job', name: `${RUN}-gate` } }],
   },
   {
     name: 'a GPU run Copying past its copy budget: delete the copy Job',
     state: state({ runs: [run('predictive-analytics-bbbbbbbbbb', { phase: 'Copying', startedAt: '2026-11-22T01:00:00Z', steps: { training: { finished: '2026-11-22T09:00:00Z' }, copy: { started: '2026-11-22T09:15:00Z' } }, deadlines: { step: '2026-11-22T09:00:00Z' } }, { model: 'predictive-analytics' })] }),
-    expected: [{ kind: 'fail-run', run: 'predictive-analytics-bbbbbbbbbb', model: 'predictive-analytics', step: 'copy', reason: 'deadline', message: 'deadline exceeded in copy after 45 min', kill: { kind: 'job', name: 'predictive-analytics-bbbbbbbbbb-copy' } }],
+    expected: [{ kind: 'fail-run', from: 'Copying', run: 'predictive-analytics-bbbbbbbbbb', model: 'predictive-analytics', step: 'copy', reason: 'deadline', message: 'deadline exceeded in copy after 45 min', kill: { kind: 'job', name: 'predictive-analytics-bbbbbbbbbb-copy' } }],
   },
   {
     name: 'a run stuck in Pending (no status) for more than 10 minutes: failed',
     state: state({ runs: [run(RUN, undefined, { created: '2026-11-22T09:49:00Z' })] }),
-    expected: [{ kind: 'fail-run', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'deadline', message: 'deadline exceeded in training after 11 min (the run never left Pending)', kill: { kind: 'nvj', name: RUN } }],
+    expected: [{ kind: 'fail-run', from: 'Pending', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'deadline', message: 'deadline exceeded in training after 11 min (the run never left Pending)', kill: { kind: 'nvj', name: RUN } }],
   },
   {
     name: 'a run Pending for 5 minutes: nothing yet',
@@ -175,12 +175,12 @@ const lockRows: Row[] = [
   {
     name: 'an expired lease whose run is in flight inside its step deadline: the run is failed (lock-expired)',
     state: state({ runs: [run(RUN, training('2026-11-22T09:00:00Z', '2026-11-22T13:00:00Z'))], leases: [lease(RUN, '2026-11-22T09:00:00Z', 600)] }),
-    expected: [{ kind: 'fail-run', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'lock-expired', message: 'the model lock expired while in training (after 60 min)', kill: { kind: 'nvj', name: RUN } }],
+    expected: [{ kind: 'fail-run', from: 'Training', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'lock-expired', message: 'the model lock expired while in training (after 60 min)', kill: { kind: 'nvj', name: RUN } }],
   },
   {
     name: 'an expired lease of a run also past its deadline: one failure, not two',
     state: state({ runs: [run(RUN, training('2026-11-22T05:00:00Z', '2026-11-22T09:00:00Z'))], leases: [lease(RUN, '2026-11-22T05:00:00Z', 600)] }),
-    expected: [{ kind: 'fail-run', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'deadline', message: 'deadline exceeded in training after 300 min', kill: { kind: 'nvj', name: RUN } }],
+    expected: [{ kind: 'fail-run', from: 'Training', run: RUN, model: 'anomaly-detector', step: 'training', reason: 'deadline', message: 'deadline exceeded in training after 300 min', kill: { kind: 'nvj', name: RUN } }],
   },
   {
     name: 'an expired lease of a Verifying run: deployment.failed (timeout) so the predictor is rolled back first',

@@ -3,7 +3,7 @@ import type { RunStep } from '../../events/index.ts';
 import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 import { Labels, runNameFor } from '../../runtime/labels.ts';
 import { leaseExpired, type LeaseObject } from '../../runtime/lock.ts';
-import { isTerminalPhase, type ModelRun, type StepName } from '../../runtime/resources.ts';
+import { isTerminalPhase, type ModelRun, type ModelRunPhase, type StepName } from '../../runtime/resources.ts';
 import { scheduleKey } from '../start-training/request.ts';
 
 // Pure decision for one watchdog tick: given every ModelRun and lock Lease we manage, the catalog, the time
@@ -28,7 +28,7 @@ export type WatchdogAction =
   /** Verifying past its deadline: mark `steps.verify` failed (CAS, once) and send deployment.failed so restart-predictor rolls back. */
   | { kind: 'fail-verify'; run: string; model: string; release: string; reason: 'no-ready-pod' | 'timeout'; message: string }
   /** Kill the step's work, finishRun(Failed) (frees the lock, re-submits a queued request), send run.failed. */
-  | { kind: 'fail-run'; run: string; model: string; step: Exclude<RunStep, 'watchdog'>; reason: 'deadline' | 'lock-expired'; message: string; kill: KillTarget }
+  | { kind: 'fail-run'; run: string; from: ModelRunPhase; model: string; step: Exclude<RunStep, 'watchdog'>; reason: 'deadline' | 'lock-expired'; message: string; kill: KillTarget }
   /** Free a Lease whose holder is gone or already ended (re-submitting any request parked on it). */
   | { kind: 'release-lock'; model: string; lease: string; holder: string; why: 'holder-gone' | 'holder-terminal' }
   /** Send one training.requested (trigger catchup) for a missed slot and remember it. */
@@ -169,7 +169,7 @@ function deadlineAction(run: ModelRun, model: CatalogModel | undefined, now: Dat
   if (phase === undefined || phase === 'Pending') {
     const created = timeOf(run.metadata.creationTimestamp);
     if (created === undefined || t - created <= PENDING_LIMIT_MS) return undefined;
-    return { kind: 'fail-run', run: name, model: run.spec.model, step: 'training', reason: 'deadline', message: `deadline exceeded in training after ${wholeMinutes(t - created)} min (the run never left Pending)`, kill: { kind: 'nvj', name } };
+    return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: 'training', reason: 'deadline', message: `deadline exceeded in training after ${wholeMinutes(t - created)} min (the run never left Pending)`, kill: { kind: 'nvj', name } };
   }
   const w = stepWindow(run, model);
   if (!w) return undefined;
@@ -181,7 +181,7 @@ function deadlineAction(run: ModelRun, model: CatalogModel | undefined, now: Dat
   if (w.verifyPending) {
     return { kind: 'fail-verify', run: name, model: run.spec.model, release: releaseOf(run), reason: 'no-ready-pod', message: `no new predictor pod became verifiable: deadline exceeded in verify after ${minutes} min` };
   }
-  return { kind: 'fail-run', run: name, model: run.spec.model, step: w.step, reason: 'deadline', message: `deadline exceeded in ${w.step} after ${minutes} min`, kill: killTarget(name, w.step) };
+  return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: w.step, reason: 'deadline', message: `deadline exceeded in ${w.step} after ${minutes} min`, kill: killTarget(name, w.step) };
 }
 
 /** The lock outlived its whole run budget while the run is still in flight: fail it the same way. */
@@ -194,7 +194,7 @@ function expiredLockAction(run: ModelRun, model: CatalogModel | undefined, now: 
   if (w?.verifyPending) {
     return { kind: 'fail-verify', run: name, model: run.spec.model, release: releaseOf(run), reason: 'timeout', message: `the model lock expired while verifying (${minutes} min in verify)` };
   }
-  return { kind: 'fail-run', run: name, model: run.spec.model, step, reason: 'lock-expired', message: `the model lock expired while in ${step} (after ${minutes} min)`, kill: killTarget(name, step) };
+  return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step, reason: 'lock-expired', message: `the model lock expired while in ${step} (after ${minutes} min)`, kill: killTarget(name, step) };
 }
 
 function killTarget(run: string, step: Exclude<RunStep, 'watchdog'>): KillTarget {

@@ -1,5 +1,5 @@
 import { EventTypes, buildEvent, type TrainingRequested } from '../../events/index.ts';
-import { finishRun } from '../../runtime/finish.ts';
+import { finishRun, resubmitQueued } from '../../runtime/finish.ts';
 import { ConflictError, type KubeObject, type KubePort } from '../../runtime/kube.ts';
 import { Labels, MANAGER } from '../../runtime/labels.ts';
 import { releaseLock } from '../../runtime/lock.ts';
@@ -59,8 +59,8 @@ export async function runAction(action: WatchdogAction, deps: StepDeps, tracepar
         await deps.kube.delete(Resources.lease, action.lease);
         return;
       }
-      const queued = await releaseLock(deps.kube, action.model, action.holder);
-      if (queued) await resubmit(deps, queued, action.holder, trace);
+      // The parked request is sent before the Lease holding it is deleted (runtime/lock.ts).
+      await releaseLock(deps.kube, action.model, action.holder, (queued) => resubmitQueued(deps, queued, action.holder ?? '', { step: STEP, ...trace }));
       deps.logger.info({ lease: action.lease, holder: action.holder, why: action.why }, 'lock freed');
       return;
     }
@@ -120,6 +120,7 @@ async function failRun(action: Extract<WatchdogAction, { kind: 'fail-run' }>, de
   const now = deps.clock.now().toISOString();
   let wrote = false;
   const run = await finishRun(deps, action.run, {
+    from: action.from,
     phase: 'Failed',
     message: action.message,
     step: STEP,
@@ -142,8 +143,3 @@ async function failRun(action: Extract<WatchdogAction, { kind: 'fail-run' }>, de
 }
 
 /** Same identity as runtime/finish.ts gives a queued request, so both paths de-duplicate to one. */
-async function resubmit(deps: StepDeps, queued: TrainingRequested, freedBy: string, trace: { traceparent?: string }): Promise<void> {
-  const data: TrainingRequested = { ...queued, provenance: { ...queued.provenance, queuedFrom: freedBy } };
-  await deps.sink.send(buildEvent(EventTypes.trainingRequested, { step: STEP, model: data.model, data, id: `${freedBy}.queued.training.requested`, ...trace }));
-  deps.logger.info({ model: data.model, freedBy }, 'queued request re-submitted');
-}
