@@ -9,8 +9,12 @@ export interface StartState {
   runName: string;
   /** The ModelRun with that name, if an earlier delivery created it. */
   existingRun?: ModelRun;
-  /** Holder of `model-lock-<model>` and whether the Lease has expired; undefined when free. */
-  lock?: { holder: string; expired: boolean };
+  /**
+   * Holder of `model-lock-<model>` and whether the Lease has expired; undefined when free. `holderFinished`: the
+   * holder's ModelRun exists and is terminal (its finisher has not deleted the Lease yet, e.g. it is sending the
+   * parked request): the lock is free to take over.
+   */
+  lock?: { holder: string; expired: boolean; holderFinished?: boolean };
   /** Latest successful deploy of this model (drift cooldown). */
   lastSuccessAt?: Date;
   now: Date;
@@ -25,6 +29,7 @@ export interface StartInput {
 
 export type StartAction =
   | { kind: 'acquire-lock'; run: string; durationSeconds: number }
+  | { kind: 'take-over-lock'; run: string; from: string }
   | { kind: 'create-run'; run: string }
   | { kind: 'create-nvj'; run: string }
   | { kind: 'mark-training'; run: string; deadline: string; runDeadline: string }
@@ -72,7 +77,7 @@ export function decideStart(input: StartInput, state: StartState): StartAction[]
     }
   }
 
-  if (state.lock && state.lock.holder !== run) {
+  if (state.lock && state.lock.holder !== run && !state.lock.holderFinished) {
     // An expired lock is the watchdog's to take over (it fails the stuck run first); until then we wait.
     const holder = state.lock.holder;
     if (model.concurrency === 'queue-latest') {
@@ -86,8 +91,11 @@ export function decideStart(input: StartInput, state: StartState): StartAction[]
   }
 
   const deadline = trainingDeadline(model, state.now);
+  const lock: StartAction = state.lock && state.lock.holder !== run
+    ? { kind: 'take-over-lock', run, from: state.lock.holder }
+    : { kind: 'acquire-lock', run, durationSeconds: runBudgetMinutes(model) * 60 };
   return [
-    { kind: 'acquire-lock', run, durationSeconds: runBudgetMinutes(model) * 60 },
+    lock,
     { kind: 'create-run', run },
     { kind: 'create-nvj', run },
     { kind: 'mark-training', run, deadline, runDeadline: runDeadline(model, state.now) },

@@ -2,7 +2,7 @@ import { transition } from '../../runtime/runstate.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import { ConflictError } from '../../runtime/kube.ts';
-import { acquireLock, enqueueOnLock } from '../../runtime/lock.ts';
+import { acquireLock, enqueueOnLock, takeOverLock } from '../../runtime/lock.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { lockNameFor } from '../../runtime/labels.ts';
@@ -26,6 +26,15 @@ export async function runStartEffects(actions: StartAction[], input: StartInput,
 
   for (const action of actions) {
     switch (action.kind) {
+      case 'take-over-lock': {
+        // The holder's run has ended; its finisher may still be sending the parked request (maybe this one).
+        const lease = await kube.get<LeaseObject>(Resources.lease, lockNameFor(model.name));
+        if (!lease || lease.spec?.holderIdentity !== action.from) throw new LockRaceLost(lease?.spec?.holderIdentity ?? '');
+        const same = (queued: { provenance?: { eventSource?: string; eventId?: string } | undefined }): boolean =>
+          queued.provenance?.eventId !== undefined && queued.provenance.eventId === data.provenance?.eventId && queued.provenance.eventSource === data.provenance.eventSource;
+        if (!(await takeOverLock(kube, lease, action.run, deps.clock.now(), same))) throw new LockRaceLost(action.from);
+        break;
+      }
       case 'acquire-lock': {
         const result = await acquireLock(kube, model.name, action.run, action.durationSeconds, deps.clock.now());
         if (!result.acquired) throw new LockRaceLost(result.holder);

@@ -1,7 +1,8 @@
 import { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
-import { finishRun } from '../../runtime/finish.ts';
+import { finishRun, resubmitQueued } from '../../runtime/finish.ts';
+import { parseQueued, type LeaseObject } from '../../runtime/lock.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { ManualClock, NAMESPACE, postEvent, serveForTest, startRecordingSink, startTestCluster, type RecordingSink, type ServedStep, type TestCluster } from '../../test/kit.ts';
 import { step } from './index.ts';
@@ -148,6 +149,41 @@ describe('start-training over HTTP against the emulator', () => {
       expect(a.event?.type).toBe(EventTypes.trainingStarted);
       expect(b.event?.id).toBe(a.event?.id);
       expect(await list(Resources.notebookValidationJob)).toHaveLength(2);
+    } finally {
+      await queueing.close();
+    }
+  });
+
+  test('a parked request survives a failed send and a finisher stopped between the send and the Lease delete', async () => {
+    const catalog = (await import('../../runtime/catalog.ts')).loadCatalog('config/models.yaml');
+    const queued = { ...catalog, models: catalog.models.map((m) => ({ ...m, concurrency: 'queue-latest' as const })) };
+    const queueing = await serveForTest(step, { cluster, sinkUrl: sink.url, clock, catalog: queued });
+    try {
+      const first = await postEvent(queueing.url, manual('predictive-analytics', 'lost-1'));
+      const holder = (first.event?.data as { run: string }).run;
+      expect((await postEvent(queueing.url, manual('predictive-analytics', 'lost-2', { trainingHours: 12 }))).event?.data).toMatchObject({ reason: 'queued', holder });
+      sink.events.length = 0;
+      // The broker is down when the run ends: the send fails, and the Lease (the request's only copy) stays.
+      sink.failNext(1, 503);
+      await expect(finishRun(queueing.deps, holder, { from: 'Training', phase: 'Failed', message: 'ends', step: 'start-training' })).rejects.toThrow();
+      const kept = await cluster.kube.get<LeaseObject>(Resources.lease, 'model-lock-predictive-analytics');
+      expect(kept?.spec?.holderIdentity).toBe(holder);
+      expect(parseQueued(kept!)).toMatchObject({ trainingHours: 12 });
+      // A finisher that sends and then stops before deleting the Lease: simulate with a send that succeeds and a
+      // run that is already terminal (the redelivery of the ending finds it so). The re-submitted request arrives
+      // while the Lease still names the finished holder: start-training takes the lock over and starts it.
+      await resubmitQueued(queueing.deps, parseQueued(kept!)!, holder, { step: 'start-training' });
+      const resubmitted = sink.events.at(-1)!;
+      const started = await postEvent(queueing.url, resubmitted);
+      expect(started.event?.type).toBe(EventTypes.trainingStarted);
+      const newRun = (started.event?.data as { run: string }).run;
+      const lease = await cluster.kube.get<LeaseObject>(Resources.lease, 'model-lock-predictive-analytics');
+      expect(lease?.spec?.holderIdentity).toBe(newRun);
+      expect(parseQueued(lease!)).toBeUndefined(); // the parked request was this one
+      // The finisher's redelivery finds the Lease taken over: it neither sends again nor deletes the new run's lock.
+      await finishRun(queueing.deps, holder, { from: 'Training', phase: 'Failed', message: 'ends', step: 'start-training' });
+      expect((await cluster.kube.get<LeaseObject>(Resources.lease, 'model-lock-predictive-analytics'))?.spec?.holderIdentity).toBe(newRun);
+      expect(new Set(sink.events.filter((e) => e.type === EventTypes.trainingRequested).map((e) => e.id)).size).toBe(1);
     } finally {
       await queueing.close();
     }

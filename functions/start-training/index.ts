@@ -1,7 +1,7 @@
 import { invalid } from '../../runtime/errors.ts';
 import { leaseExpired, type LeaseObject } from '../../runtime/lock.ts';
 import { Labels, lockNameFor, runNameFor } from '../../runtime/labels.ts';
-import { getRun } from '../../runtime/modelrun.ts';
+import { getRun, isRunTerminal } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideStart, type StartState } from './decide.ts';
@@ -47,17 +47,23 @@ async function readState(request: StartRequest, runName: string, deps: StepDeps)
   ]);
   const state: StartState = { runName, now };
   if (existingRun) state.existingRun = existingRun;
-  if (lease?.spec?.holderIdentity) state.lock = { holder: lease.spec.holderIdentity, expired: leaseExpired(lease, now) };
+  const holder = lease?.spec?.holderIdentity;
+  if (lease && holder) {
+    state.lock = { holder, expired: leaseExpired(lease, now) };
+    if (holder !== runName && isRunTerminal(await getRun(kube, holder))) state.lock.holderFinished = true;
+  }
   if (lastSuccessAt) state.lastSuccessAt = lastSuccessAt;
   return state;
 }
 
 async function lastSuccess(deps: StepDeps, model: string): Promise<Date | undefined> {
+  // By status.phase, not the phase label: a label that lags the status must not open or close the cooldown.
   const runs = await deps.kube.listAll<ModelRun & Record<string, unknown>>(Resources.modelRun, {
-    labelSelector: `${Labels.model}=${model},${Labels.phase}=Succeeded`,
+    labelSelector: `${Labels.model}=${model}`,
   });
   let latest: number | undefined;
   for (const r of runs) {
+    if (r.status?.phase !== 'Succeeded') continue;
     const at = r.status?.finishedAt ?? r.status?.steps?.verify?.finished;
     if (!at) continue;
     const t = new Date(at).getTime();
