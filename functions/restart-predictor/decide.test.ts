@@ -45,8 +45,8 @@ const cases: Array<{ name: string; input: RestartInput; run?: ModelRun; isvc?: R
     name: 'promote ok: patch the predictor, record the release, reply predictor.restarted',
     input: promoteDone(okResult(RUN, PREV)), run: promoting({ steps: { promote: { started: 't' } } }), isvc: isvc(PREV),
     expected: [
-      { kind: 'patch-isvc', isvc: 'anomaly-detector', release: RUN },
       { kind: 'record-promoted', release: RUN, previousRelease: PREV, verifyDeadline: VERIFY_DEADLINE, message: `promoted ${RUN} replacing ${PREV}; anomaly-detector rolling` },
+      { kind: 'patch-isvc', isvc: 'anomaly-detector', release: RUN },
       { kind: 'reply-restarted', release: RUN, previousRelease: PREV, inferenceService: 'anomaly-detector', restartedAt: NOW.toISOString() },
     ],
   },
@@ -97,6 +97,27 @@ const cases: Array<{ name: string; input: RestartInput; run?: ModelRun; isvc?: R
       { kind: 'finish-failed', step: 'promote', message: `InferenceService anomaly-detector not found: ${RUN} was promoted on the volume but no predictor was restarted`, stepMessage: `InferenceService anomaly-detector not found: ${RUN} was promoted on the volume but no predictor was restarted` },
       { kind: 'reply-run-failed', step: 'promote', reason: 'inferenceservice-missing', message: `InferenceService anomaly-detector not found: ${RUN} was promoted on the volume but no predictor was restarted` },
     ],
+  },
+  {
+    name: 'stopped between recording Verifying and patching: the promote Job update finishes the restart',
+    input: promoteDone(okResult(RUN, PREV)), run: run({ phase: 'Verifying', release: { promoted: RUN, replaced: PREV }, steps: { promote: { started: 'x', finished: 'y' } } }), isvc: isvc(PREV),
+    expected: [
+      { kind: 'patch-isvc', isvc: 'anomaly-detector', release: RUN },
+      { kind: 'reply-restarted', release: RUN, previousRelease: PREV, inferenceService: 'anomaly-detector', restartedAt: NOW.toISOString() },
+    ],
+  },
+  {
+    name: 'stopped between recording Verifying and patching: a re-sent approval finishes the restart too',
+    input: { kind: 'approved', run: RUN }, run: run({ phase: 'Verifying', release: { promoted: RUN, replaced: PREV }, steps: { promote: { started: 'x', finished: 'y' } } }), isvc: isvc(PREV),
+    expected: [
+      { kind: 'patch-isvc', isvc: 'anomaly-detector', release: RUN },
+      { kind: 'reply-restarted', release: RUN, previousRelease: PREV, inferenceService: 'anomaly-detector', restartedAt: NOW.toISOString() },
+    ],
+  },
+  {
+    name: 'a run already verifying on its release is not patched again',
+    input: { kind: 'approved', run: RUN }, run: run({ phase: 'Verifying', release: { promoted: RUN, replaced: PREV }, steps: { promote: { started: 'x', finished: 'y' } } }), isvc: isvc(RUN),
+    expected: [{ kind: 'ignore', reason: 'run is Verifying, not Promoting' }],
   },
   { name: 'a promote Job update after the step finished is ignored', input: promoteDone(okResult(RUN, PREV)), run: verifying(), isvc: isvc(RUN), expected: [{ kind: 'ignore', reason: 'promote already finished' }] },
   { name: 'a promote Job update for a run ended meanwhile is ignored', input: promoteDone(okResult(RUN, PREV)), run: run({ phase: 'Failed' }), isvc: isvc(PREV), expected: [{ kind: 'ignore', reason: 'run is Failed, not Promoting' }] },

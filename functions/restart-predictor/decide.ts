@@ -52,7 +52,7 @@ export function decideRestart(input: RestartInput, state: RestartState, model: C
   const run = state.run;
   if (!run) return [{ kind: 'ignore', reason: `no ModelRun ${input.run}` }];
   switch (input.kind) {
-    case 'approved': return onApproved(input.run, run);
+    case 'approved': return resumeRestart(input.run, run, state) ?? onApproved(input.run, run);
     case 'deployment-failed': return onDeploymentFailed(input.run, run);
     case 'job-finished': return input.job === 'promote' ? onPromoteFinished(input, run, state, model) : onRollbackFinished(input, run, state);
   }
@@ -111,8 +111,26 @@ function verdictOf(input: JobFinished, release: string): { ok: true; result: Pro
   return { ok: true, result };
 }
 
+/**
+ * Verifying is recorded BEFORE the InferenceService is patched (a crash in between must not leave a served release
+ * unrecorded). So a run in Verifying whose predictor does not carry its release yet, with no verdict and no
+ * rollback, was stopped between the two: any delivery about it (the promote Job, the approval, the reconcile's
+ * re-send) finishes the restart.
+ */
+function resumeRestart(name: string, run: ModelRun, state: RestartState): RestartAction[] | undefined {
+  const status = run.status ?? {};
+  if (status.phase !== 'Verifying' || status.release?.promoted !== name) return undefined;
+  if (status.steps?.verify?.finished || status.steps?.rollback?.started || !state.isvc.exists || state.isvc.release === name) return undefined;
+  return [
+    { kind: 'patch-isvc', isvc: state.isvc.name, release: name },
+    { kind: 'reply-restarted', release: name, previousRelease: status.release.replaced ?? null, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
+  ];
+}
+
 function onPromoteFinished(input: JobFinished, run: ModelRun, state: RestartState, model: CatalogModel): RestartAction[] {
   const status = run.status ?? {};
+  const resumed = resumeRestart(input.run, run, state);
+  if (resumed) return resumed;
   if (status.steps?.promote?.finished) return [{ kind: 'ignore', reason: 'promote already finished' }];
   if (status.phase !== 'Promoting') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Promoting` }];
   const verdict = verdictOf(input, input.run);
@@ -132,9 +150,10 @@ function onPromoteFinished(input: JobFinished, run: ModelRun, state: RestartStat
   }
   const previousRelease = verdict.result.previousRelease ?? null;
   const verifyDeadline = new Date(state.now.getTime() + model.deadlines.verifyMinutes * 60_000).toISOString();
+  // Record first (Verifying), then roll the predictor: see resumeRestart.
   return [
-    ...(state.isvc.release === input.run ? [] : [{ kind: 'patch-isvc', isvc: state.isvc.name, release: input.run } as const]),
     { kind: 'record-promoted', release: input.run, previousRelease, verifyDeadline, message: `promoted ${input.run}${previousRelease ? ` replacing ${previousRelease}` : ''}; ${state.isvc.name} rolling` },
+    ...(state.isvc.release === input.run ? [] : [{ kind: 'patch-isvc', isvc: state.isvc.name, release: input.run } as const]),
     { kind: 'reply-restarted', release: input.run, previousRelease, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
   ];
 }

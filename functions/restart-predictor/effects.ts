@@ -59,6 +59,13 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
         const run = await getRun(kube, runName);
         if (!run) throw new ConflictError(`ModelRun ${runName} disappeared before its ${action.job} Job was created`);
         await kube.create(Resources.job, promoteJobManifest(run, model, action.job, action.release, action.source));
+        // Decided on a Promoting run; if it ended meanwhile (the watchdog's deadline), the Job must not promote.
+        const after = await getRun(kube, runName);
+        if (action.job === 'promote' && after?.status?.phase !== 'Promoting') {
+          await kube.delete(Resources.job, action.name, { propagationPolicy: 'Background' });
+          deps.logger.warn({ job: action.name, phase: after?.status?.phase }, 'run left Promoting while its promote Job was created: Job deleted');
+          return undefined;
+        }
         break;
       }
       case 'record-job-started':
