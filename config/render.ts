@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import type { Catalog } from '../runtime/catalog.ts';
-import { EventTypes } from '../events/catalog.ts';
+import { EventTypes, Extensions, ReconcileTarget } from '../events/catalog.ts';
 import { Labels, MANAGER } from '../runtime/labels.ts';
 import { SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
 import { INTAKE_STEPS } from '../functions/registry.ts';
@@ -46,27 +46,28 @@ export const StepRules: Record<string, Rule[]> = {
   ],
   'track-training': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['get'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   'copy-gpu-model': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   'gate-health': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   'restart-predictor': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
@@ -85,8 +86,11 @@ export const StepRules: Record<string, Rule[]> = {
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'patch', 'delete'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'delete'] },
-    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['delete'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['delete'] },
+    // list: the reconcile reads every unfinished run's world (docs/run-lifecycle.md); it writes none of it.
+    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['list', 'delete'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'delete'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['list'] },
     { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
   ],
   'argocd-sync': [
@@ -134,6 +138,8 @@ export function triggerSpecs(): TriggerSpec[] {
     t('verify-endpoint', 'pod-added', { type: ADD, [ROUTE_EXTENSION]: Routes.predictor }),
     t('verify-endpoint', 'pod', { type: UPDATE, [ROUTE_EXTENSION]: Routes.predictor }),
     t('watchdog', 'tick', { type: PING, [ROUTE_EXTENSION]: Routes.watchdog }),
+    // The watchdog's reconcile wakes one step for one run (docs/run-lifecycle.md).
+    ...ReconcileTarget.options.map((step) => t(step, 'reconcile', { type: EventTypes.runReconcile, [Extensions.target]: step })),
     t('argocd-sync', 'nvj-added', { type: ADD, [ROUTE_EXTENSION]: Routes.argocd }),
     t('argocd-sync', 'nvj', { type: UPDATE, [ROUTE_EXTENSION]: Routes.argocd }),
     t('argocd-sync', 'nvj-deleted', { type: 'dev.knative.apiserver.resource.delete', [ROUTE_EXTENSION]: Routes.argocd }),

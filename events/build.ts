@@ -84,6 +84,8 @@ export function buildEvent<T extends EventType>(type: T, opts: BuildEventOptions
   if (model !== undefined) attributes[Extensions.model] = model;
   if (run !== undefined) attributes[Extensions.run] = run;
   if (profile !== undefined) attributes[Extensions.profile] = profile;
+  const target = stringField(data, 'target');
+  if (target !== undefined) attributes[Extensions.target] = target;
   if (opts.traceparent !== undefined && TRACEPARENT.test(opts.traceparent)) attributes[Extensions.traceparent] = opts.traceparent;
 
   try {

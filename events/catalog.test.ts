@@ -39,7 +39,7 @@ function pathOf(issuePath: readonly PropertyKey[]): string {
 
 describe('EventTypes', () => {
   test('every type is dev.mlops.<noun>.<verb>.v1 and matches its key', () => {
-    expect(Object.keys(EventTypes)).toHaveLength(13);
+    expect(Object.keys(EventTypes)).toHaveLength(14);
     for (const [key, type] of Object.entries(EventTypes)) {
       expect(type).toMatch(/^dev\.mlops\.[a-z]+\.[a-z]+\.v1$/);
       const [noun, verb] = nounVerbOf(type).split('.');
@@ -62,6 +62,7 @@ describe('EventTypes', () => {
       deploymentFailed: 'dev.mlops.deployment.failed.v1',
       deploymentRolledback: 'dev.mlops.deployment.rolledback.v1',
       runFailed: 'dev.mlops.run.failed.v1',
+      runReconcile: 'dev.mlops.run.reconcile.v1',
     });
   });
 
@@ -76,7 +77,7 @@ describe('EventTypes', () => {
   });
 
   test('extension names are CloudEvents-legal', () => {
-    expect(Extensions).toEqual({ model: 'model', run: 'run', profile: 'profile', traceparent: 'traceparent' });
+    expect(Extensions).toEqual({ model: 'model', run: 'run', profile: 'profile', traceparent: 'traceparent', target: 'target' });
     for (const name of Object.values(Extensions)) expect(name).toMatch(/^[a-z0-9]+$/);
   });
 

@@ -30,6 +30,8 @@ export const EventTypes = {
   deploymentFailed: 'dev.mlops.deployment.failed.v1',
   deploymentRolledback: 'dev.mlops.deployment.rolledback.v1',
   runFailed: 'dev.mlops.run.failed.v1',
+  /** The watchdog's "look at this run again" (docs/run-lifecycle.md): carries no facts, only whom to wake. */
+  runReconcile: 'dev.mlops.run.reconcile.v1',
 } as const;
 export type EventTypeKey = keyof typeof EventTypes;
 export type EventType = (typeof EventTypes)[EventTypeKey];
@@ -46,6 +48,8 @@ export const Extensions = {
   run: 'run',
   profile: 'profile',
   traceparent: 'traceparent',
+  /** The step a `run.reconcile` is for (its Trigger filters on it). */
+  target: 'target',
 } as const;
 
 export const SOURCE_PREFIX = '/model-lifecycle/';
@@ -321,6 +325,20 @@ export const RunFailed = z
   .strict();
 export type RunFailed = z.infer<typeof RunFailed>;
 
+/** Steps a reconcile may wake (each decides from the cluster, never from this event's data). */
+export const ReconcileTarget = z.enum(['track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint']);
+export type ReconcileTarget = z.infer<typeof ReconcileTarget>;
+
+export const RunReconcile = z
+  .object({
+    model: ModelName,
+    run: RunName,
+    target: ReconcileTarget,
+    reason: z.string().min(1).max(256),
+  })
+  .strict();
+export type RunReconcile = z.infer<typeof RunReconcile>;
+
 export const EventDataSchemas = {
   [EventTypes.trainingRequested]: TrainingRequested,
   [EventTypes.trainingStarted]: TrainingStarted,
@@ -335,6 +353,7 @@ export const EventDataSchemas = {
   [EventTypes.deploymentFailed]: DeploymentFailed,
   [EventTypes.deploymentRolledback]: DeploymentRolledback,
   [EventTypes.runFailed]: RunFailed,
+  [EventTypes.runReconcile]: RunReconcile,
 } as const satisfies Record<EventType, z.ZodType>;
 
 export type EventData<T extends EventType> = z.infer<(typeof EventDataSchemas)[T]>;

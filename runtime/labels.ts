@@ -48,3 +48,6 @@ export function modelRunOwnerRef(run: { metadata?: { name?: string; uid?: string
   if (!name || !uid) return [];
   return [{ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun', name, uid, controller: true, blockOwnerDeletion: true }];
 }
+
+/** The label KServe puts on every predictor pod: the InferenceService's name. */
+export const KSERVE_ISVC_LABEL = 'serving.kserve.io/inferenceservice';

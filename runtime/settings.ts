@@ -23,6 +23,8 @@ export const Settings = z.object({
   }),
   /** Broker delivery budget seen by watchdog arithmetic and notify's dead-letter reasoning. */
   maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024),
+  /** How long the reconcile lets the event path act on new evidence before it pokes a step (docs/run-lifecycle.md). */
+  reconcileGraceSeconds: z.coerce.number().int().min(0).max(3600),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -46,6 +48,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
       smtpFrom: env.SMTP_FROM,
     },
     maxBodyBytes: env.MAX_BODY_BYTES || 1024 * 1024,
+    reconcileGraceSeconds: env.RECONCILE_GRACE_SECONDS || 30,
   });
   if (!result.success) {
     // Name the variable, never echo its value (it may be a secret).

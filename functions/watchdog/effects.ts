@@ -8,6 +8,7 @@ import { updateRunStatus } from '../../runtime/modelrun.ts';
 import { Resources } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import type { WatchdogAction } from './decide.ts';
+import type { ReconcileAction } from './reconcile.ts';
 
 // The watchdog's effects. Each is idempotent and guarded by a compare-and-swap, so two overlapping ticks (or a
 // tick racing the step that finishes the run) never fail a run twice or send a second event for one decision.
@@ -43,6 +44,20 @@ export async function rememberCatchUp(kube: KubePort, model: string, slot: strin
       if (!(err instanceof ConflictError) || i >= attempts - 1) throw err;
     }
   }
+}
+
+/** A reconcile action: wake a step (one event per run, target and tick: a redelivered tick sends the same id) or fix a lagging phase label. */
+export async function runReconcileAction(action: ReconcileAction, deps: StepDeps, tickId: string): Promise<void> {
+  if (action.kind === 'sync-label') {
+    await deps.kube.mergePatch(Resources.modelRun, action.run, { metadata: { labels: { [Labels.phase]: action.phase } } });
+    return;
+  }
+  await deps.sink.send(buildEvent(EventTypes.runReconcile, {
+    step: STEP,
+    data: { model: action.model, run: action.run, target: action.target, reason: action.reason },
+    id: `${action.run}.reconcile.${action.target}.${tickId}`.slice(0, 250),
+  }));
+  deps.logger.info({ run: action.run, target: action.target, reason: action.reason }, 'reconcile: step woken');
 }
 
 /** Runs one action; throws on failure (the caller collects failures so one item never stops the others). */

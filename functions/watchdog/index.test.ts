@@ -147,10 +147,15 @@ describe('watchdog over HTTP against the emulator', () => {
       expect((await postEvent(served.url, tick())).status).toBe(204);
       clock.advance(60_000);
     }
-    expect(sink.events).toHaveLength(1);
-    const event = sink.events[0]!;
-    expect(event.type).toBe(EventTypes.deploymentFailed);
+    const failed = sink.events.filter((e) => e.type === EventTypes.deploymentFailed);
+    expect(failed).toHaveLength(1);
+    const event = failed[0]!;
     expect(event.id).toBe(`${name}.deployment.failed`);
+    // The later ticks see a failed verification with no rollback started: the reconcile wakes restart-predictor
+    // (in case the deployment.failed was lost), one event per tick.
+    const pokes = sink.events.filter((e) => e.type === EventTypes.runReconcile);
+    expect(pokes.map((e) => e.data)).toEqual([1, 2].map(() => ({ model: 'anomaly-detector', run: name, target: 'restart-predictor', reason: 'rollback not started' })));
+    expect(new Set(pokes.map((e) => e.id)).size).toBe(2);
     expect(event.data).toEqual({ model: 'anomaly-detector', run: name, release: name, reason: 'no-ready-pod', message: 'no new predictor pod became verifiable: deadline exceeded in verify after 20 min' });
     const after = await getRun(cluster.kube, name);
     expect(after?.status?.phase).toBe('Verifying');

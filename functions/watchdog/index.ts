@@ -5,7 +5,9 @@ import type { LeaseObject } from '../../runtime/lock.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { empty, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideWatchdog, type WatchdogAction } from './decide.ts';
-import { STEP, readRemembered, runAction } from './effects.ts';
+import { STEP, readRemembered, runAction, runReconcileAction } from './effects.ts';
+import { decideReconcile } from './reconcile.ts';
+import { readWorld } from './world.ts';
 
 // watchdog: a PingSource tick every minute → deadlines, stale locks, missed-schedule catch-up, model freshness
 // and pruning. A tick may cause several events (run.failed, deployment.failed, training.requested), so every one
@@ -51,7 +53,12 @@ export const step: StepDefinition = {
         errors.push(`${describe(action)}: ${messageOf(err)}`);
       }
     }
-    const counts = countKinds(actions);
+
+    // Level-triggered: wake the step of every run whose next move has been ready for a while (docs/run-lifecycle.md).
+    // Runs this tick just ended are left out: their state was read before the actions above.
+    const ended = new Set(actions.flatMap((a) => (a.kind === 'fail-run' || a.kind === 'prune' ? [a.run] : [])));
+    const reconcile = await reconcileTick(deps, runs.value.filter((r) => isModelRun(r) && !ended.has(r.metadata.name ?? '')), now, input.event.id, errors);
+    const counts = { ...countKinds(actions), ...reconcile };
     if (errors.length > 0) {
       deps.logger.warn({ errors, actions: counts }, 'watchdog tick had failures');
       throw retryable(`watchdog: ${errors.length} failure(s); first: ${errors[0] ?? ''}`);
@@ -60,6 +67,26 @@ export const step: StepDefinition = {
     return empty;
   },
 };
+
+async function reconcileTick(deps: StepDeps, runs: ModelRun[], now: Date, tickId: string, errors: string[]): Promise<Record<string, number>> {
+  let world;
+  try {
+    world = await readWorld(deps.kube, runs, new Map(deps.catalog.models.map((m) => [m.name, m])), now, deps.settings.reconcileGraceSeconds * 1000);
+  } catch (err) {
+    errors.push(`reconcile reads: ${messageOf(err)}`);
+    return {};
+  }
+  const counts: Record<string, number> = {};
+  for (const action of world ? decideReconcile(world) : []) {
+    counts[action.kind] = (counts[action.kind] ?? 0) + 1;
+    try {
+      await runReconcileAction(action, deps, tickId);
+    } catch (err) {
+      errors.push(`${action.kind} ${action.run}: ${messageOf(err)}`);
+    }
+  }
+  return counts;
+}
 
 function isModelRun(obj: ModelRun): boolean {
   return typeof obj.metadata?.name === 'string' && typeof obj.spec?.model === 'string';

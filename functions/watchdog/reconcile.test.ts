@@ -1,0 +1,127 @@
+import { describe, expect, test } from '@jest/globals';
+import type { ReconcileTarget } from '../../events/index.ts';
+import { loadCatalog } from '../../runtime/catalog.ts';
+import type { ModelRun, ModelRunStatus } from '../../runtime/resources.ts';
+import { decideReconcile, type JobFacts, type NvjFacts, type PodFacts, type ReconcileAction, type ReconcileWorld } from './reconcile.ts';
+
+const catalog = loadCatalog('config/models.yaml');
+const models = new Map(catalog.models.map((m) => [m.name, m]));
+const AD = 'anomaly-detector';
+const ISVC = models.get(AD)!.inferenceService;
+const RUN = 'anomaly-detector-00000000a1';
+const NOW = new Date('2026-11-29T10:00:00.000Z');
+const ago = (s: number): string => new Date(NOW.getTime() - s * 1000).toISOString();
+const GRACE = 30_000;
+
+function run(status: ModelRunStatus, labelPhase: string | undefined = status.phase): ModelRun {
+  return {
+    apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun',
+    metadata: { name: RUN, labels: { 'mlops.dev/model': AD, ...(labelPhase ? { 'mlops.dev/phase': labelPhase } : {}) } },
+    spec: { model: AD, trigger: 'schedule', idempotencyKey: 'k', profile: 'cpu' },
+    status,
+  };
+}
+
+function world(r: ModelRun, extra: { nvj?: NvjFacts; jobs?: Record<string, JobFacts>; isvcRelease?: string | null; pods?: PodFacts[] } = {}): ReconcileWorld {
+  return {
+    runs: [r],
+    nvjs: new Map(extra.nvj ? [[RUN, extra.nvj]] : []),
+    jobs: new Map(Object.entries(extra.jobs ?? {})),
+    isvcs: new Map(extra.isvcRelease === null ? [] : [[ISVC, extra.isvcRelease === undefined ? {} : { release: extra.isvcRelease }]]),
+    pods: extra.pods ?? [],
+    models, now: NOW, graceMs: GRACE,
+  };
+}
+
+const poke = (target: ReconcileTarget, reason: string): ReconcileAction =>
+  ({ kind: 'poke', run: RUN, model: AD, target, reason });
+const pod = (release: string, ready: boolean, readyFor: number, deleting = false): PodFacts => ({ isvc: ISVC, release, ready, readySince: ago(readyFor), deleting });
+
+const cases: Array<{ name: string; world: ReconcileWorld; expected: ReconcileAction[] }> = [
+  { name: 'a terminal run is left alone', world: world(run({ phase: 'Succeeded' })), expected: [] },
+  { name: 'a terminal run whose phase label lags gets the label synced', world: world(run({ phase: 'Failed' }, 'Training')), expected: [{ kind: 'sync-label', run: RUN, phase: 'Failed' }] },
+  { name: 'training still running: nothing', world: world(run({ phase: 'Training', steps: { training: { started: ago(600) } } }), { nvj: { phase: 'Running' } }), expected: [] },
+  {
+    name: 'NVJ succeeded a while ago but the run is still Training (training.succeeded or the NVJ update lost): wake track-training',
+    world: world(run({ phase: 'Training' }), { nvj: { phase: 'Succeeded', completionTime: ago(45) } }),
+    expected: [poke('track-training', 'NVJ Succeeded')],
+  },
+  {
+    name: 'NVJ finished seconds ago: the event path has its head start',
+    world: world(run({ phase: 'Training' }), { nvj: { phase: 'Failed', completionTime: ago(3) } }),
+    expected: [],
+  },
+  {
+    name: 'Gating with no gate Job long after training ended (training.succeeded lost): wake gate-health to start it',
+    world: world(run({ phase: 'Gating', steps: { training: { finished: ago(120) } } })),
+    expected: [poke('gate-health', 'gate not started')],
+  },
+  {
+    name: 'gate Job ended but no verdict recorded (its update lost): wake gate-health to conclude',
+    world: world(run({ phase: 'Gating', steps: { training: { finished: ago(300) }, gate: { started: ago(200) } } }), { jobs: { [`${RUN}-gate`]: { done: true, doneAt: ago(60) } } }),
+    expected: [poke('gate-health', 'gate Job ended')],
+  },
+  {
+    name: 'gate Job still running: nothing',
+    world: world(run({ phase: 'Gating', steps: { gate: { started: ago(200) } } }), { jobs: { [`${RUN}-gate`]: { done: false } } }),
+    expected: [],
+  },
+  {
+    name: 'Copying with the copy Job ended (a GPU run): wake copy-gpu-model',
+    world: world(run({ phase: 'Copying', steps: { copy: { started: ago(100) } } }), { jobs: { [`${RUN}-copy`]: { done: true, doneAt: ago(40) } } }),
+    expected: [poke('copy-gpu-model', 'copy Job ended')],
+  },
+  {
+    name: 'Promoting without a promote Job after the approval (model.approved lost): wake restart-predictor',
+    world: world(run({ phase: 'Promoting', steps: { gate: { finished: ago(90) } } })),
+    expected: [poke('restart-predictor', 'promote not started')],
+  },
+  {
+    name: 'Verifying but the predictor still names another release (stopped between record and patch): wake restart-predictor',
+    world: world(run({ phase: 'Verifying', release: { promoted: RUN }, steps: { promote: { finished: ago(60) } } }), { isvcRelease: 'anomaly-detector-prev' }),
+    expected: [poke('restart-predictor', 'predictor not rolled to the release')],
+  },
+  {
+    name: 'Verifying, new pods Ready while old ones drain (their events went to no one): wake verify-endpoint',
+    world: world(run({ phase: 'Verifying', release: { promoted: RUN }, steps: { promote: { finished: ago(120) } } }), {
+      isvcRelease: RUN, pods: [pod(RUN, true, 40), pod('anomaly-detector-prev', true, 900, true), pod('anomaly-detector-prev', true, 900)],
+    }),
+    expected: [poke('verify-endpoint', '1 new pod(s) Ready')],
+  },
+  {
+    name: 'Verifying, the new pods are not Ready yet: nothing',
+    world: world(run({ phase: 'Verifying', release: { promoted: RUN } }), { isvcRelease: RUN, pods: [pod(RUN, false, 10), pod('anomaly-detector-prev', true, 900)] }),
+    expected: [],
+  },
+  {
+    name: 'Verifying, a new pod became Ready seconds ago: the pod event has its head start',
+    world: world(run({ phase: 'Verifying', release: { promoted: RUN } }), { isvcRelease: RUN, pods: [pod(RUN, true, 40), pod(RUN, true, 2)] }),
+    expected: [],
+  },
+  {
+    name: 'verified but still Verifying (stopped between the record and the end): wake verify-endpoint',
+    world: world(run({ phase: 'Verifying', steps: { verify: { finished: ago(50), outcome: 'verified' } } }), { isvcRelease: RUN }),
+    expected: [poke('verify-endpoint', 'verified but not ended')],
+  },
+  {
+    name: 'verification failed and no rollback started (deployment.failed lost): wake restart-predictor',
+    world: world(run({ phase: 'Verifying', release: { promoted: RUN, replaced: 'p' }, steps: { verify: { finished: ago(50), outcome: 'mismatch' } } }), { isvcRelease: RUN }),
+    expected: [poke('restart-predictor', 'rollback not started')],
+  },
+  {
+    name: 'rollback Job ended, not recorded: wake restart-predictor',
+    world: world(run({ phase: 'Verifying', steps: { verify: { finished: ago(300), outcome: 'mismatch' }, rollback: { started: ago(200) } } }), { isvcRelease: RUN, jobs: { [`${RUN}-rollback`]: { done: true, doneAt: ago(31) } } }),
+    expected: [poke('restart-predictor', 'rollback Job ended')],
+  },
+  {
+    name: 'a run of a model no longer in the catalog is the deadline\'s to end',
+    world: { ...world(run({ phase: 'Gating', steps: { training: { finished: ago(600) } } })), models: new Map() },
+    expected: [],
+  },
+];
+
+describe('decideReconcile', () => {
+  test.each(cases)('$name', ({ world: w, expected }) => {
+    expect(decideReconcile(w)).toEqual(expected);
+  });
+});

@@ -1,0 +1,128 @@
+import type { ReconcileTarget } from '../../events/index.ts';
+import type { CatalogModel } from '../../runtime/catalog.ts';
+import { Labels, jobNameFor } from '../../runtime/labels.ts';
+import { isTerminalPhase, type ModelRun } from '../../runtime/resources.ts';
+
+// The level-triggered half of the run lifecycle (docs/run-lifecycle.md): on every tick, for each unfinished run,
+// look at its world — its NVJ, its Jobs, its InferenceService and the predictor's pods — and where the next step's
+// inputs have been ready for a while but the run has not moved, poke the step that owns that move. The poke
+// (`dev.mlops.run.reconcile.v1`) carries no facts: the step reads everything it decides on from the cluster, so
+// a lost, coalesced or reordered event — or a step stopped between two effects — costs at most one tick.
+// Pure: the reads are done by the caller; no I/O, no clock.
+
+
+export interface JobFacts {
+  /** Complete or Failed (a condition with status True). */
+  done: boolean;
+  /** When it finished (completionTime or the condition's lastTransitionTime). */
+  doneAt?: string;
+  /** When it was created. */
+  createdAt?: string;
+}
+
+export interface NvjFacts {
+  phase?: string;
+  completionTime?: string;
+}
+
+export interface PodFacts {
+  isvc: string;
+  release?: string;
+  ready: boolean;
+  /** lastTransitionTime of the Ready condition. */
+  readySince?: string;
+  deleting: boolean;
+}
+
+export interface ReconcileWorld {
+  runs: readonly ModelRun[];
+  nvjs: ReadonlyMap<string, NvjFacts>;
+  jobs: ReadonlyMap<string, JobFacts>;
+  /** InferenceService name → the release its predictor annotation names. */
+  isvcs: ReadonlyMap<string, { release?: string }>;
+  pods: readonly PodFacts[];
+  models: ReadonlyMap<string, CatalogModel>;
+  now: Date;
+  /** How long evidence must have stood before the reconcile acts on it (the event path's head start). */
+  graceMs: number;
+}
+
+export type ReconcileAction =
+  | { kind: 'poke'; run: string; model: string; target: ReconcileTarget; reason: string }
+  /** `mlops.dev/phase` lags status.phase (its write after the status write was lost): make it agree. */
+  | { kind: 'sync-label'; run: string; phase: string };
+
+const NVJ_DONE = new Set(['Succeeded', 'Failed']);
+
+export function decideReconcile(world: ReconcileWorld): ReconcileAction[] {
+  const actions: ReconcileAction[] = [];
+  const t = world.now.getTime();
+  /** The evidence has stood for the grace period (unknown time: it has, the event path had its chance). */
+  const settled = (at: string | undefined): boolean => {
+    if (at === undefined) return true;
+    const ms = Date.parse(at);
+    return Number.isNaN(ms) || t - ms >= world.graceMs;
+  };
+
+  for (const run of [...world.runs].sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''))) {
+    const name = run.metadata.name ?? '';
+    const status = run.status ?? {};
+    const phase = status.phase;
+    if (phase && run.metadata.labels?.[Labels.phase] !== phase) actions.push({ kind: 'sync-label', run: name, phase });
+    if (!phase || phase === 'Pending' || isTerminalPhase(phase)) continue;
+    const model = world.models.get(run.spec.model);
+    if (!model) continue;
+    const steps = status.steps ?? {};
+    const poke = (target: ReconcileTarget, reason: string): void => { actions.push({ kind: 'poke', run: name, model: run.spec.model, target, reason }); };
+    /** A step whose Job is `<run>-<suffix>`: start it when its inputs stood long enough, or conclude it when the Job ended. */
+    const jobStep = (target: ReconcileTarget, suffix: 'copy' | 'gate' | 'promote' | 'rollback', record: { started?: string; finished?: string } | undefined, inputsSince: string | undefined): void => {
+      if (record?.finished) return;
+      const job = world.jobs.get(jobNameFor(name, suffix));
+      if (!job) {
+        if (!record?.started && settled(inputsSince)) poke(target, `${suffix} not started`);
+        return;
+      }
+      if (job.done && settled(job.doneAt)) poke(target, `${suffix} Job ended`);
+    };
+
+    switch (phase) {
+      case 'Training': {
+        const nvj = world.nvjs.get(name);
+        if (nvj?.phase && NVJ_DONE.has(nvj.phase) && !steps.training?.finished && settled(nvj.completionTime)) poke('track-training', `NVJ ${nvj.phase}`);
+        break;
+      }
+      case 'Copying':
+        jobStep('copy-gpu-model', 'copy', steps.copy, steps.training?.finished);
+        break;
+      case 'Gating':
+        jobStep('gate-health', 'gate', steps.gate, steps.copy?.finished ?? steps.training?.finished);
+        break;
+      case 'Promoting':
+        jobStep('restart-predictor', 'promote', steps.promote, steps.gate?.finished);
+        break;
+      case 'Verifying': {
+        const verify = steps.verify;
+        if (!verify?.finished) {
+          const isvc = world.isvcs.get(model.inferenceService);
+          if (isvc && isvc.release !== name) {
+            // Verifying is recorded before the predictor is patched: a restart stopped in between.
+            if (settled(steps.promote?.finished)) poke('restart-predictor', 'predictor not rolled to the release');
+            break;
+          }
+          const fresh = world.pods.filter((p) => p.isvc === model.inferenceService && p.release === name && p.ready && !p.deleting);
+          if (fresh.length > 0 && fresh.every((p) => settled(p.readySince))) poke('verify-endpoint', `${fresh.length} new pod(s) Ready`);
+          break;
+        }
+        if (verify.outcome === 'verified') {
+          // The verdict is recorded but the run did not end (stopped between the record and the transition).
+          if (settled(verify.finished)) poke('verify-endpoint', 'verified but not ended');
+          break;
+        }
+        // Verification failed: the rollback is restart-predictor's.
+        jobStep('restart-predictor', 'rollback', steps.rollback, verify.finished);
+        break;
+      }
+    }
+  }
+  return actions;
+}
