@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import faas, { type InvokerOptions } from 'faas-js-runtime';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { crdVersion, loadCrd, type SchemaNode } from '../crds/crd-schema.ts';
 import { loadCatalog, parseCatalog } from '../../runtime/catalog.ts';
@@ -420,5 +423,17 @@ describe('kustomization', () => {
       { apiGroups: [crd.spec.group], resources: [crd.spec.names.plural], verbs: ['list', 'watch'] },
     ]);
     for (const o of objs) if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') expect([o.kind, o.metadata.namespace]).toEqual([o.kind, 'model-lifecycle']);
+    // Core kinds against the Kubernetes schemas (the monitoring.coreos.com kinds have no model package here).
+    const validators: Record<string, (o: unknown) => void> = {
+      Deployment: (o) => new Deployment(o as never).validate(),
+      Service: (o) => new Service(o as never).validate(),
+      ServiceAccount: (o) => new ServiceAccount(o as never).validate(),
+      ConfigMap: (o) => new ConfigMap(o as never).validate(),
+      ClusterRole: (o) => new ClusterRole(o as never).validate(),
+      ClusterRoleBinding: (o) => new ClusterRoleBinding(o as never).validate(),
+    };
+    let validated = 0;
+    for (const o of objs) { const v = validators[o.kind]; if (v) { v(o); validated++; } }
+    expect(validated).toBe(7);
   });
 });
