@@ -16,6 +16,7 @@ import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authoriz
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
 import { crdVersion, loadCrd, type SchemaNode } from '../crds/crd-schema.ts';
 import { loadCatalog, parseCatalog } from '../../runtime/catalog.ts';
+import { evaluate, toFloat, type KsmMetric } from './ksm-eval.ts';
 import { freshnessThresholdSeconds, longestGapSeconds, promDuration, renderRulesFile, ruleGroups, RULES_FILE, type RuleGroup } from './rules.ts';
 
 const run = promisify(execFile);
@@ -435,5 +436,56 @@ describe('kustomization', () => {
     let validated = 0;
     for (const o of objs) { const v = validators[o.kind]; if (v) { v(o); validated++; } }
     expect(validated).toBe(7);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// ksm-eval.ts (used by modelruns.test.ts) against kube-state-metrics' documented examples:
+// kubernetes/kube-state-metrics docs/metrics/extend/customresourcestate-metrics.md (commit 0bc6eaa9).
+
+describe('ksm-eval follows the documented kube-state-metrics examples', () => {
+  const foo = {
+    kind: 'Foo', apiVersion: 'myteam.io/v1',
+    metadata: { annotations: { bar: 'baz', qux: 'quxx' }, labels: { foo: 'bar' }, name: 'foo' },
+    spec: { version: 'v1.2.3', order: [{ id: 1, value: true }, { id: 3, value: false }], replicas: 1 },
+    status: {
+      phase: 'Pending', active: { 'type-a': 1, 'type-b': 3 },
+      conditions: [{ name: 'a', value: 45 }, { name: 'b', value: 66 }],
+      sub: { 'type-a': { active: 1, ready: 2 }, 'type-b': { active: 3, ready: 4 } },
+      uptime: 43.21,
+    },
+  };
+  const gvk = { group: 'myteam.io', version: 'v1', kind: 'Foo' };
+  const sample = (metrics: KsmMetric[]): Array<[Record<string, string>, number]> =>
+    evaluate({ groupVersionKind: gvk, metricNamePrefix: 'kube_customresource', labelsFromPath: { name: ['metadata', 'name'] }, metrics }, [foo])
+      .map((s) => {
+        const { customresource_group: g, customresource_kind: k, customresource_version: v, ...rest } = s.labels;
+        expect([g, k, v]).toEqual(['myteam.io', 'Foo', 'v1']);
+        return [rest, s.value];
+      });
+
+  test('single values, objects with labelFromKey and valueFrom, arrays, list lookups', () => {
+    expect(sample([{ name: 'uptime', each: { type: 'Gauge', gauge: { path: ['status', 'uptime'] } } }])).toEqual([[{ name: 'foo' }, 43.21]]);
+    expect(sample([{ name: 'ready_count', labelsFromPath: { foo: ['metadata', 'labels', 'foo'] }, each: { type: 'Gauge', gauge: { path: ['status', 'sub'], labelFromKey: 'type', labelsFromPath: { active: ['active'] }, valueFrom: ['ready'] } } }]))
+      .toEqual([[{ name: 'foo', foo: 'bar', type: 'type-a', active: '1' }, 2], [{ name: 'foo', foo: 'bar', type: 'type-b', active: '3' }, 4]]);
+    expect(sample([{ name: 'active', each: { type: 'Gauge', gauge: { path: ['status', 'active'], labelFromKey: 'type' } } }]))
+      .toEqual([[{ name: 'foo', type: 'type-a' }, 1], [{ name: 'foo', type: 'type-b' }, 3]]);
+    expect(sample([{ name: 'cond', each: { type: 'Gauge', gauge: { path: ['status', 'conditions'], labelsFromPath: { name: ['name'] }, valueFrom: ['value'] } } }]))
+      .toEqual([[{ name: 'a' }, 45], [{ name: 'b' }, 66]]);
+    expect(sample([{ name: 'a', each: { type: 'Gauge', gauge: { path: ['status', 'conditions', '[name=a]', 'value'] } } }])).toEqual([[{ name: 'foo' }, 45]]);
+    expect(sample([{ name: 'order', each: { type: 'Gauge', gauge: { path: ['spec', 'order', '0', 'value'] } } }])).toEqual([[{ name: 'foo' }, 1]]);
+  });
+
+  test('StateSet, Info, missing values and nilIsZero', () => {
+    expect(sample([{ name: 'status_phase', each: { type: 'StateSet', stateSet: { labelName: 'phase', path: ['status', 'phase'], list: ['Pending', 'Bar', 'Baz'] } } }]))
+      .toEqual([[{ name: 'foo', phase: 'Pending' }, 1], [{ name: 'foo', phase: 'Bar' }, 0], [{ name: 'foo', phase: 'Baz' }, 0]]);
+    expect(sample([{ name: 'version', each: { type: 'Info', info: { labelsFromPath: { version: ['spec', 'version'] } } } }])).toEqual([[{ name: 'foo', version: 'v1.2.3' }, 1]]);
+    expect(sample([{ name: 'missing', each: { type: 'Gauge', gauge: { path: ['status', 'nope'] } } }])).toEqual([]);
+    expect(sample([{ name: 'missing', each: { type: 'Gauge', gauge: { path: ['status', 'nope'], nilIsZero: true } } }])).toEqual([[{ name: 'foo' }, 0]]);
+  });
+
+  test('values: RFC3339 with or without fractions to Unix seconds, numbers and booleans as text', () => {
+    expect([toFloat('2025-01-05T02:03:04Z'), toFloat('2025-01-05T02:03:04.567Z'), toFloat('3'), toFloat('True'), toFloat('no'), toFloat('x')])
+      .toEqual([1736042584, 1736042584, 3, 1, 0, undefined]);
   });
 });
