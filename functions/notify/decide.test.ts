@@ -2,11 +2,14 @@ import { describe, expect, test } from '@jest/globals';
 import { buildEvent, EventTypes } from '../../events/index.ts';
 import type { NotificationRoute } from '../../runtime/catalog.ts';
 import {
+  DeadLetterAnnotations,
   DefaultRoutes,
+  deadLetterTally,
   decide,
   eventNameOf,
   formatChannels,
   formatDuration,
+  notifiedAnnotationOf,
   parseChannels,
   stripUrls,
   toNotice,
@@ -309,5 +312,19 @@ describe('helpers', () => {
     const email = plan.actions.find((a) => a.kind === 'email');
     expect(email?.kind === 'email' && email.html).toContain('<pre>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more</pre>');
     expect(email?.kind === 'email' && email.html).not.toContain('<script>');
+  });
+});
+
+describe('dead-letter tally on the ModelRun (read by kube-state-metrics)', () => {
+  test('counts distinct dead letters, a redelivery neither recounts nor moves the time', () => {
+    const first = deadLetterTally(deadLetter, { 'mlops.dev/notified-model-rejected': 'slack' }, NOW);
+    expect(first).toEqual({ [DeadLetterAnnotations.count]: '1', [DeadLetterAnnotations.at]: NOW.toISOString() });
+    const own = notifiedAnnotationOf(deadLetter);
+    expect(deadLetterTally(deadLetter, { [own]: 'slack' }, NOW)).toEqual({ [DeadLetterAnnotations.count]: '1' });
+    expect(deadLetterTally(deadLetter, { 'mlops.dev/notified-dead-letter-00000000': 'event' }, NOW))
+      .toEqual({ [DeadLetterAnnotations.count]: '2', [DeadLetterAnnotations.at]: NOW.toISOString() });
+  });
+  test('other notices leave the tally alone', () => {
+    expect(deadLetterTally(skipped, {}, NOW)).toEqual({});
   });
 });

@@ -225,6 +225,23 @@ export function notifiedAnnotationOf(notice: Notice): string {
   return `${NotifiedAnnotationPrefix}${notice.recordKey}`;
 }
 
+/** Dead-letter tally on the ModelRun, read by kube-state-metrics (docs/monitoring.md): a count and a time. */
+export const DeadLetterAnnotations = { count: 'mlops.dev/dead-letters', at: 'mlops.dev/dead-lettered-at' } as const;
+
+/**
+ * The tally annotations to write when recording `notice` on a run with `annotations`: the count is the number of
+ * distinct dead letters recorded (so a redelivery does not count twice), the time moves only for a new one.
+ */
+export function deadLetterTally(notice: Notice, annotations: Record<string, string> | undefined, now: Date): Record<string, string> {
+  if (notice.key !== 'dead-letter') return {};
+  const own = notifiedAnnotationOf(notice);
+  const prefix = `${NotifiedAnnotationPrefix}dead-letter-`;
+  const recorded = new Set(Object.keys(annotations ?? {}).filter((k) => k.startsWith(prefix)));
+  const isNew = !recorded.has(own);
+  recorded.add(own);
+  return { [DeadLetterAnnotations.count]: String(recorded.size), ...(isNew ? { [DeadLetterAnnotations.at]: now.toISOString() } : {}) };
+}
+
 /** "slack,email,event" → channels (unknown names dropped). */
 export function parseChannels(value: string | undefined): Channel[] {
   if (!value) return [];

@@ -324,6 +324,20 @@ describe('notify over HTTP', () => {
     expect(recorded[0]).toMatchObject({ reason: 'DeadLetter', type: 'Warning' });
   });
 
+  test('dead letters of a run are tallied on its ModelRun for kube-state-metrics; a redelivery does not count twice', async () => {
+    const deadLetterOf = (id: string): CloudEvent<unknown> => new CloudEvent<unknown>({
+      specversion: '1.0', id, source: '/model-lifecycle/gate-health', type: EventTypes.modelApproved, model: 'anomaly-detector', run: RUN,
+      knativeerrorcode: '422', knativeerrordest: 'http://restart-predictor.ml.svc.cluster.local/', data: {},
+    });
+    expect(await post(notify.url, deadLetterOf('dl-a'))).toBe(204);
+    expect(await post(notify.url, deadLetterOf('dl-a'))).toBe(204);
+    let annotations = (await kube.get<KubeObject>(Resources.modelRun, RUN))?.metadata?.annotations ?? {};
+    expect([annotations['mlops.dev/dead-letters'], annotations['mlops.dev/dead-lettered-at']]).toEqual(['1', NOW.toISOString()]);
+    expect(await post(notify.url, deadLetterOf('dl-b'))).toBe(204);
+    annotations = (await kube.get<KubeObject>(Resources.modelRun, RUN))?.metadata?.annotations ?? {};
+    expect(annotations['mlops.dev/dead-letters']).toBe('2');
+  });
+
   test('a skip without a run: Normal Event only, once', async () => {
     const skip = buildEvent(EventTypes.trainingSkipped, { step: 'start-training', id: 'skip-1', data: { model: 'anomaly-detector', reason: 'already-running', message: 'run in progress', holder: RUN } });
     expect(await post(notify.url, skip)).toBe(204);

@@ -14,6 +14,7 @@ import {
   Channels,
   DefaultRoutes,
   EventRecordAnnotation,
+  deadLetterTally,
   decide,
   eventNameOf,
   formatChannels,
@@ -158,7 +159,8 @@ async function record(notice: Notice, deps: StepDeps, modelRun: ModelRun | undef
   const value = formatChannels([...delivered, ...succeeded]);
   if (modelRun) {
     // Recording also releases the claim.
-    await deps.kube.mergePatch(Resources.modelRun, modelRun.metadata.name ?? '', { metadata: { annotations: { [notifiedAnnotationOf(notice)]: value, [claimAnnotationOf(notice)]: null } } });
+    const tally = deadLetterTally(notice, modelRun.metadata.annotations, deps.clock.now());
+    await deps.kube.mergePatch(Resources.modelRun, modelRun.metadata.name ?? '', { metadata: { annotations: { ...tally, [notifiedAnnotationOf(notice)]: value, [claimAnnotationOf(notice)]: null } } });
   } else if (recordEvent) {
     await deps.kube.mergePatch(Resources.event, eventName, { metadata: { annotations: { [EventRecordAnnotation]: value } } });
   }
