@@ -17,6 +17,9 @@ Layout on the PVC:
   <model>/RELEASE                       the run name of the served release
   <model>/PREVIOUS_RELEASE              the release RELEASE named before the last change (lets a re-run
                                         of the same promotion report the same previousRelease)
+  .releases/<model>/pre-lifecycle-<sha12>/  the model that was served before the first promotion (no RELEASE
+                                        file): archived before anything overwrites it, release.json
+                                        {"archived": true}, so verification can roll back to it
   .releases/<model>/<run>/model.pkl     kept releases, with release.json {run, sha256, bytes, promotedAt}
 
 Steps (staging): copy the staged file into the release folder (temp name, fsync, rename; skipped when the
@@ -27,7 +30,7 @@ RELEASE atomically, and prune .releases/<model>/ to the newest KEEP by promotedA
 or the previous release. Every step is idempotent, so a re-run after a crash finishes the job.
 
 Result: {"ok", "release", "previousRelease": str|null, "sha256", "bytes", "servedPath": "<model>/model.pkl",
-         "kept": [...], "pruned": [...], "error"?, "truncated"?}
+         "kept": [...], "pruned": [...], "archived"?: the pre-lifecycle release made by this run, "error"?, "truncated"?}
 Exit code 0 when the promotion was attempted (the verdict is in "ok"), 2 on a usage error.
 
 Usage:  ROOT=/mnt/models MODEL=anomaly-detector RUN=r1 SOURCE=staging python3 promote.py
@@ -246,24 +249,49 @@ def verify_release(model, run, release_dir):
     return sha, size
 
 
+def archive_unrecorded(root, model, served, served_dir):
+    """The model served before the first promotion (no RELEASE file: a platform that predates us) becomes a kept
+    release, `pre-lifecycle-<sha256[:12]>`, marked archived, so a failed verification can roll back to it."""
+    sha, size = sha256_file(served)
+    name = 'pre-lifecycle-' + sha[:12]
+    folder = inside(root, '.releases', model, name)
+    kept = os.path.join(folder, 'model.pkl')
+    if not (regular_file(kept) and sha256_file(kept)[0] == sha):
+        copy_atomic(served, kept, '.model.pkl.tmp-archive', sha)
+    info = read_release_json(folder)
+    if not (info and info.get('sha256') == sha):
+        mtime = datetime.datetime.fromtimestamp(os.stat(served).st_mtime, datetime.timezone.utc)
+        record = {'run': name, 'sha256': sha, 'bytes': size, 'promotedAt': mtime.strftime('%Y-%m-%dT%H:%M:%S.%fZ'),
+                  'archived': True, 'note': 'served before model-lifecycle managed %s; not trained or gated by it' % model}
+        write_atomic(os.path.join(folder, 'release.json'), encode(record) + '\n')
+    return name
+
+
 def serve(root, model, run, release_dir, sha):
-    """Replace <model>/model.pkl by the release; returns the previous release (str or None)."""
+    """Replace <model>/model.pkl by the release; returns (previous release or None, archived release or None)."""
     served_dir = inside(root, model)
     make_dirs(served_dir)
     current = read_release_name(os.path.join(served_dir, 'RELEASE'))
     previous_file = os.path.join(served_dir, 'PREVIOUS_RELEASE')
+    served = inside(root, model, 'model.pkl')
+    archived = None
     if current == run:
         # Re-run of a promotion that already switched RELEASE: report what it replaced back then.
         previous = read_release_name(previous_file)
+    elif current is None and regular_file(served) and sha256_file(served)[0] != sha:
+        # First promotion over a model we did not put there: archive it BEFORE anything overwrites it, and
+        # record it as the previous release first, so a re-run after a crash still knows what was replaced.
+        previous = archived = archive_unrecorded(root, model, served, served_dir)
+        write_atomic(previous_file, previous + '\n')
+    elif current is None:
+        # Nothing served, or our own copy already in place from a run that stopped before writing RELEASE.
+        previous = read_release_name(previous_file) if regular_file(served) else None
+        if previous is None and os.path.lexists(previous_file):
+            os.unlink(previous_file)
+            fsync_dir(served_dir)
     else:
         previous = current
-        if previous is None:
-            if os.path.lexists(previous_file):
-                os.unlink(previous_file)
-                fsync_dir(served_dir)
-        else:
-            write_atomic(previous_file, previous + '\n')
-    served = inside(root, model, 'model.pkl')
+        write_atomic(previous_file, previous + '\n')
     if not (regular_file(served) and sha256_file(served)[0] == sha):
         copy_atomic(os.path.join(release_dir, 'model.pkl'), served, 'model.pkl.tmp-' + run, sha)
     write_atomic(os.path.join(served_dir, 'RELEASE'), run + '\n')
@@ -273,7 +301,7 @@ def serve(root, model, run, release_dir, sha):
         os.unlink(os.path.join(served_dir, name))
     if leftovers:
         fsync_dir(served_dir)
-    return previous
+    return previous, archived
 
 
 def prune(releases_dir, keep, protected):
@@ -313,8 +341,10 @@ def promote(settings):
             stage_release(root, model, run, release_dir, settings['staged'])
         sha, size = verify_release(model, run, release_dir)
         result['sha256'], result['bytes'] = sha, size
-        previous = serve(root, model, run, release_dir, sha)
+        previous, archived = serve(root, model, run, release_dir, sha)
         result['previousRelease'] = previous
+        if archived:
+            result['archived'] = archived
         protected = {run} | ({previous} if previous else set())
         result['kept'], result['pruned'] = prune(inside(root, '.releases', model), settings['keep'], protected)
     except (PromoteError, OSError) as err:

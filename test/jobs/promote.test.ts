@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { removeDir, runScript, tempDir } from './run-script.ts';
 
@@ -110,6 +110,42 @@ describe('promote.py', () => {
     expect(served()).toEqual(data);
     expect(readdirSync(path.join(root, MODEL)).sort()).toEqual(['RELEASE', 'model.pkl']);
     expect(readdirSync(path.join(root, '.releases', MODEL, 'run-1')).sort()).toEqual(['model.pkl', 'release.json']);
+  });
+
+  test('the model served before the first promotion (no RELEASE) is archived first, and can be rolled back to', async () => {
+    const original = Buffer.from(randomBytes(15_000));
+    mkdirSync(path.join(root, MODEL), { recursive: true });
+    writeFileSync(path.join(root, MODEL, 'model.pkl'), original);
+    const archivedName = `pre-lifecycle-${sha256(original).slice(0, 12)}`;
+    const data = stage('run-1');
+    const run = await promote('run-1');
+    expect(run.result).toMatchObject({ ok: true, release: 'run-1', previousRelease: archivedName, archived: archivedName, sha256: sha256(data) });
+    expect(served()).toEqual(data);
+    expect(readFileSync(path.join(root, '.releases', MODEL, archivedName, 'model.pkl'))).toEqual(original);
+    expect(record(archivedName)).toMatchObject({ run: archivedName, sha256: sha256(original), bytes: original.length, archived: true });
+    // A re-run of the same promotion (a crash after the copy) reports the same previous release, archives nothing new.
+    const again = await promote('run-1');
+    expect(again.result).toMatchObject({ ok: true, previousRelease: archivedName });
+    expect(again.result['archived']).toBeUndefined();
+    // Verification failed: the rollback serves the original bytes again.
+    const back = await promote(archivedName, { SOURCE: 'release' });
+    expect(back.result).toMatchObject({ ok: true, release: archivedName, previousRelease: 'run-1', sha256: sha256(original) });
+    expect(served()).toEqual(original);
+  });
+
+  test('a crash between writing the new model and RELEASE on a first promotion still reports the archived release', async () => {
+    const original = Buffer.from(randomBytes(12_000));
+    mkdirSync(path.join(root, MODEL), { recursive: true });
+    writeFileSync(path.join(root, MODEL, 'model.pkl'), original);
+    const archivedName = `pre-lifecycle-${sha256(original).slice(0, 12)}`;
+    const data = stage('run-1');
+    await promote('run-1');
+    // Simulate the crash: RELEASE never written.
+    rmSync(path.join(root, MODEL, 'RELEASE'));
+    const rerun = await promote('run-1');
+    expect(rerun.result).toMatchObject({ ok: true, previousRelease: archivedName });
+    expect(served()).toEqual(data);
+    expect(releases()).toEqual([archivedName, 'run-1'].sort());
   });
 
   test('rollback with SOURCE=release serves the kept release again', async () => {
