@@ -1,13 +1,15 @@
 // The deployment examples in config/examples and the README's install section: every YAML parses to the kinds we
 // intend, core kinds validate against the Kubernetes schemas, and every name, URL and key in them agrees with what
 // `mlops render` deploys (config/knative) and what the catalog and the functions expect.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { crdValidator, loadCrd } from '../config/crds/crd-schema.ts';
 import { parseAllDocuments } from 'yaml';
 import { ConfigMap, PersistentVolumeClaim, Secret, ServiceAccount } from 'kubernetes-models/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { BROKER_NAME, SECRETS_NAME, triggerSpecs } from '../config/render.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
-import { Labels } from '../runtime/labels.ts';
+import { Annotations, Labels } from '../runtime/labels.ts';
 import { parseAlertmanagerWebhook, TektonPipelineRunEventTypes } from '../events/index.ts';
 import { decide as decideDrift } from '../functions/drift-intake/decide.ts';
 
@@ -57,12 +59,13 @@ describe('config/examples', () => {
         'external-secrets.io/v1beta1/SecretStore', 'external-secrets.io/v1beta1/ExternalSecret',
         'v1/ServiceAccount', 'rbac.authorization.k8s.io/v1/Role', 'rbac.authorization.k8s.io/v1/RoleBinding',
       ],
+      'inferenceservices.yaml': ['serving.kserve.io/v1beta1/InferenceService', 'serving.kserve.io/v1beta1/InferenceService'],
       'pvcs.yaml': ['v1/PersistentVolumeClaim', 'v1/PersistentVolumeClaim'],
       'secrets-example.yaml': ['v1/Secret', 'v1/Secret'],
       'tekton-config-events.yaml': ['v1/ConfigMap', 'tekton.dev/v1/PipelineRun'],
     });
     expect(readdirSync(DIR).sort()).toEqual([
-      'alertmanager-receiver.yaml', 'external-secrets.yaml', 'github-webhook.md', 'pvcs.yaml', 'secrets-example.yaml', 'tekton-config-events.yaml',
+      'alertmanager-receiver.yaml', 'external-secrets.yaml', 'github-webhook.md', 'inferenceservices.yaml', 'pvcs.yaml', 'secrets-example.yaml', 'tekton-config-events.yaml',
     ]);
   });
 
@@ -231,5 +234,33 @@ describe('README: Install on a cluster', () => {
       const flags = [...line.replace(/#.*$/, '').matchAll(/\s--([a-z-]+)/g)].map((m) => m[1] ?? '');
       for (const flag of flags) expect({ command, flag, known: new RegExp(`'?${flag}'?: \\{ type`).test(block ?? '') }).toEqual({ command, flag, known: true });
     }
+  });
+});
+
+describe('inferenceservices.yaml: per-release model folders', () => {
+  const isvcCrd = loadCrd('config/crds/inferenceservices.serving.kserve.io.yaml');
+  const validate = crdValidator(isvcCrd);
+  const docs = examples['inferenceservices.yaml'] ?? [];
+
+  test('one InferenceService per catalog model, valid against the InferenceService CRD', () => {
+    expect(docs.map((d) => d.metadata?.name).sort()).toEqual(catalog.models.map((m) => m.inferenceService).sort());
+    for (const d of docs) expect({ name: d.metadata?.name, errors: validate(d).errors }).toEqual({ name: d.metadata?.name, errors: [] });
+  });
+
+  test.each(catalog.models.map((m) => [m.name, m] as const))('%s loads the release its own pod annotation names, the legacy path without one', (name, model) => {
+    const isvc = find('inferenceservices.yaml', 'InferenceService', model.inferenceService);
+    const container = get(isvc, 'spec', 'predictor', 'containers', 0) as { args?: string[]; env?: Array<{ name: string; value?: string; valueFrom?: unknown }> };
+    const env = new Map((container.env ?? []).map((e) => [e.name, e]));
+    expect(env.get('MODEL_NAME')?.value).toBe(name);
+    expect(env.get('MODEL_RELEASE')?.valueFrom).toEqual({ fieldRef: { fieldPath: `metadata.annotations['${Annotations.modelRelease}']` } });
+    const script = (container.args ?? []).join(' ');
+    // The per-release folder promote.py writes, and the legacy served folder when no release is annotated yet.
+    expect(script).toContain('DIR="/mnt/models/.releases/$MODEL_NAME/$MODEL_RELEASE"');
+    expect(script).toContain('DIR="/mnt/models/$MODEL_NAME"');
+    expect(get(isvc, 'spec', 'predictor', 'volumes', 0, 'persistentVolumeClaim', 'claimName')).toBe(model.storage.pvc);
+    // The script really picks those folders (run by /bin/sh as the container would).
+    const run = (release: string): string => execFileSync('/bin/sh', ['-c', script.replace(/exec python -m sklearnserver.*$/, 'echo "$DIR"')], { env: { MODEL_NAME: name, MODEL_RELEASE: release } }).toString().trim();
+    expect(run('anomaly-run-1')).toBe(`/mnt/models/.releases/${name}/anomaly-run-1`);
+    expect(run('')).toBe(`/mnt/models/${name}`);
   });
 });
