@@ -5,6 +5,9 @@ import { invalid } from '../../runtime/errors.ts';
 import { finishRun } from '../../runtime/finish.ts';
 import { Labels, MANAGER, stagedArtifactPath as artifactPath } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
+import type { KubeObject } from '../../runtime/kube.ts';
+import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
+import { Resources } from '../../runtime/resources.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
@@ -19,10 +22,8 @@ export const step: StepDefinition = {
   input: 'cloudevent',
   async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
     if (input.kind !== 'event') throw invalid('track-training takes CloudEvents');
-    const parsed = parseApiServerSource(input.event);
-    if (!parsed.ok) throw invalid(parsed.reason);
-    if (parsed.value.mode !== 'resource' || parsed.value.action === 'delete') return empty;
-    const nvj = parsed.value.object as { kind?: string; metadata: { labels?: Record<string, string> }; status?: { phase?: string; message?: string; completionTime?: string } };
+    const nvj = await nvjOf(input.event, deps);
+    if (!nvj) return empty;
     const labels = nvj.metadata.labels ?? {};
     const runName = labels[Labels.run];
     if (nvj.kind !== 'NotebookValidationJob' || labels[Labels.managedBy] !== MANAGER || !runName) return empty;
@@ -38,6 +39,21 @@ export const step: StepDefinition = {
     return event ? reply(event) : empty;
   },
 };
+
+type NvjView = { kind?: string; metadata: { labels?: Record<string, string> }; status?: { phase?: string; message?: string; completionTime?: string } };
+
+/** The NVJ as the ApiServerSource delivered it, or — when the reconcile wakes us — as the API has it now. */
+async function nvjOf(event: CloudEvent<unknown>, deps: StepDeps): Promise<NvjView | undefined> {
+  if (isReconcile(event)) {
+    const target = reconcileRun(event, STEP);
+    if (!target) return undefined;
+    return deps.kube.get<NvjView & KubeObject>(Resources.notebookValidationJob, target.run);
+  }
+  const parsed = parseApiServerSource(event);
+  if (!parsed.ok) throw invalid(parsed.reason);
+  if (parsed.value.mode !== 'resource' || parsed.value.action === 'delete') return undefined;
+  return parsed.value.object;
+}
 
 async function runEffects(actions: TrackAction[], deps: StepDeps, run: string, model: string, profile: 'cpu' | 'gpu', traceparent?: string): Promise<CloudEvent<unknown> | undefined> {
   const now = deps.clock.now().toISOString();
