@@ -11,6 +11,10 @@ export const REASON_MAX = 1024;
 export const REQUESTED_BY_MAX = 256;
 /** Provenance strings (`groupKey`) in events/catalog.ts. */
 export const PROVENANCE_TEXT_MAX = 2048;
+/** Every other provenance field (names, ids, times) in events/catalog.ts. */
+export const PROVENANCE_FIELD_MAX = 512;
+/** A gate check's `name` (`GateCheck`, `ModelRejected.failed`) in events/catalog.ts. */
+export const CHECK_NAME_MAX = 128;
 /** URLs in events/catalog.ts (`generatorURL`). */
 export const URL_MAX = 2048;
 /** A ModelRun condition's `message` (maxLength in config/crds/modelrun.yaml, as metav1.Condition). */

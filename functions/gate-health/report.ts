@@ -1,7 +1,7 @@
 import type { JobEvidence } from '../../runtime/jobs.ts';
 import { z } from 'zod';
 import type { GateCheck, Probe } from '../../events/index.ts';
-import { SUMMARY_MAX, clip as clipText, describeIssues } from '../../events/index.ts';
+import { CHECK_NAME_MAX, SUMMARY_MAX, clip as clipText, describeIssues } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 
 // The gate Job's report (config/jobs/gate.py) and the fail-closed verdict on it. Pure: no I/O, no clock.
@@ -166,7 +166,8 @@ function salvageChecks(raw: unknown): ReportCheck[] {
   const out: ReportCheck[] = [];
   for (const c of raw.checks.slice(0, 32)) {
     if (!isRecord(c) || typeof c.name !== 'string' || c.name.length === 0) continue;
-    const name = c.name.slice(0, 128);
+    const name = clipText(c.name, CHECK_NAME_MAX, { oneLine: true });
+    if (name === '') continue;
     // A check without a boolean `ok: true` is not a pass.
     const check: ReportCheck = { name, ok: c.ok === true };
     if (typeof c.message === 'string') check.message = clip(c.message);
