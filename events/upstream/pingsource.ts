@@ -43,6 +43,7 @@ export function parsePingSource(input: unknown): ParseResult<PingTickValue> {
   const envelope = envelopeOf(input);
   if (!envelope.ok) return envelope;
   const { ce, data } = envelope.value;
+  if (ce.type !== PING_EVENT_TYPE) return { ok: false, reason: `type: Invalid input: expected "${PING_EVENT_TYPE}"` };
   if (data === undefined || data === null) {
     return { ok: false, reason: 'data: missing: the PingSource sends no data, so the tick names no model (set spec.data to {"model": "<name>"})' };
   }
