@@ -110,14 +110,27 @@ export interface EventLike {
 
 /**
  * Decodes a CloudEvent's data: an object as is, a JSON string or bytes parsed, `data_base64`
- * decoded and parsed. Returns undefined when there is no data; throws SyntaxError on bad JSON.
+ * decoded and parsed. Returns undefined when there is no data (absent, null or an empty body);
+ * throws SyntaxError on bad JSON.
+ *
+ * Bytes arrive as any typed array: the CloudEvents JS SDK (v10, `parseStructured` in
+ * message/http/index.js) turns a structured-mode `data_base64` into a `Uint32Array` holding one
+ * byte per element, and keeps the base64 text in `data_base64`; binary-mode bodies may be Buffers.
  */
 export function decodeEventData(ce: { data?: unknown; data_base64?: unknown }): unknown {
   let data = ce.data;
-  if (data === undefined && typeof ce.data_base64 === 'string') data = Buffer.from(ce.data_base64, 'base64');
-  if (data instanceof Uint8Array) data = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
-  if (typeof data === 'string') return JSON.parse(data) as unknown;
-  return data;
+  if (typeof ce.data_base64 === 'string' && ce.data_base64 !== '' && (data === undefined || ArrayBuffer.isView(data))) {
+    data = Buffer.from(ce.data_base64, 'base64');
+  }
+  if (ArrayBuffer.isView(data)) {
+    // Uint8Array/Buffer: the bytes themselves; any other typed array: one byte per element.
+    const bytes = data instanceof Uint8Array ? data
+      : data instanceof DataView ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        : Uint8Array.from(data as unknown as ArrayLike<number>);
+    data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  }
+  if (typeof data === 'string') return data.trim() === '' ? undefined : (JSON.parse(data) as unknown);
+  return data ?? undefined;
 }
 
 /** Validates one of our own events (type known, data matching its schema). */

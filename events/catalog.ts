@@ -15,6 +15,7 @@ import {
   Sha256,
   Trigger,
 } from './names.ts';
+import { CHECK_NAME_MAX, PROVENANCE_FIELD_MAX, PROVENANCE_TEXT_MAX, REASON_MAX, REQUESTED_BY_MAX, URL_MAX } from './text.ts';
 
 export const EventTypes = {
   trainingRequested: 'dev.mlops.training.requested.v1',
@@ -63,15 +64,15 @@ export function nounVerbOf(type: EventType): string {
   return type.slice('dev.mlops.'.length, -'.v1'.length);
 }
 
-const Text = z.string().max(512);
-const Url = z.string().max(2048);
+const Text = z.string().max(PROVENANCE_FIELD_MAX);
+const Url = z.string().max(URL_MAX);
 
 /** What fired a training request; every field optional, each source fills its own. */
 export const Provenance = z
   .object({
     alertFingerprint: Text.optional(),
     alertName: Text.optional(),
-    groupKey: z.string().max(2048).optional(),
+    groupKey: z.string().max(PROVENANCE_TEXT_MAX).optional(),
     startsAt: Text.optional(),
     generatorURL: Url.optional(),
     commitSha: CommitSha.optional(),
@@ -98,8 +99,8 @@ export const TrainingRequested = z
     gitRef: GitRef.optional(),
     notebookPath: NotebookPath.optional(),
     profile: Profile.optional(),
-    reason: z.string().max(1024).optional(),
-    requestedBy: z.string().max(256).optional(),
+    reason: z.string().max(REASON_MAX).optional(),
+    requestedBy: z.string().max(REQUESTED_BY_MAX).optional(),
     provenance: Provenance.optional(),
   })
   .strict();
@@ -180,7 +181,7 @@ export type ModelCopied = z.infer<typeof ModelCopied>;
 
 export const GateCheck = z
   .object({
-    name: z.string().min(1).max(128),
+    name: z.string().min(1).max(CHECK_NAME_MAX),
     ok: z.boolean(),
     message: Message.optional(),
     observed: z.unknown().optional(),
@@ -243,7 +244,7 @@ export const ModelRejected = z
     model: ModelName,
     run: RunName,
     checks: z.array(GateCheck).max(64),
-    failed: z.array(z.string().min(1).max(128)).min(1).max(64),
+    failed: z.array(z.string().min(1).max(CHECK_NAME_MAX)).min(1).max(64),
     message: Message,
   })
   .strict()

@@ -1,5 +1,6 @@
 // Public API of the CloudEvent catalog.
 export * from './names.ts';
+export * from './text.ts';
 export * from './catalog.ts';
 export * from './build.ts';
 export * from './upstream/common.ts';

@@ -1,6 +1,7 @@
 // Names and primitive schemas shared by every event and upstream payload.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { clip, MESSAGE_MAX } from './text.ts';
 
 export const DNS1123_LABEL_MAX = 63;
 // A model name is embedded in derived names (`model-lock-<model>`, run names with a suffix).
@@ -9,7 +10,6 @@ export const MODEL_NAME_MAX = 40;
 export const RUN_NAME_MAX = 52;
 export const GIT_REF_MAX = 200;
 export const NOTEBOOK_PATH_MAX = 512;
-export const MESSAGE_MAX = 4096;
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -139,9 +139,9 @@ export type IsoTime = z.infer<typeof IsoTime>;
 export const Message = z.string().max(MESSAGE_MAX);
 export type Message = z.infer<typeof Message>;
 
-/** Cuts text to fit `Message` (producers pass error text of unknown length). */
+/** Cuts text to fit `Message` (producers pass error text of unknown length); see events/text.ts. */
 export function clipMessage(text: string, max: number = MESSAGE_MAX): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  return clip(text, max);
 }
 
 export const Sha256 = z.string().regex(/^[a-f0-9]{64}$/, 'must be 64 lower-case hex characters');

@@ -1,4 +1,4 @@
-import { parseApiServerSource } from '../events/index.ts';
+import { SUMMARY_MAX, clip, parseApiServerSource } from '../events/index.ts';
 import type { CatalogModel } from './catalog.ts';
 import { invalid } from './errors.ts';
 import type { KubePort, KubeObject } from './kube.ts';
@@ -142,6 +142,6 @@ export async function jobEvidence(kube: KubePort, job: Job): Promise<JobEvidence
     succeeded: result.succeeded,
     ...(result.result !== undefined ? { result: result.result } : {}),
     ...(result.problem ? { problem: result.problem } : {}),
-    ...(failed ? { failure: [failed.reason, failed.message].filter(Boolean).join(': ') || 'Failed' } : {}),
+    ...(failed ? { failure: clip([failed.reason, failed.message].filter(Boolean).join(': ') || 'Failed', SUMMARY_MAX, { oneLine: true }) } : {}),
   };
 }

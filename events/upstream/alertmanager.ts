@@ -1,4 +1,7 @@
-// Alertmanager webhook payload, version 4 (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config).
+// Alertmanager webhook payload, version 4 (prometheus/alertmanager notify/webhook/webhook.go `Message`,
+// template/template.go `Data`/`Alert`; docs/configuration.md#webhook_config). Alertmanager before 0.19
+// (commit 6fbbda75, "Add Fingerprint to template data") sends the same version "4" without
+// `alerts[].fingerprint`, and before 0.21 without `truncatedAlerts`; see docs/upstream-events.md.
 import { z } from 'zod';
 import { IsoTime } from '../names.ts';
 import { parseWith, type ParseResult } from './common.ts';
@@ -18,10 +21,41 @@ export const Alert = z
     // "0001-01-01T00:00:00Z" while firing; still a valid date-time.
     endsAt: IsoTime.optional(),
     generatorURL: z.string().max(4096).default(''),
-    fingerprint: z.string().min(1).max(256),
+    fingerprint: z.string().min(1).max(256).optional(),
   })
-  .loose();
+  .loose()
+  // Missing before Alertmanager 0.19: computed the way Alertmanager computes it (see labelSetFingerprint).
+  .transform((alert) => ({ ...alert, fingerprint: alert.fingerprint ?? labelSetFingerprint(alert.labels) }));
 export type Alert = z.infer<typeof Alert>;
+
+const FNV64_OFFSET = 14695981039346656037n;
+const FNV64_PRIME = 1099511628211n;
+const MASK64 = (1n << 64n) - 1n;
+// model.SeparatorByte in prometheus/common.
+const SEPARATOR_BYTE = 0xff;
+
+/**
+ * An alert's fingerprint as Alertmanager writes it: `model.LabelSet.Fingerprint()` from prometheus/common
+ * (model/signature.go `labelSetToFingerprint`, model/fnv.go): FNV-1a 64 over the label names sorted
+ * (byte order), each name and value followed by the separator byte 0xff, printed as 16 hex digits
+ * (`Fingerprint.String()`, "%016x"). An empty label set hashes to the FNV offset basis.
+ */
+export function labelSetFingerprint(labels: Readonly<Record<string, string>>): string {
+  const names = Object.keys(labels)
+    .map((name) => [name, Buffer.from(name, 'utf8')] as const)
+    .sort((a, b) => Buffer.compare(a[1], b[1]));
+  let hash = FNV64_OFFSET;
+  const add = (byte: number): void => {
+    hash = ((hash ^ BigInt(byte)) * FNV64_PRIME) & MASK64;
+  };
+  for (const [name, nameBytes] of names) {
+    for (const byte of nameBytes) add(byte);
+    add(SEPARATOR_BYTE);
+    for (const byte of Buffer.from(labels[name] ?? '', 'utf8')) add(byte);
+    add(SEPARATOR_BYTE);
+  }
+  return hash.toString(16).padStart(16, '0');
+}
 
 export const AlertmanagerWebhook = z
   .object({

@@ -21,6 +21,7 @@ export function envelopeOf(input: unknown): ParseResult<{ ce: Record<string, unk
   try {
     return { ok: true, value: { ce, data: decodeEventData(ce) } };
   } catch {
-    return { ok: false, reason: 'data: not valid JSON' };
+    const type = typeof ce.datacontenttype === 'string' ? ` (datacontenttype ${JSON.stringify(ce.datacontenttype.slice(0, 64))})` : '';
+    return { ok: false, reason: `data: not valid JSON${type}` };
   }
 }

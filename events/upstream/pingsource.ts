@@ -32,11 +32,24 @@ export interface PingTickValue {
   data: PingData;
 }
 
-/** Parses a PingSource tick (SDK CloudEvent or structured JSON); data as object, JSON string or base64. */
+/**
+ * Parses a PingSource tick (SDK CloudEvent or structured JSON). knative/eventing pkg/adapter/mtping
+ * (`makeEvent`) sends `spec.data` (or the decoded `spec.dataBase64`) as the bytes of the event with
+ * `spec.contentType`; so data arrives as an object, a JSON string, bytes or `data_base64`. PingSource
+ * v1beta1 (before eventing 0.20) sent `spec.jsonData` as is when it was a JSON object and otherwise
+ * wrapped it as `{"body": "<text>"}`; a tick with no data (no `spec.data`) names no model.
+ */
 export function parsePingSource(input: unknown): ParseResult<PingTickValue> {
   const envelope = envelopeOf(input);
   if (!envelope.ok) return envelope;
   const { ce, data } = envelope.value;
+  if (ce.type !== PING_EVENT_TYPE) return { ok: false, reason: `type: Invalid input: expected "${PING_EVENT_TYPE}"` };
+  if (data === undefined || data === null) {
+    return { ok: false, reason: 'data: missing: the PingSource sends no data, so the tick names no model (set spec.data to {"model": "<name>"})' };
+  }
+  if (isLegacyBodyWrapper(data)) {
+    return { ok: false, reason: 'data: a PingSource v1beta1 {"body": ...} wrapper (its spec.jsonData was not a JSON object), so the tick names no model' };
+  }
   const parsed = parseWith(PingTick, { id: ce.id, type: ce.type, source: ce.source, time: ce.time, data });
   if (!parsed.ok) return parsed;
   const tick = parsed.value;
@@ -51,6 +64,12 @@ export function parsePingSource(input: unknown): ParseResult<PingTickValue> {
   };
   if (tick.time !== undefined) value.time = tick.time;
   return { ok: true, value };
+}
+
+function isLegacyBodyWrapper(data: unknown): boolean {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return false;
+  const keys = Object.keys(data);
+  return keys.length === 1 && keys[0] === 'body' && typeof (data as { body: unknown }).body === 'string';
 }
 
 // A tick may be stamped slightly before its slot (sender clock skew) or long after (redelivery keeps

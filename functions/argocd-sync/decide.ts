@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 import { Labels, runNameFor } from '../../runtime/labels.ts';
+import { K8S_EVENT_MESSAGE_MAX, clip } from '../../events/index.ts';
 import {
   DEFAULT_ARGOCD_NAMESPACE, TriggerAnnotations as A, isFinal, parseTriggerStatus, parseTriggers,
   type ParsedTriggers, type TargetRecord, type TriggerStatus, type TriggerTarget,
@@ -277,9 +278,8 @@ export function eventName(nvj: string, suffix: string): string {
   return `${nvj.slice(0, 253 - suffix.length - 12).replace(/[.-]+$/, '')}-${hash}.${suffix}`;
 }
 
-function clipText(s: string, max = 1024): string {
-  const flat = s.replace(/\s+/g, ' ');
-  return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
+function clipText(s: string): string {
+  return clip(s, K8S_EVENT_MESSAGE_MAX, { oneLine: true });
 }
 
 /** Debounce: recompute the Application status unless a terminal transition forces it or it is fresh (< 10 s). */

@@ -1,7 +1,7 @@
 import type { JobEvidence } from '../../runtime/jobs.ts';
 import { z } from 'zod';
 import type { ModelCopied, RunFailed } from '../../events/index.ts';
-import { describeIssues } from '../../events/index.ts';
+import { SUMMARY_MAX, clip as clipText, describeIssues } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { jobNameFor } from '../../runtime/labels.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
@@ -47,7 +47,6 @@ export const CopyResult = z.object({
 export type CopyResult = z.infer<typeof CopyResult>;
 
 const SHA256 = /^[a-f0-9]{64}$/;
-const MESSAGE_LIMIT = 1000;
 
 import { stagedArtifactPath as artifactPathOf } from '../../runtime/labels.ts';
 export { artifactPathOf };
@@ -139,7 +138,7 @@ function replayOutcome(run: ModelRun, name: string): CopyAction[] {
   return [{ kind: 'ignore', reason: `copy already finished (${copy?.outcome ?? 'no outcome'})` }];
 }
 
+/** Job output and conditions are cluster text of any length: one line, bounded (events/text.ts). */
 function clip(text: string): string {
-  const flat = text.replace(/[\r\n]+/g, ' ');
-  return flat.length > MESSAGE_LIMIT ? `${flat.slice(0, MESSAGE_LIMIT - 3)}...` : flat;
+  return clipText(text, SUMMARY_MAX, { oneLine: true });
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { clipMessage, isDns1123Label, MODEL_NAME_MAX, type Alert, type AlertmanagerWebhook, type TrainingRequested } from '../../events/index.ts';
+import { clipMessage, isDns1123Label, MODEL_NAME_MAX, PROVENANCE_TEXT_MAX, REASON_MAX, URL_MAX, type Alert, type AlertmanagerWebhook, type TrainingRequested } from '../../events/index.ts';
 import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 
 // Pure: an Alertmanager webhook + the catalog → what to do with each alert. No I/O, no clock.
@@ -12,10 +12,7 @@ export type DriftAction =
   /** The whole request can never succeed (only alerts naming models we do not have): answer 4xx. */
   | { kind: 'refuse'; error: 'invalid' | 'permanent'; message: string };
 
-const REASON_MAX = 1024;
-// Provenance fields are bounded in events/catalog.ts; upstream allows longer values.
-const GROUP_KEY_MAX = 2048;
-const URL_MAX = 2048;
+// Provenance fields are bounded in events/catalog.ts (limits in events/text.ts); upstream allows longer values.
 const SHOWN_VALUE_MAX = 64;
 
 /**
@@ -90,7 +87,7 @@ function requestData(alert: Alert, alertName: string, model: CatalogModel, group
     provenance: {
       alertFingerprint: alert.fingerprint,
       alertName,
-      groupKey: clipMessage(groupKey, GROUP_KEY_MAX),
+      groupKey: clipMessage(groupKey, PROVENANCE_TEXT_MAX),
       startsAt: alert.startsAt,
     },
   };

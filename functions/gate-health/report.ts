@@ -1,7 +1,7 @@
 import type { JobEvidence } from '../../runtime/jobs.ts';
 import { z } from 'zod';
 import type { GateCheck, Probe } from '../../events/index.ts';
-import { describeIssues } from '../../events/index.ts';
+import { CHECK_NAME_MAX, SUMMARY_MAX, clip as clipText, describeIssues } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 
 // The gate Job's report (config/jobs/gate.py) and the fail-closed verdict on it. Pure: no I/O, no clock.
@@ -26,7 +26,6 @@ export const LOAD_NOISE_SECONDS = 0.5;
 // A model shrinking to less than this fraction of the served one is worth a warning.
 export const SHRINK_FRACTION = 0.1;
 
-const MESSAGE_LIMIT = 1000;
 const SHA256 = /^[a-f0-9]{64}$/;
 
 export const ReportCheck = z.object({
@@ -167,7 +166,8 @@ function salvageChecks(raw: unknown): ReportCheck[] {
   const out: ReportCheck[] = [];
   for (const c of raw.checks.slice(0, 32)) {
     if (!isRecord(c) || typeof c.name !== 'string' || c.name.length === 0) continue;
-    const name = c.name.slice(0, 128);
+    const name = clipText(c.name, CHECK_NAME_MAX, { oneLine: true });
+    if (name === '') continue;
     // A check without a boolean `ok: true` is not a pass.
     const check: ReportCheck = { name, ok: c.ok === true };
     if (typeof c.message === 'string') check.message = clip(c.message);
@@ -252,7 +252,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** Job output and conditions are cluster text of any length: one line, bounded (events/text.ts). */
 function clip(text: string): string {
-  const flat = text.replace(/[\r\n]+/g, ' ');
-  return flat.length > MESSAGE_LIMIT ? `${flat.slice(0, MESSAGE_LIMIT - 3)}...` : flat;
+  return clipText(text, SUMMARY_MAX, { oneLine: true });
 }

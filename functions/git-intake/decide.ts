@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { branchOf, changedFiles, clipMessage, gitRefProblem, tagOf, type GitHubPush, type TrainingRequested } from '../../events/index.ts';
+import { REASON_MAX, REQUESTED_BY_MAX, branchOf, changedFiles, clipMessage, gitRefProblem, tagOf, type GitHubPush, type TrainingRequested } from '../../events/index.ts';
 import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 
 // Pure: a GitHub push + its delivery id + the catalog → which models to retrain. No I/O, no clock.
@@ -10,9 +10,6 @@ export type GitAction =
   | { kind: 'request-training'; id: string; data: TrainingRequested }
   | { kind: 'ignore'; reason: IgnoreReason; model?: string }
   | { kind: 'refuse'; error: 'invalid'; message: string };
-
-const REASON_MAX = 1024;
-const REQUESTED_BY_MAX = 256;
 
 /** GitHub re-delivers with the same delivery id, so a redelivery maps to the same event (and ModelRun). */
 export function gitEventId(deliveryId: string, model: string): string {

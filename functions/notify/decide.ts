@@ -1,7 +1,7 @@
 // Pure part of notify: which CloudEvents are notifications, where they go (catalog routes), what each
 // channel receives (exact rendered content) and which channels a redelivery still owes. No I/O, no clock.
 import { createHash } from 'node:crypto';
-import { EventTypes, isDns1123Label, parseEvent, type EventLike } from '../../events/index.ts';
+import { EventTypes, K8S_EVENT_MESSAGE_MAX, clip, isDns1123Label, parseEvent, type EventLike } from '../../events/index.ts';
 import type { NotificationRoute } from '../../runtime/catalog.ts';
 import { Labels, MANAGER } from '../../runtime/labels.ts';
 import { Resources } from '../../runtime/resources.ts';
@@ -59,7 +59,6 @@ export const DefaultRoutes: readonly NotificationRoute[] = [{
 }];
 
 const FIELD_MAX = 1000;
-const K8S_MESSAGE_MAX = 1024;
 
 /** A notification-worthy event, normalised: everything the channels render comes from here. */
 export interface Notice {
@@ -325,7 +324,7 @@ function k8sEvent(notice: Notice, state: NotifyState, now: Date): K8sEventObject
     metadata: { name: eventNameOf(notice), namespace: state.namespace, labels },
     involvedObject,
     reason: Reasons[notice.key],
-    message: clip(summary.replace(/\s+/g, ' '), K8S_MESSAGE_MAX),
+    message: clip(summary, K8S_EVENT_MESSAGE_MAX, { oneLine: true }),
     type: notice.key === 'deployment.verified' || notice.key === 'training.skipped' ? 'Normal' : 'Warning',
     source: { component: 'model-lifecycle-notify' },
     reportingComponent: 'model-lifecycle/notify',
@@ -372,9 +371,6 @@ function scalarText(value: unknown): string | undefined {
   return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined;
 }
 
-function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
 
 function chunk<T>(items: T[], size: number): T[][] {
   const out: T[][] = [];

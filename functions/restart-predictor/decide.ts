@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MESSAGE_MAX, clip } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { jobNameFor } from '../../runtime/labels.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
@@ -75,7 +76,7 @@ function onDeploymentFailed(name: string, run: ModelRun): RestartAction[] {
   if (rollback?.finished) {
     // Redelivery after the outcome: answer as the first time did (same event id, receivers de-duplicate).
     if (status.phase === 'RolledBack' && status.release?.restored) {
-      return [{ kind: 'reply-rolledback', failedRelease: name, restoredRelease: status.release.restored, message: status.message ?? rolledBackMessage(name, status.release.restored, undefined) }];
+      return [{ kind: 'reply-rolledback', failedRelease: name, restoredRelease: status.release.restored, message: clip(status.message ?? rolledBackMessage(name, status.release.restored, undefined), MESSAGE_MAX) }];
     }
     if (rollback.outcome === 'not-rolled-back') return [{ kind: 'reply-rolledback', failedRelease: name, restoredRelease: null, message: noPreviousMessage(name) }];
     return [{ kind: 'ignore', reason: `rollback already ended (${rollback.outcome ?? 'unknown'})` }];
@@ -135,7 +136,7 @@ function onPromoteFinished(input: JobFinished, run: ModelRun, state: RestartStat
   if (status.phase !== 'Promoting') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Promoting` }];
   const verdict = verdictOf(input, input.run);
   if (!verdict.ok) {
-    const message = `promotion of ${input.run} failed: ${verdict.why}`;
+    const message = clip(`promotion of ${input.run} failed: ${verdict.why}`, MESSAGE_MAX);
     return [
       { kind: 'finish-failed', step: 'promote', message, stepMessage: verdict.why },
       { kind: 'reply-run-failed', step: 'promote', reason: 'promote-failed', message },
@@ -166,7 +167,7 @@ function onRollbackFinished(input: JobFinished, run: ModelRun, state: RestartSta
   if (!previous) return [{ kind: 'ignore', reason: 'run records no replaced release' }];
   const verdict = verdictOf(input, previous);
   if (!verdict.ok) {
-    const message = `rollback to ${previous} failed: ${verdict.why}; ${input.run} is still served`;
+    const message = clip(`rollback to ${previous} failed: ${verdict.why}; ${input.run} is still served`, MESSAGE_MAX);
     return [
       { kind: 'finish-failed', step: 'rollback', message, stepMessage: verdict.why },
       { kind: 'reply-run-failed', step: 'rollback', reason: 'rollback-failed', message },
@@ -181,5 +182,5 @@ function onRollbackFinished(input: JobFinished, run: ModelRun, state: RestartSta
 }
 
 function rolledBackMessage(run: string, restored: string, why: string | undefined): string {
-  return `release ${run} failed verification${why ? ` (${why})` : ''}; rolled back to ${restored}`;
+  return clip(`release ${run} failed verification${why ? ` (${why})` : ''}; rolled back to ${restored}`, MESSAGE_MAX);
 }

@@ -213,7 +213,8 @@ describe('start-training over HTTP against the emulator', () => {
   test('a Tekton pipelinerun.successful labelled mlops.dev/retrain-model starts training keyed by the PipelineRun uid', async () => {
     const pr = (labels: Record<string, string>) => new CloudEvent({
       type: 'dev.tekton.event.pipelinerun.successful.v1', source: '/apis///namespaces/mlops//prep-run-1', id: 'tekton-1', datacontenttype: 'application/json',
-      data: { pipelineRun: { apiVersion: 'tekton.dev/v1beta1', kind: 'PipelineRun', metadata: { name: 'prep-run-1', namespace: NAMESPACE, uid: 'uid-prep-1', labels }, status: { conditions: [{ type: 'Succeeded', status: 'True' }] } } },
+      // As Tekton sends it: no apiVersion/kind in the data (docs/upstream-events.md).
+      data: { pipelineRun: { metadata: { name: 'prep-run-1', namespace: NAMESPACE, uid: 'uid-prep-1', labels }, status: { conditions: [{ type: 'Succeeded', status: 'True' }] } } },
     });
     const unlabelled = await postEvent(served.url, pr({}));
     expect(unlabelled.status).toBe(204);

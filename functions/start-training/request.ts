@@ -1,7 +1,7 @@
 import type { CloudEvent } from 'cloudevents';
 import {
-  EventTypes, PING_EVENT_TYPE, TektonPipelineRunEventTypes, TrainingRequested, parseEvent, parsePingSource,
-  parseTektonEvent, scheduleSlot,
+  EventTypes, PING_EVENT_TYPE, TektonPipelineRunEventTypes, TrainingRequested, isTektonEventType,
+  isTektonPipelineRunEventType, parseEvent, parsePingSource, parseTektonEvent, scheduleSlot,
 } from '../../events/index.ts';
 import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 import { findModel } from '../../runtime/catalog.ts';
@@ -60,7 +60,7 @@ export function normalise(event: CloudEvent<unknown>, catalog: Catalog): Normali
     if (!parsed.ok) throw invalid(parsed.reason);
     const pr = parsed.value.pipelineRun;
     const modelName = pr.metadata.labels?.[Labels.retrainModel];
-    if (!modelName) return { kind: 'ignore', reason: `PipelineRun ${pr.metadata.name ?? ''} has no ${Labels.retrainModel} label` };
+    if (!modelName) return { kind: 'ignore', reason: `ignored: PipelineRun ${pr.metadata.name} has no ${Labels.retrainModel} label` };
     const model = requireModel(catalog, modelName);
     const data: TrainingRequested = {
       model: model.name, trigger: 'pipeline', requestedBy: 'tekton',
@@ -71,6 +71,9 @@ export function normalise(event: CloudEvent<unknown>, catalog: Catalog): Normali
     return withTrace({ data: checked.data, model, idempotencyKey: `pipeline/${pr.metadata.uid}` });
   }
 
+  // Tekton sends every state of every run; only a successful PipelineRun is a trigger.
+  if (isTektonPipelineRunEventType(event.type)) return { kind: 'ignore', reason: `ignored: not a successful run (${event.type})` };
+  if (isTektonEventType(event.type)) return { kind: 'ignore', reason: `ignored: a Tekton event not about a PipelineRun (${event.type})` };
   return { kind: 'ignore', reason: `event type ${event.type} is not handled by start-training` };
 }
 

@@ -1,3 +1,4 @@
+import { clip, MESSAGE_MAX } from '../../events/index.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
 
 // Pure decision for track-training: an NVJ update (phase as the operator wrote it) and our ModelRun →
@@ -34,7 +35,8 @@ export function decideTrack(input: TrackInput, run: ModelRun | undefined, profil
       const warning = warningOf(run);
       return [{ kind: 'reply-succeeded', completedAt: new Date(training.finished).toISOString(), ...(warning ? { warning } : {}) }];
     }
-    if (training.outcome === 'Failed') return [{ kind: 'reply-failed', message: training.message ?? 'training failed' }];
+    // Clipped again: a run recorded before messages were bounded must still get its event out.
+    if (training.outcome === 'Failed') return [{ kind: 'reply-failed', message: clip(training.message ?? 'training failed', MESSAGE_MAX) }];
     return [{ kind: 'ignore', reason: 'already tracked' }];
   }
   if (run.status?.phase && run.status.phase !== 'Training' && run.status.phase !== 'Pending') {
@@ -42,14 +44,15 @@ export function decideTrack(input: TrackInput, run: ModelRun | undefined, profil
   }
 
   if (phase === 'Succeeded') {
-    const warning = LOGS_NOT_COLLECTED.test(input.message) ? `training succeeded but the operator could not collect logs: ${input.message}` : undefined;
+    const warning = LOGS_NOT_COLLECTED.test(input.message) ? clip(`training succeeded but the operator could not collect logs: ${input.message}`, MESSAGE_MAX) : undefined;
     const next = profile === 'gpu' ? 'Copying' : 'Gating';
     return [
       { kind: 'record-success', next, ...(warning ? { warning } : {}) },
       { kind: 'reply-succeeded', ...(warning ? { warning } : {}) },
     ];
   }
-  const message = input.message || 'the notebook failed (no message from the operator)';
+  // The operator's message is whatever the notebook printed (a whole traceback): bounded to what the event allows.
+  const message = clip(input.message || 'the notebook failed (no message from the operator)', MESSAGE_MAX);
   return [{ kind: 'record-failure', message }, { kind: 'reply-failed', message }];
 }
 

@@ -1,5 +1,5 @@
 import { CloudEvent } from 'cloudevents';
-import { EventTypes } from '../../events/index.ts';
+import { EventTypes, MESSAGE_MAX } from '../../events/index.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { NAMESPACE, postEvent, serveForTest, startRecordingSink, startTestCluster, type RecordingSink, type ServedStep, type TestCluster } from '../../test/kit.ts';
@@ -90,5 +90,39 @@ describe('track-training over HTTP against the emulator', () => {
     expect((await postEvent(track.url, del)).status).toBe(204);
     const bad = new CloudEvent({ type: 'dev.knative.apiserver.resource.update', source: 'https://kubernetes.default.svc', id: 'x-3', data: { kind: 7 } });
     expect((await postEvent(track.url, bad)).status).toBe(400);
+  });
+  test('a 100 KB operator failure message still produces training.failed (clipped to the event schema), over HTTP', async () => {
+    cluster.emulator.store.deleteCollection({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases' }, { namespace: NAMESPACE });
+    const run = await startRun('anomaly-detector', 'track-huge');
+    // A failed notebook's whole traceback, as the operator writes it into status.message.
+    const traceback = `Traceback (most recent call last):\n${'  File "/tmp/nb.py", line 7, in <module>\n    model.fit(X)\n'.repeat(2000)}ValueError: Input contains NaN`;
+    expect(traceback.length).toBeGreaterThan(100_000);
+    const res = await postEvent(track.url, update(setPhase(run, 'Failed', traceback), 'huge-1'));
+    expect(res.status).toBe(200);
+    expect(res.event?.type).toBe(EventTypes.trainingFailed);
+    const message = (res.event?.data as { message: string }).message;
+    expect(message).toHaveLength(MESSAGE_MAX);
+    expect(message.startsWith('Traceback (most recent call last):')).toBe(true);
+    expect(message.endsWith('…')).toBe(true);
+    const mr = await cluster.kube.get<ModelRun & KubeObject>(Resources.modelRun, run);
+    expect(mr?.status?.phase).toBe('Failed');
+    expect(mr?.status?.message?.length).toBeLessThanOrEqual(MESSAGE_MAX);
+    expect(mr?.status?.steps?.training?.message).toBe(message);
+    // A redelivery answers with the same event.
+    const again = await postEvent(track.url, update(setPhase(run, 'Failed', traceback), 'huge-2'));
+    expect(again.event?.id).toBe(res.event?.id);
+    expect(again.event?.data).toEqual(res.event?.data);
+  });
+
+  test('a run that recorded an unclipped message before the fix still gets its training.failed out', async () => {
+    cluster.emulator.store.deleteCollection({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases' }, { namespace: NAMESPACE });
+    const run = await startRun('anomaly-detector', 'track-legacy');
+    const MR = { group: 'lifecycle.mlops.dev', version: 'v1alpha1', resource: 'modelruns' };
+    const stored = cluster.emulator.store.read(MR, { name: run, namespace: NAMESPACE });
+    cluster.emulator.store.updateStatus(MR, { ...stored, status: { ...(stored.status as Record<string, unknown>), phase: 'Failed', steps: { training: { finished: '2026-11-22T03:00:00Z', outcome: 'Failed', message: 'x'.repeat(100_000) } } } });
+    const res = await postEvent(track.url, update(setPhase(run, 'Failed', 'x'.repeat(100_000)), 'legacy-1'));
+    expect(res.status).toBe(200);
+    expect(res.event?.type).toBe(EventTypes.trainingFailed);
+    expect((res.event?.data as { message: string }).message).toHaveLength(MESSAGE_MAX);
   });
 });

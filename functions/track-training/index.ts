@@ -1,6 +1,6 @@
 import { transition } from '../../runtime/runstate.ts';
 import type { CloudEvent } from 'cloudevents';
-import { EventTypes, buildEvent, parseApiServerSource } from '../../events/index.ts';
+import { EventTypes, MESSAGE_MAX, buildEvent, clip, parseApiServerSource } from '../../events/index.ts';
 import { invalid } from '../../runtime/errors.ts';
 import { finishRun } from '../../runtime/finish.ts';
 import { Labels, MANAGER, stagedArtifactPath as artifactPath } from '../../runtime/labels.ts';
@@ -33,7 +33,7 @@ export const step: StepDefinition = {
 
     const run = await getRun(deps.kube, runName);
     const profile = run?.spec.profile ?? 'cpu';
-    const actions = decideTrack({ phase, message: nvj.status?.message ?? '', ...(nvj.status?.completionTime ? { completionTime: String(nvj.status.completionTime) } : {}) }, run, profile);
+    const actions = decideTrack({ phase, message: typeof nvj.status?.message === 'string' ? nvj.status.message : '', ...(nvj.status?.completionTime ? { completionTime: String(nvj.status.completionTime) } : {}) }, run, profile);
     const { traceparent } = traceOf(input.event, run);
     const event = await runEffects(actions, deps, runName, run?.spec.model ?? labels[Labels.model] ?? '', profile, traceparent);
     return event ? reply(event) : empty;
@@ -81,7 +81,7 @@ async function runEffects(actions: TrackAction[], deps: StepDeps, run: string, m
       }
       case 'record-failure': {
         const finished = await finishRun(deps, run, {
-          from: 'Training', phase: 'Failed', step: STEP, message: `training failed: ${action.message}`,
+          from: 'Training', phase: 'Failed', step: STEP, message: clip(`training failed: ${action.message}`, MESSAGE_MAX),
           patch: (status) => ({ ...status, step: 'training', steps: { ...status.steps, training: { ...status.steps?.training, finished: now, outcome: 'Failed', message: action.message } } }),
           ...trace,
         });
