@@ -14,7 +14,9 @@ const USAGE = `usage: mlops <command> [options]
                                      (exit 2) when start-training would refuse it
   status                             per model: served release, age, last run, next schedule
   runs MODEL                         one model's run timelines
-  render [--out DIR]                 the Kubernetes manifests for the catalog
+  render [--out DIR] [--namespace NS] [--image IMG] [--sender-auth]
+         [--platform openshift-aiops-platform] [--training-image IMG] [--training-service-account SA] [--prometheus-url URL]
+                                     the Kubernetes manifests for the catalog (EventPolicies with --sender-auth)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -54,9 +56,16 @@ async function main(argv: string[]): Promise<number> {
       return command === 'status' ? runStatus({ env: process.env, namespace: values.namespace }) : runRuns({ env: process.env, namespace: values.namespace, model: positionals[0] });
     }
     case 'render': {
-      const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, catalog: { type: 'string' }, namespace: { type: 'string' }, image: { type: 'string' } } });
+      const { values } = parseArgs({ args: rest, options: {
+        out: { type: 'string' }, catalog: { type: 'string' }, namespace: { type: 'string' }, image: { type: 'string' }, platform: { type: 'string' },
+        'training-image': { type: 'string' }, 'training-service-account': { type: 'string' }, 'prometheus-url': { type: 'string' }, 'sender-auth': { type: 'boolean' },
+      } });
       const { runRender } = await import('./render.ts');
-      return runRender({ out: values.out, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml', namespace: values.namespace, image: values.image });
+      return runRender({
+        out: values.out, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml', namespace: values.namespace, image: values.image,
+        platform: values.platform, trainingImage: values['training-image'], trainingServiceAccount: values['training-service-account'],
+        prometheusUrl: values['prometheus-url'], senderAuth: values['sender-auth'] ?? false,
+      });
     }
     case undefined:
     case '-h':

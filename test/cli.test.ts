@@ -147,6 +147,17 @@ describe('mlops CLI', () => {
       expect(s.metadata.namespace).toBe('ml');
       expect(s.spec.template.spec.containers[0]?.image).toBe('registry.example.com/mlops:1');
     }
+    // The platform this replaces: its namespace, training image, ServiceAccount and Prometheus; EventPolicies.
+    const platform = join(dir, 'platform');
+    execFileSync(NODE, [MLOPS, 'render', '--out', platform, '--platform', 'openshift-aiops-platform', '--sender-auth'], { encoding: 'utf8' });
+    const maps = parseYamlDocs(readFileSync(join(platform, 'configmaps.yaml'), 'utf8')) as Array<{ metadata: { name: string; namespace: string }; data: Record<string, string> }>;
+    const models = (parseYamlDocs(maps.find((m) => m.metadata.name === 'model-catalog')?.data['models.yaml'] ?? '')[0] as { models: Array<{ notebook: { image: string }; serviceAccountName: string; prometheusUrl: string }> }).models;
+    expect(maps.every((m) => m.metadata.namespace === 'self-healing-platform')).toBe(true);
+    for (const m of models) {
+      expect(m).toMatchObject({ notebook: { image: 'image-registry.openshift-image-registry.svc:5000/self-healing-platform/notebook-validator:latest' }, serviceAccountName: 'self-healing-workbench', prometheusUrl: 'http://prometheus-k8s.openshift-monitoring.svc:9090' });
+    }
+    expect(readFileSync(join(platform, 'rbac/roles.yaml'), 'utf8')).toMatch(/name: self-healing-workbench\n/);
+    expect(readFileSync(join(platform, 'knative/eventpolicies.yaml'), 'utf8')).toMatch(/kind: EventPolicy/);
     let failed: { status: number | null; stderr: string } = { status: 0, stderr: '' };
     try { execFileSync(NODE, [MLOPS, 'frobnicate'], { encoding: 'utf8', stdio: 'pipe' }); } catch (err) { failed = err as { status: number; stderr: string }; }
     expect(failed.status).toBe(2);
