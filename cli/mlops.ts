@@ -9,11 +9,14 @@ const USAGE = `usage: mlops <command> [options]
   cluster [--port N] [--kubeconfig PATH] [--state FILE]
                                      the Kubernetes API emulator alone
   serve STEP [--port N]              one function over HTTP (KUBECONFIG, MODEL_CATALOG, K_SINK, secrets from env)
-  train MODEL [--hours N] [--data-source S] [--ref R] [--gpu] [--broker URL]
-                                     send training.requested (trigger manual) to the broker
+  train MODEL [--hours N] [--data-source S] [--ref R] [--gpu] [--broker URL] [--catalog FILE]
+                                     send training.requested (trigger manual) to the broker; refused
+                                     (exit 2) when start-training would refuse it
   status                             per model: served release, age, last run, next schedule
   runs MODEL                         one model's run timelines
-  render [--out DIR]                 the Kubernetes manifests for the catalog
+  render [--out DIR] [--namespace NS] [--image IMG] [--sender-auth]
+         [--platform openshift-aiops-platform] [--training-image IMG] [--training-service-account SA] [--prometheus-url URL]
+                                     the Kubernetes manifests for the catalog (EventPolicies with --sender-auth)
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -40,10 +43,11 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'train': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
-        hours: { type: 'string' }, 'data-source': { type: 'string' }, ref: { type: 'string' }, gpu: { type: 'boolean' }, broker: { type: 'string' },
+        hours: { type: 'string' }, 'data-source': { type: 'string' }, ref: { type: 'string' }, gpu: { type: 'boolean' }, broker: { type: 'string' }, catalog: { type: 'string' },
       } });
       const { runTrain } = await import('./train.ts');
-      return runTrain({ model: positionals[0], hours: values.hours, dataSource: values['data-source'], ref: values.ref, gpu: values.gpu ?? false, broker: values.broker ?? process.env.MLOPS_BROKER ?? process.env.K_SINK });
+      return runTrain({ model: positionals[0], hours: values.hours, dataSource: values['data-source'], ref: values.ref, gpu: values.gpu ?? false,
+        broker: values.broker ?? process.env.MLOPS_BROKER ?? process.env.K_SINK, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml' });
     }
     case 'status':
     case 'runs': {
@@ -52,9 +56,16 @@ async function main(argv: string[]): Promise<number> {
       return command === 'status' ? runStatus({ env: process.env, namespace: values.namespace }) : runRuns({ env: process.env, namespace: values.namespace, model: positionals[0] });
     }
     case 'render': {
-      const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, catalog: { type: 'string' }, namespace: { type: 'string' }, image: { type: 'string' } } });
+      const { values } = parseArgs({ args: rest, options: {
+        out: { type: 'string' }, catalog: { type: 'string' }, namespace: { type: 'string' }, image: { type: 'string' }, platform: { type: 'string' },
+        'training-image': { type: 'string' }, 'training-service-account': { type: 'string' }, 'prometheus-url': { type: 'string' }, 'sender-auth': { type: 'boolean' },
+      } });
       const { runRender } = await import('./render.ts');
-      return runRender({ out: values.out, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml', namespace: values.namespace, image: values.image });
+      return runRender({
+        out: values.out, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml', namespace: values.namespace, image: values.image,
+        platform: values.platform, trainingImage: values['training-image'], trainingServiceAccount: values['training-service-account'],
+        prometheusUrl: values['prometheus-url'], senderAuth: values['sender-auth'] ?? false,
+      });
     }
     case undefined:
     case '-h':

@@ -1,11 +1,67 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DEFAULT_IMAGE, renderManifests, toYamlStream } from '../config/render.ts';
-import { loadCatalog } from '../runtime/catalog.ts';
+import { loadCatalog, type Catalog } from '../runtime/catalog.ts';
 
-export async function runRender(opts: { out?: string | undefined; catalogPath: string; namespace?: string | undefined; image?: string | undefined }): Promise<number> {
-  const catalog = loadCatalog(opts.catalogPath);
-  const files = renderManifests(catalog, { namespace: opts.namespace ?? 'model-lifecycle', image: opts.image ?? DEFAULT_IMAGE });
+/**
+ * Install presets: the values of a platform the catalog's models come from. `openshift-aiops-platform` is
+ * KubeHeal/openshift-aiops-platform as its notebook validation jobs run (charts/hub/templates/
+ * notebook-validation-jobs.yaml and tekton-model-training-pipeline.yaml there): its namespace, the notebook
+ * image its BuildConfig pushes, the workbench ServiceAccount (which its RBAC lets read Prometheus) and the
+ * in-cluster Prometheus. Explicit options win over a preset.
+ */
+export const PLATFORM_PRESETS = {
+  'openshift-aiops-platform': {
+    namespace: 'self-healing-platform',
+    trainingImage: 'image-registry.openshift-image-registry.svc:5000/self-healing-platform/notebook-validator:latest',
+    trainingServiceAccount: 'self-healing-workbench',
+    prometheusUrl: 'http://prometheus-k8s.openshift-monitoring.svc:9090',
+  },
+} as const;
+export type PlatformPreset = keyof typeof PLATFORM_PRESETS;
+
+export interface RenderCliOptions {
+  out?: string | undefined;
+  catalogPath: string;
+  namespace?: string | undefined;
+  image?: string | undefined;
+  platform?: string | undefined;
+  trainingImage?: string | undefined;
+  trainingServiceAccount?: string | undefined;
+  prometheusUrl?: string | undefined;
+  senderAuth?: boolean | undefined;
+}
+
+/** The catalog with the training image / ServiceAccount / Prometheus URL set for every model, where given. */
+export function withTrainingOverrides(catalog: Catalog, o: { trainingImage?: string | undefined; trainingServiceAccount?: string | undefined; prometheusUrl?: string | undefined }): Catalog {
+  return {
+    ...catalog,
+    models: catalog.models.map((m) => ({
+      ...m,
+      notebook: { ...m.notebook, ...(o.trainingImage ? { image: o.trainingImage } : {}) },
+      ...(o.trainingServiceAccount ? { serviceAccountName: o.trainingServiceAccount } : {}),
+      ...(o.prometheusUrl ? { prometheusUrl: o.prometheusUrl } : {}),
+    })),
+  };
+}
+
+export async function runRender(opts: RenderCliOptions): Promise<number> {
+  let preset: (typeof PLATFORM_PRESETS)[PlatformPreset] | undefined;
+  if (opts.platform !== undefined) {
+    if (!Object.hasOwn(PLATFORM_PRESETS, opts.platform)) {
+      process.stderr.write(`mlops render: unknown --platform ${JSON.stringify(opts.platform)} (known: ${Object.keys(PLATFORM_PRESETS).join(', ')})\n`);
+      return 2;
+    }
+    preset = PLATFORM_PRESETS[opts.platform as PlatformPreset];
+  }
+  const catalog = withTrainingOverrides(loadCatalog(opts.catalogPath), {
+    trainingImage: opts.trainingImage ?? preset?.trainingImage,
+    trainingServiceAccount: opts.trainingServiceAccount ?? preset?.trainingServiceAccount,
+    prometheusUrl: opts.prometheusUrl ?? preset?.prometheusUrl,
+  });
+  const files = renderManifests(catalog, {
+    namespace: opts.namespace ?? preset?.namespace ?? 'model-lifecycle', image: opts.image ?? DEFAULT_IMAGE, senderAuth: opts.senderAuth ?? false,
+  });
   if (!opts.out) {
     process.stdout.write(Object.values(files).map(toYamlStream).join('---\n'));
     return 0;

@@ -9,6 +9,7 @@ import { EventTypes, Extensions, ReconcileTarget } from '../events/catalog.ts';
 import { Labels, MANAGER } from '../runtime/labels.ts';
 import { SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
 import { INTAKE_STEPS } from '../functions/registry.ts';
+import { renderEventPolicies } from './eventpolicies.ts';
 
 export const ROUTE_EXTENSION = 'mlopsroute';
 export const Routes = { schedule: 'schedule', watchdog: 'watchdog', training: 'training', copy: 'copy', gate: 'gate', promote: 'promote', predictor: 'predictor', argocd: 'argocd' } as const;
@@ -32,6 +33,8 @@ export interface RenderOptions {
   image: string;
   /** Repo root for config/jobs scripts and config/crds. */
   root?: string;
+  /** Add Knative EventPolicies (config/eventpolicies.ts, docs/security.md). */
+  senderAuth?: boolean;
 }
 
 /** What each step's code calls on the API, and nothing more (the e2e tests enforce exactly these). */
@@ -284,7 +287,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py', 'jobs_common.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
   ];
 
-  return {
+  const files: Record<string, Obj[]> = {
     'knative/services.yaml': services,
     'knative/broker.yaml': [broker],
     'knative/triggers.yaml': triggers,
@@ -294,6 +297,8 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     'rbac/roles.yaml': rbac,
     'configmaps.yaml': configMaps,
   };
+  if (opts.senderAuth) files['knative/eventpolicies.yaml'] = renderEventPolicies(files, ns);
+  return files;
 }
 
 export function toYamlStream(objs: Obj[]): string {

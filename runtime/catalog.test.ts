@@ -1,4 +1,4 @@
-import { parseCatalog, loadCatalog, CatalogError, findModel } from './catalog.ts';
+import { parseCatalog, loadCatalog, CatalogError, dataSourceFor, findModel } from './catalog.ts';
 
 describe('model catalog', () => {
   test('the shipped catalog loads with the seed defaults', () => {
@@ -18,6 +18,69 @@ describe('model catalog', () => {
     // defaults merge deeply: the model's own path survives next to the shared git url
     expect(anomaly?.notebook.gitUrl).toBe('https://github.com/tosin2013/openshift-aiops-platform.git');
     expect(predictive?.deadlines).toEqual({ trainingMinutes: 480, copyMinutes: 30, gateMinutes: 15, promoteMinutes: 10, verifyMinutes: 15 });
+  });
+
+  test('the shipped catalog describes the platform it replaces: notebooks, scheduled data, default overrides', () => {
+    const catalog = loadCatalog('config/models.yaml');
+    const anomaly = findModel(catalog, 'anomaly-detector')!;
+    const predictive = findModel(catalog, 'predictive-analytics')!;
+    expect(anomaly.notebook.path).toBe('notebooks/02-anomaly-detection/01-isolation-forest-implementation.ipynb');
+    expect(predictive.notebook.path).toBe('notebooks/02-anomaly-detection/05-predictive-analytics-kserve.ipynb');
+    for (const m of [anomaly, predictive]) {
+      expect(dataSourceFor(m, 'schedule')).toBe('prometheus');
+      expect(dataSourceFor(m, 'catchup')).toBe('prometheus');
+      expect(dataSourceFor(m, 'manual')).toBe('synthetic');
+      expect(dataSourceFor(m, 'drift')).toBe('synthetic');
+      expect(m.overrides).toEqual({ gitRef: ['git-intake'], notebookPath: [], dataSource: ['*'], trainingHours: ['*'], profile: ['*'] });
+    }
+  });
+
+  test('dataSource is one value for every trigger or a default plus per-trigger values', () => {
+    const doc = (ds: string) => `
+models:
+  - name: m
+    inferenceService: m
+    notebook: { gitUrl: https://example.com/r.git, gitRef: main, path: nb/m.ipynb, image: img }
+    features: { count: 1 }
+    output: { kind: regression, width: 1 }
+    dataSource: ${ds}
+`;
+    const one = parseCatalog(doc('hybrid')).models[0]!;
+    expect([dataSourceFor(one, 'schedule'), dataSourceFor(one, 'manual')]).toEqual(['hybrid', 'hybrid']);
+    const per = parseCatalog(doc('{ default: prometheus, manual: synthetic }')).models[0]!;
+    expect([dataSourceFor(per, 'schedule'), dataSourceFor(per, 'manual')]).toEqual(['prometheus', 'synthetic']);
+    expect(() => parseCatalog(doc('{ schedule: prometheus }'))).toThrow(/dataSource/);
+    expect(() => parseCatalog(doc('{ default: csv }'))).toThrow(/dataSource/);
+  });
+
+  test('a model cannot live in another namespace: owner references cannot cross namespaces', () => {
+    let caught: unknown;
+    try {
+      parseCatalog(`
+models:
+  - name: m
+    namespace: elsewhere
+    inferenceService: m
+    notebook: { gitUrl: https://example.com/r.git, gitRef: main, path: nb/m.ipynb, image: img }
+    features: { count: 1 }
+    output: { kind: regression, width: 1 }
+`, 'ns.yaml');
+    } catch (err) { caught = err; }
+    expect((caught as CatalogError).problems).toEqual([
+      'models[0].namespace: not supported: ModelRuns, NVJs, Jobs, PVCs and InferenceServices share the namespace the functions are installed in (owner references cannot cross namespaces); use mlops render --namespace',
+    ]);
+  });
+
+  test('an override policy names step senders or *', () => {
+    expect(() => parseCatalog(`
+models:
+  - name: m
+    inferenceService: m
+    notebook: { gitUrl: https://example.com/r.git, gitRef: main, path: nb/m.ipynb, image: img }
+    features: { count: 1 }
+    output: { kind: regression, width: 1 }
+    overrides: { gitRef: ["/model-lifecycle/git-intake"], command: ["*"] }
+`)).toThrow(/overrides\.gitRef\[0\]: must be a step name[\s\S]*overrides: Unrecognized key: "command"/);
   });
 
   test('a custom model needs only the required fields', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DataSource, type Trigger } from '../events/names.ts';
 
 // The model catalog (config/models.yaml). Validated once at start-up; a bad catalog fails loudly with every
 // problem and its path, never per event. `defaults` are deep-merged under every model before validation.
@@ -51,6 +52,40 @@ export const NotificationRoute = z.object({
 }).strict();
 export type NotificationRoute = z.infer<typeof NotificationRoute>;
 
+/**
+ * Training data per trigger: one value for every trigger, or `default` plus per-trigger values. Scheduled runs
+ * (PingSource ticks and the watchdog's catch-ups) of the platform this replaces train on `prometheus`; manual
+ * and other runs keep `default` (docs/security.md, README "Catalog").
+ */
+export const DataSourcePolicy = z.union([
+  DataSource,
+  z.object({
+    default: DataSource,
+    schedule: DataSource.optional(), catchup: DataSource.optional(), manual: DataSource.optional(), drift: DataSource.optional(),
+    git: DataSource.optional(), pipeline: DataSource.optional(), retry: DataSource.optional(),
+  }).strict(),
+]);
+export type DataSourcePolicy = z.infer<typeof DataSourcePolicy>;
+
+/** The `training.requested` fields a sender may set instead of the catalog's value (docs/security.md). */
+export const OverrideFields = ['gitRef', 'notebookPath', 'dataSource', 'trainingHours', 'profile'] as const;
+export type OverrideField = (typeof OverrideFields)[number];
+
+/** A sender: the step name in the event's `source` (`/model-lifecycle/<name>`), or `*` for any sender. */
+const SenderName = z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/, 'must be a step name such as git-intake, or *');
+const Senders = z.array(SenderName).max(32);
+export const DEFAULT_OVERRIDES = {
+  gitRef: ['git-intake'], notebookPath: [], dataSource: ['*'], trainingHours: ['*'], profile: ['*'],
+} as const satisfies Record<OverrideField, readonly string[]>;
+export const OverridePolicy = z.object({
+  gitRef: Senders.default([...DEFAULT_OVERRIDES.gitRef]),
+  notebookPath: Senders.default([...DEFAULT_OVERRIDES.notebookPath]),
+  dataSource: Senders.default([...DEFAULT_OVERRIDES.dataSource]),
+  trainingHours: Senders.default([...DEFAULT_OVERRIDES.trainingHours]),
+  profile: Senders.default([...DEFAULT_OVERRIDES.profile]),
+}).strict();
+export type OverridePolicy = z.infer<typeof OverridePolicy>;
+
 export const CatalogModel = z.object({
   name: CatalogModelName,
   enabled: z.boolean().default(true),
@@ -75,7 +110,8 @@ export const CatalogModel = z.object({
     timezone: z.string().default('UTC'),
   }).strict().optional(),
   trainingHours: z.number().int().min(1).max(8760).default(168),
-  dataSource: z.enum(['synthetic', 'prometheus', 'hybrid']).default('synthetic'),
+  dataSource: DataSourcePolicy.default('synthetic'),
+  overrides: OverridePolicy.default({ gitRef: [...DEFAULT_OVERRIDES.gitRef], notebookPath: [], dataSource: ['*'], trainingHours: ['*'], profile: ['*'] }),
   prometheusUrl: z.string().default('http://prometheus-k8s.openshift-monitoring.svc:9090'),
   resources: Resources.default({}),
   features: z.object({ count: z.number().int().min(1).max(100000), names: z.array(z.string()).optional() }).strict(),
@@ -127,6 +163,12 @@ export const Catalog = z.object({
 });
 export type Catalog = z.infer<typeof Catalog>;
 
+/** The data source a run of `trigger` trains on when its request names none. */
+export function dataSourceFor(model: Pick<CatalogModel, 'dataSource'>, trigger: Trigger): DataSource {
+  const policy = model.dataSource;
+  return typeof policy === 'string' ? policy : policy[trigger] ?? policy.default;
+}
+
 export class CatalogError extends Error {
   readonly problems: readonly string[];
   constructor(source: string, problems: readonly string[]) {
@@ -145,6 +187,8 @@ export function parseCatalog(text: string, source = '(inline)'): Catalog {
     throw new CatalogError(source, [`not valid YAML: ${(err as Error).message.split('\n')[0] ?? ''}`]);
   }
   const merged = applyDefaults(doc);
+  const scattered = namespaceProblems(merged);
+  if (scattered.length > 0) throw new CatalogError(source, scattered);
   const result = Catalog.safeParse(merged);
   if (!result.success) {
     throw new CatalogError(source, result.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`));
@@ -164,6 +208,18 @@ export function loadCatalog(path: string): Catalog {
 
 export function findModel(catalog: Catalog, name: string): CatalogModel | undefined {
   return catalog.models.find((m) => m.name === name);
+}
+
+/**
+ * ModelRuns own the NVJs and Jobs of their run, and owner references cannot cross namespaces; the steps also
+ * read PVCs and InferenceServices beside them. So everything lives in the one namespace the functions run in
+ * (`mlops render --namespace`), and the catalog has no way to name another.
+ */
+function namespaceProblems(doc: unknown): string[] {
+  if (!isRecord(doc) || !Array.isArray(doc.models)) return [];
+  return doc.models.flatMap((m: unknown, i) => (isRecord(m) && 'namespace' in m
+    ? [`models[${i}].namespace: not supported: ModelRuns, NVJs, Jobs, PVCs and InferenceServices share the namespace the functions are installed in (owner references cannot cross namespaces); use mlops render --namespace`]
+    : []));
 }
 
 function applyDefaults(doc: unknown): unknown {

@@ -1,7 +1,7 @@
 // The `mlops` command as a user runs it: real processes, real kubectl against `mlops cluster`.
 import { spawn, execFile, execFileSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -79,25 +79,47 @@ describe('mlops CLI', () => {
     }
   });
 
-  test('`mlops train` posts a manual training.requested to the broker; bad input is refused before sending', async () => {
-    const received: Array<{ type: string; data: unknown }> = [];
+  test('`mlops train` posts a manual training.requested to the broker; what start-training would refuse is refused before sending (exit 2)', async () => {
+    const received: Array<{ type: string; source: string; data: unknown }> = [];
     const broker = createHttpServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => { body += c.toString(); });
-      req.on('end', () => { const e = HTTP.toEvent({ headers: req.headers, body }) as { type: string; data: unknown }; received.push({ type: e.type, data: e.data }); res.writeHead(202).end(); });
+      req.on('end', () => { const e = HTTP.toEvent({ headers: req.headers, body }) as { type: string; source: string; data: unknown }; received.push({ type: e.type, source: e.source, data: e.data }); res.writeHead(202).end(); });
     });
     await new Promise<void>((r) => broker.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(broker.address() as { port: number }).port}`;
+    const refused = async (args: string[]): Promise<{ code: number | null; stderr: string }> => {
+      try { await run(NODE, [MLOPS, 'train', ...args, '--broker', url], { encoding: 'utf8' }); } catch (err) { return err as { code: number; stderr: string }; }
+      return { code: 0, stderr: '' };
+    };
     try {
-      const { stdout: out } = await run(NODE, [MLOPS, 'train', 'predictive-analytics', '--hours', '24', '--data-source', 'prometheus', '--ref', 'release-1.2', '--gpu', '--broker', url], { encoding: 'utf8' });
+      const { stdout: out } = await run(NODE, [MLOPS, 'train', 'predictive-analytics', '--hours', '24', '--data-source', 'prometheus', '--gpu', '--broker', url], { encoding: 'utf8' });
       expect(out).toMatch(/requested training of predictive-analytics/);
       expect(received).toHaveLength(1);
-      expect(received[0]).toMatchObject({ type: 'dev.mlops.training.requested.v1', data: { model: 'predictive-analytics', trigger: 'manual', trainingHours: 24, dataSource: 'prometheus', gitRef: 'release-1.2', profile: 'gpu' } });
-      let failed: { code: number | null; stderr: string } = { code: 0, stderr: '' };
-      try { await run(NODE, [MLOPS, 'train', 'predictive-analytics', '--ref', 'main..evil', '--broker', url], { encoding: 'utf8' }); } catch (err) { failed = err as { code: number; stderr: string }; }
-      expect(failed.code).toBe(2);
-      expect(failed.stderr).toMatch(/gitRef/);
+      expect(received[0]).toMatchObject({ type: 'dev.mlops.training.requested.v1', source: '/model-lifecycle/mlops-cli', data: { model: 'predictive-analytics', trigger: 'manual', trainingHours: 24, dataSource: 'prometheus', profile: 'gpu' } });
+
+      const cases: Array<[string[], string]> = [
+        [['no-such-model'], 'mlops train: unknown model "no-such-model": not in the catalog config/models.yaml (models: anomaly-detector, predictive-analytics)\n'],
+        [['predictive-analytics', '--ref', 'release-1.2'], 'mlops train: refused by rule overrides.gitRef: sender "mlops-cli" may not set gitRef for model predictive-analytics (allowed: git-intake)\n'],
+        [['predictive-analytics', '--ref', 'main..evil'], ''],
+        [['anomaly-detector', '--hours', 'abc'], ''],
+        [['anomaly-detector', '--data-source', 'csv'], ''],
+      ];
+      for (const [args, message] of cases) {
+        const failed = await refused(args);
+        expect(failed.code).toBe(2);
+        if (message) expect(failed.stderr).toBe(message);
+      }
+      expect((await refused(['predictive-analytics', '--ref', 'main..evil'])).stderr).toMatch(/^mlops train: invalid dev\.mlops\.training\.requested\.v1 event: data\.gitRef: /);
+      expect((await refused(['anomaly-detector', '--hours', 'abc'])).stderr).toMatch(/data\.trainingHours/);
+      expect((await refused(['anomaly-detector', '--data-source', 'csv'])).stderr).toMatch(/data\.dataSource/);
       expect(received).toHaveLength(1);
+
+      // A catalog that lets the CLI choose the branch: the same command now goes through.
+      const open = join(dir, 'open-models.yaml');
+      writeFileSync(open, `${readFileSync('config/models.yaml', 'utf8')}\n`.replace('    gitRef: [git-intake]', '    gitRef: [git-intake, mlops-cli]'));
+      await run(NODE, [MLOPS, 'train', 'predictive-analytics', '--ref', 'release-1.2', '--catalog', open, '--broker', url], { encoding: 'utf8' });
+      expect(received[1]).toMatchObject({ data: { model: 'predictive-analytics', gitRef: 'release-1.2' } });
     } finally {
       await new Promise<void>((r) => broker.close(() => r()));
     }
@@ -125,6 +147,17 @@ describe('mlops CLI', () => {
       expect(s.metadata.namespace).toBe('ml');
       expect(s.spec.template.spec.containers[0]?.image).toBe('registry.example.com/mlops:1');
     }
+    // The platform this replaces: its namespace, training image, ServiceAccount and Prometheus; EventPolicies.
+    const platform = join(dir, 'platform');
+    execFileSync(NODE, [MLOPS, 'render', '--out', platform, '--platform', 'openshift-aiops-platform', '--sender-auth'], { encoding: 'utf8' });
+    const maps = parseYamlDocs(readFileSync(join(platform, 'configmaps.yaml'), 'utf8')) as Array<{ metadata: { name: string; namespace: string }; data: Record<string, string> }>;
+    const models = (parseYamlDocs(maps.find((m) => m.metadata.name === 'model-catalog')?.data['models.yaml'] ?? '')[0] as { models: Array<{ notebook: { image: string }; serviceAccountName: string; prometheusUrl: string }> }).models;
+    expect(maps.every((m) => m.metadata.namespace === 'self-healing-platform')).toBe(true);
+    for (const m of models) {
+      expect(m).toMatchObject({ notebook: { image: 'image-registry.openshift-image-registry.svc:5000/self-healing-platform/notebook-validator:latest' }, serviceAccountName: 'self-healing-workbench', prometheusUrl: 'http://prometheus-k8s.openshift-monitoring.svc:9090' });
+    }
+    expect(readFileSync(join(platform, 'rbac/roles.yaml'), 'utf8')).toMatch(/name: self-healing-workbench\n/);
+    expect(readFileSync(join(platform, 'knative/eventpolicies.yaml'), 'utf8')).toMatch(/kind: EventPolicy/);
     let failed: { status: number | null; stderr: string } = { status: 0, stderr: '' };
     try { execFileSync(NODE, [MLOPS, 'frobnicate'], { encoding: 'utf8', stdio: 'pipe' }); } catch (err) { failed = err as { status: number; stderr: string }; }
     expect(failed.status).toBe(2);

@@ -3,6 +3,7 @@ import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import { finishedStepJob, jobEvidence } from '../../runtime/jobs.ts';
 import { getRun } from '../../runtime/modelrun.ts';
+import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideCopy, type CopyInput } from './decide.ts';
@@ -18,13 +19,16 @@ export const step: StepDefinition = {
     if (input.kind !== 'event') throw invalid(`${STEP} takes CloudEvents`);
     const ce = input.event;
     let copyInput: CopyInput;
+    let claimed: GuardedData | undefined;
 
     if (ce.type === EventTypes.trainingSucceeded) {
       const parsed = parseEvent(ce);
       if (!parsed.ok) throw invalid(parsed.reason);
       if (parsed.type !== EventTypes.trainingSucceeded) return empty;
+      assertSender(ce);
       if (parsed.data.profile !== 'gpu') return empty; // CPU runs are gated in place: no API call
       copyInput = { kind: 'trigger', run: parsed.data.run, profile: parsed.data.profile };
+      claimed = parsed.data;
     } else if (ce.type === ApiServerEventTypes.update || ce.type === ApiServerEventTypes.add) {
       const job = finishedStepJob(ce, ['copy']);
       if (job.kind === 'ignore') {
@@ -41,6 +45,8 @@ export const step: StepDefinition = {
       deps.logger.info({ run: copyInput.run }, 'no such ModelRun; ignored');
       return empty;
     }
+    // Only a training the run's record says succeeded is copied (docs/security.md).
+    if (claimed) assertRecordAgrees(EventTypes.trainingSucceeded, claimed, run);
     const model = findModel(deps.catalog, run.spec.model);
     if (!model) throw permanent(`model "${run.spec.model}" of run ${copyInput.run} is not in the catalog`);
     const actions = decideCopy(copyInput, { run, model, now: deps.clock.now() });

@@ -256,7 +256,9 @@ describe('gate-health over HTTP against the emulator', () => {
     expect((await postEvent(served.url, trainingSucceeded(run, 'predictive-analytics', 'gpu'))).status).toBe(204);
     expect(await jobs()).toHaveLength(0);
     const current = store().read(MODELRUNS, { name: run, namespace: NAMESPACE });
-    store().updateStatus(MODELRUNS, { ...current, status: { ...gatingStatus(run, 'predictive-analytics'), artifact: { path: `.runs/${run}/predictive-analytics/model.pkl`, bytes: 10, sha256: 'b'.repeat(64) } } });
+    const gating = gatingStatus(run, 'predictive-analytics');
+    // What copy-gpu-model records before it replies model.copied.
+    store().updateStatus(MODELRUNS, { ...current, status: { ...gating, steps: { ...gating.steps, copy: { finished: '2026-11-22T09:55:00.000Z', outcome: 'copied' } }, artifact: { path: `.runs/${run}/predictive-analytics/model.pkl`, bytes: 10, sha256: 'b'.repeat(64) } } });
     const copied = buildEvent(EventTypes.modelCopied, { step: 'copy-gpu-model', data: { model: 'predictive-analytics', run, path: `.runs/${run}/predictive-analytics/model.pkl`, bytes: 10, sha256: 'b'.repeat(64) } });
     expect((await postEvent(served.url, copied)).status).toBe(204);
     const all = await jobs();

@@ -3,6 +3,7 @@ import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import { finishedStepJob, jobEvidence } from '../../runtime/jobs.ts';
 import { getRun } from '../../runtime/modelrun.ts';
+import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideGate, type GateInput } from './decide.ts';
@@ -18,10 +19,13 @@ export const step: StepDefinition = {
     if (input.kind !== 'event') throw invalid(`${STEP} takes CloudEvents`);
     const ce = input.event;
     let gateInput: GateInput;
+    let claimed: { type: typeof EventTypes.trainingSucceeded | typeof EventTypes.modelCopied; data: GuardedData } | undefined;
 
     if (ce.type === EventTypes.trainingSucceeded || ce.type === EventTypes.modelCopied) {
       const parsed = parseEvent(ce);
       if (!parsed.ok) throw invalid(parsed.reason);
+      assertSender(ce);
+      if (parsed.type === EventTypes.trainingSucceeded || parsed.type === EventTypes.modelCopied) claimed = { type: parsed.type, data: parsed.data };
       if (parsed.type === EventTypes.trainingSucceeded) gateInput = { kind: 'trigger', event: 'training.succeeded', run: parsed.data.run, profile: parsed.data.profile };
       else if (parsed.type === EventTypes.modelCopied) gateInput = { kind: 'trigger', event: 'model.copied', run: parsed.data.run, profile: 'gpu' };
       else return empty;
@@ -41,6 +45,8 @@ export const step: StepDefinition = {
       deps.logger.info({ run: gateInput.run }, 'no such ModelRun; ignored');
       return empty;
     }
+    // Only what the run's record confirms starts a gate (docs/security.md).
+    if (claimed) assertRecordAgrees(claimed.type, claimed.data, run);
     const model = findModel(deps.catalog, run.spec.model);
     if (!model) throw permanent(`model "${run.spec.model}" of run ${gateInput.run} is not in the catalog`);
     // The served release is only worth a list call when a verdict is about to be made.

@@ -111,7 +111,7 @@ describe('restart-predictor over HTTP against the emulator', () => {
   });
 
   test('model.approved creates exactly one promote Job (redelivered 3×) matching the manifest and records it', async () => {
-    createRun({ phase: 'Promoting', step: 'promote' });
+    createRun({ phase: 'Promoting', step: 'promote', steps: { gate: { finished: '2026-11-22T09:59:00.000Z', outcome: 'approved' } } });
     for (let i = 0; i < 3; i++) {
       const res = await postEvent(served.url, approved());
       expect(res.status).toBe(204);
@@ -145,7 +145,7 @@ describe('restart-predictor over HTTP against the emulator', () => {
   });
 
   test('the promote Job ending ok rolls the predictor by its annotation only and replies predictor.restarted (once)', async () => {
-    createRun({ phase: 'Promoting', step: 'promote' });
+    createRun({ phase: 'Promoting', step: 'promote', steps: { gate: { finished: '2026-11-22T09:59:00.000Z', outcome: 'approved' } } });
     await postEvent(served.url, approved());
     const before = getIsvc();
     clock.set('2026-11-22T10:02:00.000Z');
@@ -188,7 +188,7 @@ describe('restart-predictor over HTTP against the emulator', () => {
   });
 
   test('a failed promotion fails the run, frees the lock and leaves the predictor alone', async () => {
-    createRun({ phase: 'Promoting', step: 'promote' });
+    createRun({ phase: 'Promoting', step: 'promote', steps: { gate: { finished: '2026-11-22T09:59:00.000Z', outcome: 'approved' } } });
     await postEvent(served.url, approved());
     const job = finishJob(`${RUN}-promote`, promoteResult(RUN, PREV, false));
     const res = await postEvent(served.url, jobUpdate(job));

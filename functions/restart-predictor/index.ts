@@ -6,6 +6,7 @@ import { finishedStepJob, readJobResult } from '../../runtime/jobs.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { Annotations } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
+import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { Resources, type InferenceService } from '../../runtime/resources.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
@@ -24,10 +25,13 @@ export const step: StepDefinition = {
 
     let restart: RestartInput;
     let modelName: string | undefined;
+    let claimed: { type: typeof EventTypes.modelApproved | typeof EventTypes.deploymentFailed; data: GuardedData } | undefined;
     if (event.type === EventTypes.modelApproved || event.type === EventTypes.deploymentFailed) {
       const parsed = parseEvent(event);
       if (!parsed.ok) throw invalid(parsed.reason);
       if (parsed.type !== EventTypes.modelApproved && parsed.type !== EventTypes.deploymentFailed) return empty;
+      assertSender(event);
+      claimed = { type: parsed.type, data: parsed.data };
       modelName = parsed.data.model;
       restart = { kind: parsed.type === EventTypes.modelApproved ? 'approved' : 'deployment-failed', run: parsed.data.run };
     } else if (isApiServerEventType(event.type)) {
@@ -40,6 +44,8 @@ export const step: StepDefinition = {
     }
 
     const run = await getRun(deps.kube, restart.run);
+    // A promotion or a rollback happens only when the run's gate / verify record says so (docs/security.md).
+    if (claimed && run) assertRecordAgrees(claimed.type, claimed.data, run);
     const model = findModel(deps.catalog, run?.spec.model ?? modelName);
     if (!model) throw permanent(`model ${modelName} is not in the catalog`);
     const state: RestartState = { isvc: restart.kind === 'job-finished' ? await isvcState(deps, model) : { name: model.inferenceService, exists: true }, now: deps.clock.now() };

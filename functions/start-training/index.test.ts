@@ -68,7 +68,8 @@ describe('start-training over HTTP against the emulator', () => {
         containerImage: 'quay.io/jupyter/scipy-notebook:2024-10-07',
         serviceAccountName: 'model-training',
         env: [
-          { name: 'DATA_SOURCE', value: 'synthetic' }, { name: 'TRAINING_HOURS', value: '168' }, { name: 'TRAINING_DAYS', value: '7' },
+          // Scheduled runs train on Prometheus data (catalog dataSource.schedule), as the platform's CronJobs did.
+          { name: 'DATA_SOURCE', value: 'prometheus' }, { name: 'TRAINING_HOURS', value: '168' }, { name: 'TRAINING_DAYS', value: '7' },
           { name: 'PROMETHEUS_URL', value: 'http://prometheus-k8s.openshift-monitoring.svc:9090' }, { name: 'MODEL_NAME', value: 'anomaly-detector' },
           { name: 'MLOPS_RUN', value: data.run },
         ],
@@ -210,6 +211,16 @@ describe('start-training over HTTP against the emulator', () => {
     expect(after.event?.data).toMatchObject({ trigger: 'drift' });
   });
 
+  test('a manual request keeps the catalog default data source; a request may still name its own', async () => {
+    const plain = await postEvent(served.url, manual('anomaly-detector', 'ds-1'));
+    const run = await cluster.kube.get<ModelRun & KubeObject>(Resources.modelRun, (plain.event?.data as { run: string }).run);
+    expect(run?.spec.training).toMatchObject({ dataSource: 'synthetic', trainingHours: 168, gitRef: 'main' });
+    await finishRun(served.deps, run?.metadata.name ?? '', { phase: 'Failed', message: 'test ends the run', step: 'start-training' });
+    const named = await postEvent(served.url, manual('anomaly-detector', 'ds-2', { dataSource: 'hybrid' }));
+    const run2 = await cluster.kube.get<ModelRun & KubeObject>(Resources.modelRun, (named.event?.data as { run: string }).run);
+    expect(run2?.spec.training).toMatchObject({ dataSource: 'hybrid' });
+  });
+
   test('a Tekton pipelinerun.successful labelled mlops.dev/retrain-model starts training keyed by the PipelineRun uid', async () => {
     const pr = (labels: Record<string, string>) => new CloudEvent({
       type: 'dev.tekton.event.pipelinerun.successful.v1', source: '/apis///namespaces/mlops//prep-run-1', id: 'tekton-1', datacontenttype: 'application/json',
@@ -236,6 +247,10 @@ describe('start-training over HTTP against the emulator', () => {
     ['unknown trigger', manual('anomaly-detector', 'bad-9', { trigger: 'cron' }), 400, /trigger/],
     ['unknown field', manual('anomaly-detector', 'bad-10', { command: 'rm -rf /' }), 400, /command|unrecognized/i],
     ['ping for an unknown model', tick('ghost', 'bad-11'), 422, /unknown model/],
+    ['gitRef override from the CLI', manual('anomaly-detector', 'bad-13', { gitRef: 'feature' }), 422, /^refused by rule overrides\.gitRef: sender "\/mlops-cli" may not set gitRef/],
+    ['notebookPath override from a forged git-intake source', buildEvent(EventTypes.trainingRequested, { step: 'git-intake', id: 'bad-14', data: { model: 'anomaly-detector', trigger: 'git', notebookPath: 'nb/evil.ipynb' } }), 422, /^refused by rule overrides\.notebookPath: sender "git-intake"/],
+    ['git-intake asking for an unwatched branch', buildEvent(EventTypes.trainingRequested, { step: 'git-intake', id: 'bad-15', data: { model: 'anomaly-detector', trigger: 'git', gitRef: 'evil' } }), 422, /^refused by rule overrides\.gitRef\.watched-branch/],
+    ['a "queued" request whose first sender may not set gitRef', buildEvent(EventTypes.trainingRequested, { step: 'watchdog', id: 'bad-16', data: { model: 'anomaly-detector', trigger: 'manual', gitRef: 'evil', provenance: { queuedFrom: 'anomaly-detector-0000000000', eventSource: '/model-lifecycle/mlops-cli', eventId: 'x' } } }), 422, /^refused by rule overrides\.gitRef: sender "mlops-cli"/],
     ['ping with an injected model name', new CloudEvent({ type: 'dev.knative.sources.ping', source: PING_SOURCE, id: 'bad-12', data: { model: 'x;rm -rf /' } }), 400, /model/],
   ])('%s → refused with a reason, nothing created', async (_name, event, status, reason) => {
     const res = await postEvent(served.url, event);

@@ -1,5 +1,5 @@
 import type { TrainingRequested } from '../../events/index.ts';
-import type { CatalogModel } from '../../runtime/catalog.ts';
+import { dataSourceFor, type CatalogModel } from '../../runtime/catalog.ts';
 import { Annotations, Labels, MANAGER, modelRunOwnerRef, runLabels } from '../../runtime/labels.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
@@ -38,7 +38,8 @@ export function modelRunManifest(run: string, data: TrainingRequested, model: Ca
 export function trainingParameters(data: TrainingRequested, model: CatalogModel) {
   const hours = data.trainingHours ?? model.trainingHours;
   return {
-    dataSource: data.dataSource ?? model.dataSource,
+    // Scheduled runs and the rest may differ (catalog `dataSource` per trigger).
+    dataSource: data.dataSource ?? dataSourceFor(model, data.trigger),
     trainingHours: hours,
     trainingDays: Math.max(1, Math.ceil(hours / 24)),
     gitUrl: model.notebook.gitUrl,
@@ -67,7 +68,7 @@ export function nvjManifest(modelRun: ModelRun, model: CatalogModel): KubeObject
     containerImage: t.image ?? model.notebook.image,
     serviceAccountName: t.serviceAccountName ?? model.serviceAccountName,
     env: [
-      { name: 'DATA_SOURCE', value: t.dataSource ?? model.dataSource },
+      { name: 'DATA_SOURCE', value: t.dataSource ?? dataSourceFor(model, spec.trigger) },
       { name: 'TRAINING_HOURS', value: String(t.trainingHours ?? model.trainingHours) },
       { name: 'TRAINING_DAYS', value: String(t.trainingDays ?? 1) },
       { name: 'PROMETHEUS_URL', value: t.prometheusUrl ?? model.prometheusUrl },

@@ -8,6 +8,7 @@ import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import { Labels } from '../../runtime/labels.ts';
 import { traceparentOf } from '../../runtime/trace.ts';
+import { checkOverrides, effectiveSender } from './policy.ts';
 
 // Turns each accepted input into one normalised request plus the idempotency key derived from the
 // source's own identity, so every redelivery of the same thing maps to the same ModelRun name.
@@ -34,6 +35,9 @@ export function normalise(event: CloudEvent<unknown>, catalog: Catalog): Normali
     if (!parsed.ok) throw invalid(parsed.reason);
     const data = parsed.data as TrainingRequested;
     const model = requireModel(catalog, data.model);
+    // A refused override is a rule, not malformed input: 422 naming the rule (docs/security.md).
+    const verdict = checkOverrides(data, effectiveSender(event.source, data), model);
+    if (!verdict.ok) throw permanent(verdict.message);
     return withTrace({ data, model, idempotencyKey: requestKey(data, event.source, event.id) });
   }
 

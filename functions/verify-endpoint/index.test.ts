@@ -307,9 +307,24 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
   });
 
   test('a run that is not Verifying is left alone', async () => {
-    createRun({ phase: 'Promoting' });
+    createRun({ phase: 'RolledBack', release: { promoted: RUN, replaced: `${MODEL}-00000000p0` }, steps: { promote: { finished: '2026-11-22T10:02:00.000Z', outcome: 'promoted' } } });
     createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port);
     expect((await postEvent(served.url, restarted())).status).toBe(204);
     expect(v1.requests).toEqual([]);
+  });
+
+  test('a predictor.restarted the run\'s promote record does not confirm, or from another source, is refused (422) and probes nothing', async () => {
+    createRun({ phase: 'Promoting' });
+    createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port);
+    const res = await postEvent(served.url, restarted());
+    expect(res.status).toBe(422);
+    expect(JSON.parse(res.body).error).toBe(`refused by rule record: dev.mlops.predictor.restarted.v1 for run ${RUN} disagrees with the ModelRun: its promote record says nothing yet`);
+    const forged = restarted();
+    const fromElsewhere = new CloudEvent({ ...forged.toJSON(), source: '/model-lifecycle/gate-health' });
+    const res2 = await postEvent(served.url, fromElsewhere);
+    expect(res2.status).toBe(422);
+    expect(JSON.parse(res2.body).error).toBe('refused by rule sender: dev.mlops.predictor.restarted.v1 is honoured only from /model-lifecycle/restart-predictor, /model-lifecycle/watchdog, not from "/model-lifecycle/gate-health"');
+    expect(v1.requests).toEqual([]);
+    expect((await getRun()).status?.steps?.verify).toBeUndefined();
   });
 });

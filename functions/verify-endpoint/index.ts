@@ -5,6 +5,7 @@ import { invalid, permanent } from '../../runtime/errors.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { Annotations } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
+import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { Pod, Resources, isPodReady } from '../../runtime/resources.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
@@ -28,6 +29,8 @@ export const step: StepDefinition = {
     if (!target) return empty;
     const run = await getRun(deps.kube, target.run);
     if (!run) return empty;
+    // Entry check: a restart the run's promote record does not confirm is refused (docs/security.md).
+    if (target.claimed) assertRecordAgrees(EventTypes.predictorRestarted, target.claimed, run);
     const model = findModel(deps.catalog, run.spec.model);
     if (!model) throw permanent(`model ${run.spec.model} is not in the catalog`);
     // A pod of some other InferenceService that happens to carry our annotation is not this run's.
@@ -49,12 +52,13 @@ export const step: StepDefinition = {
 };
 
 /** The run an input is about: the event's run, or the release a predictor pod was started for. */
-function targetOf(event: CloudEvent<unknown>): { run: string; trigger: VerifyTrigger; isvc?: string } | undefined {
+function targetOf(event: CloudEvent<unknown>): { run: string; trigger: VerifyTrigger; isvc?: string; claimed?: GuardedData } | undefined {
   if (event.type === EventTypes.predictorRestarted) {
     const parsed = parseEvent(event);
     if (!parsed.ok) throw invalid(parsed.reason);
     if (parsed.type !== EventTypes.predictorRestarted) return undefined;
-    return { run: parsed.data.run, trigger: 'restarted' };
+    assertSender(event);
+    return { run: parsed.data.run, trigger: 'restarted', claimed: parsed.data };
   }
   if (!isApiServerEventType(event.type)) return undefined;
   const parsed = parseApiServerSource(event);
