@@ -215,7 +215,7 @@ describe('start-training over HTTP against the emulator', () => {
     const plain = await postEvent(served.url, manual('anomaly-detector', 'ds-1'));
     const run = await cluster.kube.get<ModelRun & KubeObject>(Resources.modelRun, (plain.event?.data as { run: string }).run);
     expect(run?.spec.training).toMatchObject({ dataSource: 'synthetic', trainingHours: 168, gitRef: 'main' });
-    await finishRun(served.deps, run?.metadata.name ?? '', { phase: 'Failed', message: 'test ends the run', step: 'start-training' });
+    await finishRun(served.deps, run?.metadata.name ?? '', { from: 'Training', phase: 'Failed', message: 'test ends the run', step: 'start-training' });
     const named = await postEvent(served.url, manual('anomaly-detector', 'ds-2', { dataSource: 'hybrid' }));
     const run2 = await cluster.kube.get<ModelRun & KubeObject>(Resources.modelRun, (named.event?.data as { run: string }).run);
     expect(run2?.spec.training).toMatchObject({ dataSource: 'hybrid' });
