@@ -19,6 +19,25 @@ export const DEFAULT_UTILITY_IMAGE = 'registry.access.redhat.com/ubi9/python-311
 
 export type JobStep = 'copy' | 'gate' | 'promote' | 'rollback';
 
+/**
+ * Steps whose Job unpickles a model file (which can run code): their pods get no ServiceAccount token, no
+ * secrets and, through the NetworkPolicy `mlops render` writes for these labels, no egress (docs/openshift.md).
+ */
+export const ISOLATED_JOB_STEPS: readonly JobStep[] = ['gate', 'promote', 'rollback'];
+
+/**
+ * Pod Security "restricted" (what OpenShift's restricted-v2 SCC also demands): non-root, no privilege
+ * escalation, every capability dropped, the runtime's default seccomp profile. No runAsUser/fsGroup: on
+ * OpenShift the namespace's UID range applies; elsewhere the image's non-root USER does.
+ */
+export const RESTRICTED_POD_SECURITY = { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } } as const;
+export const RESTRICTED_CONTAINER_SECURITY = {
+  allowPrivilegeEscalation: false,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
+
 export interface StepJobSpec {
   step: JobStep;
   run: ModelRun;
@@ -50,6 +69,9 @@ export function stepJobManifest(spec: StepJobSpec): KubeObject {
         spec: {
           restartPolicy: 'Never',
           ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
+          // No step script calls the Kubernetes API; a pod that unpickles a model must not hold a token.
+          automountServiceAccountToken: false,
+          securityContext: { ...RESTRICTED_POD_SECURITY },
           containers: [{
             name: RESULT_CONTAINER,
             image: spec.image,
@@ -62,6 +84,7 @@ export function stepJobManifest(spec: StepJobSpec): KubeObject {
               ...spec.volumes.map((v, i) => ({ name: `data-${i}`, mountPath: v.mountPath, ...(v.readOnly ? { readOnly: true } : {}) })),
             ],
             resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+            securityContext: { ...RESTRICTED_CONTAINER_SECURITY, capabilities: { drop: ['ALL'] } },
           }],
           volumes: [
             { name: 'scripts', configMap: { name: SCRIPTS_CONFIGMAP, defaultMode: 0o555 } },
@@ -85,8 +108,8 @@ export async function readJobResult(kube: KubePort, job: Job): Promise<JobResult
   const outcome = jobOutcome(job);
   if (outcome === 'running') return { state: 'running' };
   const name = job.metadata.name ?? '';
-  const pods = await kube.list<Pod & KubeObject>(Resources.pod, { labelSelector: `batch.kubernetes.io/job-name=${name}` });
-  const messages = pods.items.map((p) => terminationMessage(p, RESULT_CONTAINER)).filter((m): m is string => !!m);
+  const pods = await jobPods(kube, job);
+  const messages = pods.map((p) => terminationMessage(p, RESULT_CONTAINER)).filter((m): m is string => !!m);
   const message = messages[messages.length - 1];
   if (!message) return { state: 'finished', succeeded: outcome === 'succeeded', problem: `job ${name} left no termination message` };
   try {
@@ -94,6 +117,18 @@ export async function readJobResult(kube: KubePort, job: Job): Promise<JobResult
   } catch {
     return { state: 'finished', succeeded: outcome === 'succeeded', problem: `job ${name} termination message is not JSON` };
   }
+}
+
+/**
+ * The pods of a Job. `job-name` is the label every Kubernetes version sets (before 1.27 the only one, beside
+ * `controller-uid`; 1.27+ adds `batch.kubernetes.io/job-name`); pods of an earlier Job of the same name are
+ * told apart by their controller owner reference.
+ */
+export async function jobPods(kube: KubePort, job: Job): Promise<Array<Pod & KubeObject>> {
+  const name = job.metadata.name ?? '';
+  const pods = await kube.list<Pod & KubeObject>(Resources.pod, { labelSelector: `job-name=${name}` });
+  const uid = job.metadata.uid;
+  return pods.items.filter((p) => !uid || !p.metadata?.ownerReferences || p.metadata.ownerReferences.some((r) => r.uid === uid));
 }
 
 export type FinishedStepJob = { kind: 'ignore'; reason: string } | { kind: 'finished'; run: string; model: string; step: JobStep; job: Job };
