@@ -41,7 +41,8 @@ export const StepRules: Record<string, Rule[]> = {
   'start-training': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'create', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
+    // delete: a run that cannot create its NVJ (403) ends at once and frees its lock.
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'delete'] },
     // Creating an owned object under OwnerReferencesPermissionEnforcement (OpenShift's default admission) needs
     // `delete` on it and, for blockOwnerDeletion, `update` on the owner's finalizers (docs/openshift.md).
     { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['create', 'delete'] },

@@ -248,6 +248,12 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
       'argocd-sync coordination.k8s.io/leases delete', // a refused ModelRun frees the lock
       'copy-gpu-model coordination.k8s.io/leases get', // a failed copy ends the run
       'copy-gpu-model coordination.k8s.io/leases delete',
+      'start-training coordination.k8s.io/leases delete', // a 403 creating the NVJ ends the run
+      // Never called: OwnerReferencesPermissionEnforcement authorizes them when an owned object is created (openshift profile).
+      ...['start-training mlops.mlops.dev/notebookvalidationjobs delete', 'start-training lifecycle.mlops.dev/modelruns/finalizers update'],
+      ...['copy-gpu-model', 'gate-health', 'restart-predictor'].flatMap((s) => [`${s} batch/jobs delete`, `${s} lifecycle.mlops.dev/modelruns/finalizers update`]),
+      // Read only when a Job update shows a started Job without a pod (FailedCreate).
+      ...['copy-gpu-model', 'gate-health', 'restart-predictor'].map((s) => `${s} /events list`),
     ];
     expect(unused.filter((u) => !onlyElsewhere.includes(u))).toEqual([]);
   });
