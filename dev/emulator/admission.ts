@@ -27,7 +27,6 @@ export function isKubeVersion(v: string): v is KubeVersion {
 export const PodSecurityLevels = { privileged: 'privileged', baseline: 'baseline', restricted: 'restricted' } as const;
 export type PodSecurityLevel = (typeof PodSecurityLevels)[keyof typeof PodSecurityLevels];
 export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
-const POD_SECURITY_ENFORCE_VERSION_LABEL = 'pod-security.kubernetes.io/enforce-version';
 
 /** The attributes of one create/update that reach validating admission. */
 export interface AdmissionRequest {
@@ -146,8 +145,7 @@ function enforceLevel(store: Store, namespace: string, profile: ClusterProfile):
 }
 
 function podSecurityForbidden(name: string, level: PodSecurityLevel, detail: string): ApiError {
-  // Only `latest` is emulated; a pinned enforce-version label is read as latest (docs/openshift.md).
-  void POD_SECURITY_ENFORCE_VERSION_LABEL;
+  // Only `latest` is emulated; a pinned `pod-security.kubernetes.io/enforce-version` is read as latest (docs/openshift.md).
   return forbidden(`pods "${name}" is forbidden: violates PodSecurity "${level}:latest": ${detail}`, { name, group: '', kind: 'pods' });
 }
 
