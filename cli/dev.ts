@@ -6,17 +6,22 @@ import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
 import { waitForSignal } from './signals.ts';
 import { statusRows, statusTable } from './status.ts';
 import { createKubePort } from '../runtime/kube.ts';
+import type { ClusterProfile, KubeVersion } from '../dev/emulator/index.ts';
 
 const ONCE_TIMEOUT_MS = 180_000;
 
 /** `mlops dev [--scenario NAME] [--once]`. */
-export async function runDev(opts: { scenario: string; once: boolean; keepState?: boolean; env: Readonly<Record<string, string | undefined>> }): Promise<number> {
+export async function runDev(opts: {
+  scenario: string; once: boolean; keepState?: boolean; profile?: ClusterProfile; kubeVersion?: KubeVersion; env: Readonly<Record<string, string | undefined>>;
+}): Promise<number> {
   const catalog = loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml');
   const print = (line: string): void => { process.stdout.write(`${line}\n`); };
   // Function logs go to stderr at error level by default; the timeline is the readable output.
   const logLevel = opts.env.LOG_LEVEL ?? 'error';
   const local = await startLocal({
     catalog, scenario: opts.scenario, env: opts.env,
+    profile: opts.profile ?? 'openshift',
+    ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
     logger: devLogger(logLevel, {}),
     onRecord: (r) => { if (opts.env.MLOPS_VERBOSE || worthShowing(r)) print(formatRecord(r)); },
     onNotification: (channel, summary) => { print(`${new Date().toISOString().slice(11, 23)} notify ${channel}: ${summary}`); },
@@ -30,7 +35,7 @@ export async function runDev(opts: { scenario: string; once: boolean; keepState?
   print(`kubeconfig: ${local.kubeconfigPath}`);
   print(`broker: ${local.broker.url}`);
   for (const step of ['drift-intake', 'git-intake'] as const) print(`intake ${step}: ${local.steps[step].url}`);
-  print(`scenario: ${opts.scenario}; state: ${local.stateDir}`);
+  print(`scenario: ${opts.scenario}; cluster: ${local.emulator.profile} ${local.emulator.kubeVersion}; state: ${local.stateDir}`);
 
   if (!opts.once) {
     print('serving; Ctrl-C to stop');

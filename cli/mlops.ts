@@ -1,13 +1,31 @@
 // The `mlops` command line (DESIGN.md section 9).
 import { parseArgs } from 'node:util';
 import { waitForSignal } from './signals.ts';
+import { KubeVersions, isClusterProfile, isKubeVersion, type ClusterProfile, type KubeVersion } from '../dev/emulator/admission.ts';
+
+/** `--profile` and `--kube-version` of `dev` and `cluster` (docs/openshift.md). */
+function clusterFlags(values: { profile?: string | undefined; 'kube-version'?: string | undefined }): { profile?: ClusterProfile; kubeVersion?: KubeVersion } {
+  const out: { profile?: ClusterProfile; kubeVersion?: KubeVersion } = {};
+  const profile = values.profile;
+  if (profile !== undefined) {
+    if (!isClusterProfile(profile)) throw new Error(`--profile must be openshift or kubernetes, not ${JSON.stringify(profile)}`);
+    out.profile = profile;
+  }
+  const version = values['kube-version'];
+  if (version !== undefined) {
+    if (!isKubeVersion(version)) throw new Error(`--kube-version must be one of ${KubeVersions.join(', ')}, not ${JSON.stringify(version)}`);
+    out.kubeVersion = version;
+  }
+  return out;
+}
+const CLUSTER_OPTIONS = { profile: { type: 'string' }, 'kube-version': { type: 'string' } } as const;
 
 const USAGE = `usage: mlops <command> [options]
 
-  dev [--scenario NAME] [--once] [--keep-state]
-                                     the whole system locally on the Kubernetes API emulator
-  cluster [--port N] [--kubeconfig PATH] [--state FILE]
-                                     the Kubernetes API emulator alone
+  dev [--scenario NAME] [--once] [--keep-state] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
+                                     the whole system locally on the Kubernetes API emulator (profile default openshift)
+  cluster [--port N] [--kubeconfig PATH] [--state FILE] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
+                                     the Kubernetes API emulator alone (profile default openshift)
   serve STEP [--port N]              one function over HTTP (KUBECONFIG, MODEL_CATALOG, K_SINK, secrets from env)
   train MODEL [--hours N] [--data-source S] [--ref R] [--gpu] [--broker URL] [--catalog FILE]
                                      send training.requested (trigger manual) to the broker; refused
@@ -23,14 +41,14 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'dev': {
-      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' } } });
+      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' }, ...CLUSTER_OPTIONS } });
       const { runDev } = await import('./dev.ts');
-      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, env: process.env });
+      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, ...clusterFlags(values), env: process.env });
     }
     case 'cluster': {
-      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, kubeconfig: { type: 'string' }, state: { type: 'string' } } });
+      const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, kubeconfig: { type: 'string' }, state: { type: 'string' }, ...CLUSTER_OPTIONS } });
       const { runCluster } = await import('./cluster.ts');
-      return runCluster({ port: values.port ? Number(values.port) : 0, kubeconfig: values.kubeconfig, state: values.state });
+      return runCluster({ port: values.port ? Number(values.port) : 0, kubeconfig: values.kubeconfig, state: values.state, ...clusterFlags(values) });
     }
     case 'serve': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { port: { type: 'string' } } });

@@ -7,7 +7,7 @@ import { stringify } from 'yaml';
 import type { Catalog } from '../runtime/catalog.ts';
 import { EventTypes, Extensions, ReconcileTarget } from '../events/catalog.ts';
 import { Labels, MANAGER } from '../runtime/labels.ts';
-import { SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
+import { ISOLATED_JOB_STEPS, SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
 import { INTAKE_STEPS } from '../functions/registry.ts';
 import { renderEventPolicies } from './eventpolicies.ts';
 
@@ -44,8 +44,12 @@ export const StepRules: Record<string, Rule[]> = {
   'start-training': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'create', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
-    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['create'] },
+    // delete: a run that cannot create its NVJ (403) ends at once and frees its lock.
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'delete'] },
+    // Creating an owned object under OwnerReferencesPermissionEnforcement (OpenShift's default admission) needs
+    // `delete` on it and, for blockOwnerDeletion, `update` on the owner's finalizers (docs/openshift.md).
+    { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['create', 'delete'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
   ],
   'track-training': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
@@ -56,22 +60,31 @@ export const StepRules: Record<string, Rule[]> = {
   'copy-gpu-model': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    // A Job that cannot start shows only as a FailedCreate Event on it (runtime/jobs.ts).
+    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   'gate-health': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    // A Job that cannot start shows only as a FailedCreate Event on it (runtime/jobs.ts).
+    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   'restart-predictor': [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    // A Job that cannot start shows only as a FailedCreate Event on it (runtime/jobs.ts).
+    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
     { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
@@ -287,6 +300,16 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py', 'jobs_common.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
   ];
 
+  // Gate, promote and rollback Jobs unpickle model files (which can run code): no egress at all, not even DNS.
+  const networkPolicies: Obj[] = [{
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: meta('mlops-model-jobs-no-egress'),
+    spec: {
+      podSelector: { matchLabels: { [Labels.managedBy]: MANAGER }, matchExpressions: [{ key: Labels.step, operator: 'In', values: [...ISOLATED_JOB_STEPS] }] },
+      policyTypes: ['Egress'],
+      egress: [],
+    },
+  }];
+
   const files: Record<string, Obj[]> = {
     'knative/services.yaml': services,
     'knative/broker.yaml': [broker],
@@ -296,6 +319,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     'knative/sinkbinding.yaml': [sinkBinding],
     'rbac/roles.yaml': rbac,
     'configmaps.yaml': configMaps,
+    'networkpolicies.yaml': networkPolicies,
   };
   if (opts.senderAuth) files['knative/eventpolicies.yaml'] = renderEventPolicies(files, ns);
   return files;

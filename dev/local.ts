@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
 import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts';
-import { startEmulator, type Emulator } from './emulator/index.ts';
+import { startEmulator, type ClusterProfile, type Emulator, type KubeVersion } from './emulator/index.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerSources, type PingSources } from './sources/index.ts';
@@ -57,6 +57,10 @@ export interface LocalOptions {
   deliveries?: number;
   /** `test` makes the Job runner run the real gate script even without sklearn (it then fails, as it should). */
   simulatorMode?: 'dev' | 'test';
+  /** What the emulated cluster enforces (docs/openshift.md); default `openshift`, the platform we target. */
+  profile?: ClusterProfile;
+  /** Kubernetes version the emulator and its Job controller behave as (default the newest). */
+  kubeVersion?: KubeVersion;
 }
 
 export interface Local {
@@ -86,7 +90,7 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   const stateDir = opts.stateDir ?? await mkdtemp(join(tmpdir(), 'mlops-dev-'));
   await mkdir(stateDir, { recursive: true });
   const rendered = renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local' });
-  const emulator = await startEmulator({ rbac: opts.rbac ?? true });
+  const emulator = await startEmulator({ rbac: opts.rbac ?? true, profile: opts.profile ?? 'openshift', ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}) });
   try {
     return await wire(emulator, opts, catalog, scenario, stateDir, rendered);
   } catch (err) {
@@ -101,7 +105,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   const ofKind = (kind: string): object[] => all.filter((o) => (o as { kind?: string }).kind === kind);
   const namespace = (name: string): object => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   await emulator.applyManifests([...(await loadYamlDir('config/crds')), namespace(ns), namespace(ARGOCD_NAMESPACE)]);
-  await emulator.applyManifests([...(rendered['rbac/roles.yaml'] ?? []), ...(rendered['configmaps.yaml'] ?? [])]);
+  await emulator.applyManifests([...(rendered['rbac/roles.yaml'] ?? []), ...(rendered['configmaps.yaml'] ?? []), ...(rendered['networkpolicies.yaml'] ?? [])]);
   const kubeconfigPath = join(stateDir, 'kubeconfig');
   await emulator.writeKubeconfig(kubeconfigPath, { namespace: ns });
 
@@ -165,6 +169,9 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
 
   const sims = await startSimulators({
     store: emulator.store, stateDir, namespace: ns, catalog, scenario, mode: 'dev',
+    kubeVersion: emulator.kubeVersion,
+    // The Job controller's pod creates go through Pod Security like any API write (docs/openshift.md).
+    admitPod: (pod) => emulator.admission.validatePodCreate(ns, pod),
     ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}),
     ...(opts.simulatorMode ? { mode: opts.simulatorMode } : {}),
     // Behave as on a laptop without Debian's python3-sklearn (stand-in model, gate report marked simulated).

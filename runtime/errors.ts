@@ -9,10 +9,16 @@ export const ErrorKinds = {
   auth: 'auth',
   /** Worth retrying: API 5xx, conflicts, transport errors, an unreachable broker: 503. */
   retryable: 'retryable',
+  /**
+   * The API answered 403: a configuration fault (a Role without a permission an admission plugin or the
+   * request needs). Never silent: a run fails at once naming the permission; with no run yet, 503 keeps the
+   * request with the broker (backoff, then the dead-letter sink, which notifies) until the Role is fixed.
+   */
+  forbidden: 'forbidden',
 } as const;
 export type ErrorKind = (typeof ErrorKinds)[keyof typeof ErrorKinds];
 
-const statusByKind = { invalid: 400, permanent: 422, auth: 401, retryable: 503 } as const satisfies Record<ErrorKind, number>;
+const statusByKind = { invalid: 400, permanent: 422, auth: 401, retryable: 503, forbidden: 503 } as const satisfies Record<ErrorKind, number>;
 
 export class LifecycleError extends Error {
   readonly kind: ErrorKind;
@@ -24,6 +30,36 @@ export class LifecycleError extends Error {
     this.kind = kind;
     this.code = statusByKind[kind];
   }
+}
+
+/** A 403 from the API: `missing` names what the caller's Role lacks (`update on modelruns/finalizers`). */
+export class ForbiddenError extends LifecycleError {
+  readonly missing: string;
+  constructor(message: string, missing: string, options?: { cause?: unknown }) {
+    super('forbidden', message, options);
+    this.name = 'ForbiddenError';
+    this.missing = missing;
+  }
+}
+
+/**
+ * What a Role lacks, read from the API server's 403 message: the RBAC wording (`cannot create resource "jobs" in
+ * API group "batch"`) or OwnerReferencesPermissionEnforcement's (kubernetes plugin/pkg/admission/gc), whose
+ * message does not name the owner: `ownerKinds` (the kinds of the blocking owner references sent) does.
+ */
+export function missingPermission(apiMessage: string, ownerKinds: readonly string[] = []): string {
+  const rbac = /cannot (\S+) resource "([^"]+)" in API group "([^"]*)"/.exec(apiMessage);
+  if (rbac) return `${rbac[1] ?? ''} on ${rbac[2] ?? ''}${rbac[3] ? ` in API group "${rbac[3]}"` : ''}`;
+  const target = /^([a-z0-9-]+)(?:\.([a-z0-9.-]+))? "/.exec(apiMessage);
+  const resource = target?.[1] ?? 'the object';
+  const group = target?.[2];
+  if (apiMessage.includes("cannot set an ownerRef on a resource you can't delete")) return `delete on ${resource}${group ? ` in API group "${group}"` : ''} (needed to set owner references)`;
+  if (apiMessage.includes('cannot set blockOwnerDeletion if an ownerReference refers to a resource you can\'t set finalizers on')) {
+    const owners = ownerKinds.length > 0 ? ownerKinds.map((k) => `${k.toLowerCase()}s/finalizers`).join(', ') : "the owner's finalizers";
+    return `update on ${owners} (needed for blockOwnerDeletion)`;
+  }
+  if (apiMessage.includes('violates PodSecurity')) return 'a pod spec that meets the namespace\'s Pod Security level';
+  return 'a permission the API server did not name';
 }
 
 export const invalid = (message: string): LifecycleError => new LifecycleError('invalid', message);
@@ -48,6 +84,10 @@ export function toLifecycleError(err: unknown): LifecycleError {
   if (status !== undefined) {
     // 400/422 from the API server mean our own object is wrong: retrying cannot fix it.
     if (status === 400 || status === 422) return new LifecycleError('permanent', `kubernetes rejected the request (${status}): ${message}`, { cause: err });
+    if (status === 403) {
+      const missing = missingPermission(message);
+      return new ForbiddenError(`forbidden: missing ${missing}: ${message}`, missing, { cause: err });
+    }
     return new LifecycleError('retryable', `kubernetes answered ${status}: ${message}`, { cause: err });
   }
   return new LifecycleError('retryable', message, { cause: err });

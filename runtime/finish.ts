@@ -1,9 +1,11 @@
-import { EventTypes, buildEvent, type TrainingRequested } from '../events/index.ts';
+import type { CloudEvent } from 'cloudevents';
+import { EventTypes, buildEvent, type RunStep, type TrainingRequested } from '../events/index.ts';
+import type { ForbiddenError } from './errors.ts';
 import { releaseLock } from './lock.ts';
 import { metrics } from './metrics.ts';
 import type { ModelRun, ModelRunPhase, ModelRunStatus, TerminalPhase } from './resources.ts';
 import { isTerminalPhase } from './resources.ts';
-import { transition } from './runstate.ts';
+import { phaseOf, transition } from './runstate.ts';
 import type { StepDeps } from './step.ts';
 
 // Ending a run is the same wherever it happens (training failed, gate rejected, verified, rolled back,
@@ -62,4 +64,48 @@ export async function resubmitQueued(deps: StepDeps, queued: TrainingRequested, 
   });
   await deps.sink.send(event);
   deps.logger.info({ model: data.model, freedBy }, 'queued request re-submitted');
+}
+
+/**
+ * A step could not create what the run needs because the API answered 403 (a Role without a permission the
+ * request or an admission plugin needs): a configuration fault, so the run fails at once naming the missing
+ * permission instead of retrying to its deadline. The ModelRun keeps the whole request (its spec) for a new
+ * request once the Role is fixed (docs/openshift.md).
+ */
+export async function failRunForbidden(
+  deps: StepDeps,
+  run: ModelRun,
+  step: RunStep,
+  err: ForbiddenError,
+  opts: { what: string; traceparent?: string },
+): Promise<CloudEvent<unknown> | undefined> {
+  const name = run.metadata.name ?? '';
+  const message = clipMessage(`cannot ${opts.what}: the Role lacks ${err.missing} (${err.message})`);
+  deps.logger.error({ run: name, step, missing: err.missing }, 'forbidden: the run fails');
+  const now = deps.clock.now().toISOString();
+  const finished = await finishRun(deps, name, {
+    from: phaseOf(run), phase: 'Failed', step: stepNameOf(step), message,
+    // The step's record says why (a Verifying run may end Failed only with its rollback settled: docs/run-lifecycle.md).
+    patch: (status) => (step === 'watchdog' ? status : { ...status, step, steps: { ...status.steps, [step]: { ...status.steps?.[step], finished: now, outcome: 'forbidden', message } } }),
+    ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+  });
+  // Another delivery may have ended the run first with another verdict: then say nothing here.
+  if (finished?.status?.message !== message) return undefined;
+  return buildEvent(EventTypes.runFailed, {
+    step: stepNameOf(step),
+    data: { model: run.spec.model, run: name, step, reason: 'forbidden', message },
+    ...(run.spec.profile ? { profile: run.spec.profile } : {}),
+    ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+  });
+}
+
+const STEP_FUNCTIONS: Record<RunStep, string> = {
+  training: 'start-training', copy: 'copy-gpu-model', gate: 'gate-health', promote: 'restart-predictor',
+  verify: 'verify-endpoint', rollback: 'restart-predictor', watchdog: 'watchdog',
+};
+const stepNameOf = (step: RunStep): string => STEP_FUNCTIONS[step];
+
+function clipMessage(text: string): string {
+  const flat = text.replace(/\s+/g, ' ');
+  return flat.length > 1000 ? `${flat.slice(0, 997)}...` : flat;
 }

@@ -1,6 +1,6 @@
 import { SUMMARY_MAX, clip, parseApiServerSource } from '../events/index.ts';
 import type { CatalogModel } from './catalog.ts';
-import { invalid } from './errors.ts';
+import { invalid, retryable } from './errors.ts';
 import type { KubePort, KubeObject } from './kube.ts';
 import { Labels, MANAGER, jobNameFor, modelRunOwnerRef, runLabels } from './labels.ts';
 import { Job, Resources, jobOutcome, terminationMessage, type ModelRun, type Pod } from './resources.ts';
@@ -18,6 +18,25 @@ export const RESULT_CONTAINER = 'step';
 export const DEFAULT_UTILITY_IMAGE = 'registry.access.redhat.com/ubi9/python-311:latest';
 
 export type JobStep = 'copy' | 'gate' | 'promote' | 'rollback';
+
+/**
+ * Steps whose Job unpickles a model file (which can run code): their pods get no ServiceAccount token, no
+ * secrets and, through the NetworkPolicy `mlops render` writes for these labels, no egress (docs/openshift.md).
+ */
+export const ISOLATED_JOB_STEPS: readonly JobStep[] = ['gate', 'promote', 'rollback'];
+
+/**
+ * Pod Security "restricted" (what OpenShift's restricted-v2 SCC also demands): non-root, no privilege
+ * escalation, every capability dropped, the runtime's default seccomp profile. No runAsUser/fsGroup: on
+ * OpenShift the namespace's UID range applies; elsewhere the image's non-root USER does.
+ */
+export const RESTRICTED_POD_SECURITY = { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } } as const;
+export const RESTRICTED_CONTAINER_SECURITY = {
+  allowPrivilegeEscalation: false,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+} as const;
 
 export interface StepJobSpec {
   step: JobStep;
@@ -50,6 +69,9 @@ export function stepJobManifest(spec: StepJobSpec): KubeObject {
         spec: {
           restartPolicy: 'Never',
           ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
+          // No step script calls the Kubernetes API; a pod that unpickles a model must not hold a token.
+          automountServiceAccountToken: false,
+          securityContext: { ...RESTRICTED_POD_SECURITY },
           containers: [{
             name: RESULT_CONTAINER,
             image: spec.image,
@@ -62,6 +84,7 @@ export function stepJobManifest(spec: StepJobSpec): KubeObject {
               ...spec.volumes.map((v, i) => ({ name: `data-${i}`, mountPath: v.mountPath, ...(v.readOnly ? { readOnly: true } : {}) })),
             ],
             resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+            securityContext: { ...RESTRICTED_CONTAINER_SECURITY, capabilities: { drop: ['ALL'] } },
           }],
           volumes: [
             { name: 'scripts', configMap: { name: SCRIPTS_CONFIGMAP, defaultMode: 0o555 } },
@@ -85,8 +108,8 @@ export async function readJobResult(kube: KubePort, job: Job): Promise<JobResult
   const outcome = jobOutcome(job);
   if (outcome === 'running') return { state: 'running' };
   const name = job.metadata.name ?? '';
-  const pods = await kube.list<Pod & KubeObject>(Resources.pod, { labelSelector: `batch.kubernetes.io/job-name=${name}` });
-  const messages = pods.items.map((p) => terminationMessage(p, RESULT_CONTAINER)).filter((m): m is string => !!m);
+  const pods = await jobPods(kube, job);
+  const messages = pods.map((p) => terminationMessage(p, RESULT_CONTAINER)).filter((m): m is string => !!m);
   const message = messages[messages.length - 1];
   if (!message) return { state: 'finished', succeeded: outcome === 'succeeded', problem: `job ${name} left no termination message` };
   try {
@@ -96,6 +119,18 @@ export async function readJobResult(kube: KubePort, job: Job): Promise<JobResult
   }
 }
 
+/**
+ * The pods of a Job. `job-name` is the label every Kubernetes version sets (before 1.27 the only one, beside
+ * `controller-uid`; 1.27+ adds `batch.kubernetes.io/job-name`); pods of an earlier Job of the same name are
+ * told apart by their controller owner reference.
+ */
+export async function jobPods(kube: KubePort, job: Job): Promise<Array<Pod & KubeObject>> {
+  const name = job.metadata.name ?? '';
+  const pods = await kube.list<Pod & KubeObject>(Resources.pod, { labelSelector: `job-name=${name}` });
+  const uid = job.metadata.uid;
+  return pods.items.filter((p) => !uid || !p.metadata?.ownerReferences || p.metadata.ownerReferences.some((r) => r.uid === uid));
+}
+
 export type FinishedStepJob = { kind: 'ignore'; reason: string } | { kind: 'finished'; run: string; model: string; step: JobStep; job: Job };
 
 /**
@@ -103,6 +138,22 @@ export type FinishedStepJob = { kind: 'ignore'; reason: string } | { kind: 'fini
  * are ignored without any API call (every status write is an update event).
  */
 export function finishedStepJob(ce: unknown, steps: readonly JobStep[]): FinishedStepJob {
+  const found = classifyStepJob(ce, steps);
+  return found.kind === 'unstarted' ? { kind: 'ignore', reason: `${found.step} Job still running` } : found;
+}
+
+type ClassifiedStepJob = FinishedStepJob | { kind: 'unstarted'; run: string; model: string; step: JobStep; job: Job };
+
+/**
+ * The Job controller's first sync writes `status.startTime` together with `active` once it created the pod; a
+ * started Job with nothing active, succeeded or failed and no condition has no pod: it may be unable to create one.
+ */
+function unstarted(job: Job): boolean {
+  const s = job.status;
+  return !!s?.startTime && !s.active && !s.succeeded && !s.failed && (s.conditions ?? []).length === 0;
+}
+
+function classifyStepJob(ce: unknown, steps: readonly JobStep[]): ClassifiedStepJob {
   const parsed = parseApiServerSource(ce);
   if (!parsed.ok) throw invalid(parsed.reason);
   if (parsed.value.mode !== 'resource') return { kind: 'ignore', reason: 'ref-mode event' };
@@ -116,8 +167,54 @@ export function finishedStepJob(ce: unknown, steps: readonly JobStep[]): Finishe
   const step = labels[Labels.step] as JobStep | undefined;
   if (labels[Labels.managedBy] !== MANAGER || !step || !steps.includes(step) || !run) return { kind: 'ignore', reason: `not a ${steps.join('/')} Job of ours` };
   if (job.data.metadata.name !== jobNameFor(run, step)) return { kind: 'ignore', reason: `Job ${job.data.metadata.name ?? ''} is not named after run ${run}` };
-  if (jobOutcome(job.data) === 'running') return { kind: 'ignore', reason: `${step} Job still running` };
+  if (jobOutcome(job.data) === 'running') {
+    if (unstarted(job.data)) return { kind: 'unstarted', run, model: labels[Labels.model] ?? '', step, job: job.data };
+    return { kind: 'ignore', reason: `${step} Job still running` };
+  }
   return { kind: 'finished', run, model: labels[Labels.model] ?? '', step, job: job.data };
+}
+
+export type StepJobOutcome = { kind: 'ignore'; reason: string } | { kind: 'finished'; run: string; model: string; step: JobStep; job: Job; evidence: JobEvidence };
+
+/**
+ * An ApiServerSource Job event → the evidence of one of our step Jobs that ended, or that cannot start. A Job
+ * whose pod the controller cannot create (Pod Security, quota, an admission webhook) stays "running" until its
+ * deadline; the controller says why only in a `FailedCreate` Warning Event on the Job (which updates nothing
+ * on the Job itself), so a started Job without a pod is checked for that Event, and the run fails at once with
+ * its message (docs/openshift.md).
+ */
+export async function stepJobOutcome(kube: KubePort, ce: unknown, steps: readonly JobStep[]): Promise<StepJobOutcome> {
+  const found = classifyStepJob(ce, steps);
+  if (found.kind === 'ignore') return found;
+  if (found.kind === 'finished') return { ...found, evidence: await jobEvidence(kube, found.job) };
+  const name = found.job.metadata.name ?? '';
+  if ((await jobPods(kube, found.job)).length > 0) return { kind: 'ignore', reason: `${found.step} Job has its pod` };
+  const failed = await failedCreateMessage(kube, found.job);
+  // The controller records the Event asynchronously: a Job update may arrive first. 503: the broker redelivers.
+  if (!failed) throw retryable(`job ${name} has started but has no pod and no FailedCreate event yet`);
+  return {
+    kind: 'finished', run: found.run, model: found.model, step: found.step, job: found.job,
+    evidence: { job: name, succeeded: false, problem: `job ${name} could not create its pod`, failure: clipText(`FailedCreate: ${failed}`, 1000) },
+  };
+}
+
+interface CoreEvent { reason?: string; message?: string; count?: number; lastTimestamp?: string; involvedObject?: { uid?: string } }
+
+/** The newest `FailedCreate` Event's message for this Job (by UID, so an earlier Job of the same name is not it). */
+export async function failedCreateMessage(kube: KubePort, job: Job): Promise<string | undefined> {
+  const uid = job.metadata.uid;
+  if (!uid) return undefined;
+  const events = await kube.list<CoreEvent & KubeObject>(Resources.event, { fieldSelector: `involvedObject.uid=${uid},reason=FailedCreate` });
+  const newest = events.items
+    .filter((e) => e.reason === 'FailedCreate' && e.involvedObject?.uid === uid)
+    .sort((a, b) => (a.lastTimestamp ?? '').localeCompare(b.lastTimestamp ?? ''))
+    .pop();
+  return newest ? (newest.message ?? 'FailedCreate') : undefined;
+}
+
+function clipText(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ');
+  return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
 }
 
 /** What a finished step Job left: its verdict, the parsed result JSON or why there is none, its Failed reason. */

@@ -2,7 +2,7 @@
 // interface with the outcomes they branch on (absent, already exists, conflict) as values or typed
 // errors, never raw client exceptions.
 import * as k8s from '@kubernetes/client-node';
-import { LifecycleError } from './errors.ts';
+import { ForbiddenError, LifecycleError, missingPermission } from './errors.ts';
 
 export interface ResourceDescriptor {
   readonly apiVersion: string;
@@ -181,7 +181,8 @@ class ClientNodeKube implements KubePort {
       return { created: true, object: (await this.#objects.create(body)) as unknown as T };
     } catch (err) {
       if (statusOf(err) === 409 && reasonOf(err) === 'AlreadyExists') return { created: false, reason: 'AlreadyExists' };
-      throw wrap(err, `create ${res.plural}/${obj.metadata?.name ?? obj.metadata?.generateName ?? ''}`);
+      const blocking = (obj.metadata?.ownerReferences ?? []).filter((r) => r.blockOwnerDeletion).map((r) => r.kind);
+      throw wrap(err, `create ${res.plural}/${obj.metadata?.name ?? obj.metadata?.generateName ?? ''}`, blocking);
     }
   }
 
@@ -280,7 +281,7 @@ function statusBody(err: unknown): { reason?: string; message?: string } | undef
 }
 
 /** Map a client-node failure into the taxonomy with a short, secret-free message. */
-function wrap(err: unknown, what: string): LifecycleError {
+function wrap(err: unknown, what: string, ownerKinds: readonly string[] = []): LifecycleError {
   const status = statusOf(err);
   if (status === undefined) {
     const msg = err instanceof Error ? err.message : String(err);
@@ -289,6 +290,11 @@ function wrap(err: unknown, what: string): LifecycleError {
   const body = statusBody(err);
   const detail = (body?.message ?? '').slice(0, ERROR_BODY_LIMIT);
   if (status === 409) return new ConflictError(`${what}: conflict: ${detail}`);
+  // A 403 is a configuration fault, never a blind retry: say what the Role lacks (runtime/errors.ts).
+  if (status === 403) {
+    const missing = missingPermission(body?.message ?? '', ownerKinds);
+    return new ForbiddenError(`${what}: forbidden: missing ${missing}: ${detail}`, missing, { cause: err });
+  }
   if (status === 400 || status === 422) return new LifecycleError('permanent', `${what}: rejected (${status}): ${detail}`, { cause: err });
   return new LifecycleError('retryable', `${what}: kubernetes answered ${status}: ${detail}`, { cause: err });
 }

@@ -412,7 +412,8 @@ export type JobCondition = z.infer<typeof JobCondition>;
 /**
  * batch/v1 Job. The step result (the script's JSON) is NOT on the Job: it is the container termination
  * message of the Job's Pod (`Pod.status.containerStatuses[].state.terminated.message`), so read the
- * pods labelled `batch.kubernetes.io/job-name=<job>` (older clusters: `job-name=<job>`).
+ * pods labelled `job-name=<job>`, which every Kubernetes version sets (1.27+ also `batch.kubernetes.io/job-name`):
+ * runtime/jobs.ts `jobPods`.
  */
 export const Job = z.looseObject({
   apiVersion: z.literal(Resources.job.apiVersion).optional(),

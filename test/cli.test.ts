@@ -79,6 +79,23 @@ describe('mlops CLI', () => {
     }
   });
 
+  test('`mlops cluster --profile openshift --kube-version 1.26`: kubectl sees 1.26 and Pod Security refuses a plain pod; bad flags exit 1', async () => {
+    const kubeconfig = join(dir, 'kubeconfig-openshift');
+    const cluster = start(['cluster', '--kubeconfig', kubeconfig, '--profile', 'openshift', '--kube-version', '1.26']);
+    try {
+      await cluster.line(/kubeconfig: (\S+)/);
+      const version = JSON.parse(execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'version', '-o', 'json'], { encoding: 'utf8' })) as { serverVersion: { minor: string } };
+      expect(version.serverVersion.minor).toBe('26');
+      const refused = await run('kubectl', ['--kubeconfig', kubeconfig, 'run', 'plain', '--image=python:3.11', '--restart=Never']).then(() => '', (err: { stderr: string }) => err.stderr);
+      expect(refused).toContain('pods "plain" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false');
+    } finally {
+      await stop(cluster.proc);
+    }
+    const bad = await run(NODE, [MLOPS, 'dev', '--profile', 'vanilla']).then(() => ({ code: 0, stderr: '' }), (err: { code: number; stderr: string }) => err);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--profile must be openshift or kubernetes, not "vanilla"');
+  });
+
   test('`mlops train` posts a manual training.requested to the broker; what start-training would refuse is refused before sending (exit 2)', async () => {
     const received: Array<{ type: string; source: string; data: unknown }> = [];
     const broker = createHttpServer((req, res) => {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudEvent } from 'cloudevents';
-import { DEV_NAMESPACE, startLocal, type Local } from '../dev/local.ts';
+import { DEV_NAMESPACE, startLocal, type Local, type LocalOptions } from '../dev/local.ts';
 import { BROKER_NAME, StepRules, renderManifests } from '../config/render.ts';
 import { startSubscriber, type Subscriber } from '../dev/broker/testkit.ts';
 import { EventTypes } from '../events/index.ts';
@@ -40,9 +40,9 @@ function request(model: string, id: string): CloudEvent<unknown> {
 
 interface Outcome { local: Local; before: Record<string, string | undefined>; rollouts: string[] }
 
-async function runScenario(scenario: string, drive?: (local: Local, clock: ManualClock) => Promise<void>): Promise<Outcome> {
+async function runScenario(scenario: string, drive?: (local: Local, clock: ManualClock) => Promise<void>, cluster: Pick<LocalOptions, 'profile' | 'kubeVersion'> = {}): Promise<Outcome> {
   const clock = new ManualClock(new Date().toISOString());
-  const local = await startLocal({ catalog, scenario, env: {}, deliveries: 3, simulatorMode: 'test', clock });
+  const local = await startLocal({ catalog, scenario, env: {}, deliveries: 3, simulatorMode: 'test', clock, ...cluster });
   // A catch-all subscriber sees every event with its extensions (trace context checks).
   const everything = await startSubscriber();
   local.broker.setTriggers([...renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local' })['knative/triggers.yaml'] ?? [], {
@@ -80,6 +80,8 @@ function checkCommon(o: Outcome, scenario: string): void {
   // RBAC: the rendered Roles were enough for everything the functions did.
   const denied = local.emulator.requests.filter((r) => r.user.startsWith(SA_PREFIX) && r.status === 403);
   expect(denied).toEqual([]);
+  // Every Job pod passed the profile's admission (Pod Security "restricted" on openshift).
+  expect(local.emulator.store.list({ apiVersion: 'v1', kind: 'Event' }, { namespace: DEV_NAMESPACE, fieldSelector: 'reason=FailedCreate' })).toEqual([]);
   for (const model of MODELS) {
     const mine = runs(local).filter((r) => r.spec.model === model);
     expect(mine).toHaveLength(1); // three deliveries of the request, one run
@@ -121,6 +123,21 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
       expect(ours.filter((e) => (e as unknown as { traceparent?: string }).traceparent !== TRACEPARENT).map((e) => e.type)).toEqual([]);
     } finally { await closeScenario(o); }
   });
+
+  // The other scenarios run on the default openshift profile, Kubernetes 1.32; this one on the other profile and the
+  // pre-1.27 pod labels (the labels do not depend on the profile).
+  for (const [profile, kubeVersion] of [['kubernetes', '1.26']] as const) {
+    test(`happy-gpu on the ${profile} profile, Kubernetes ${kubeVersion}: Job pods labelled job-name/controller-uid only, every step still finds them`, async () => {
+      const o = await runScenario('happy-gpu', undefined, { profile, kubeVersion });
+      try {
+        expect([o.local.emulator.profile, o.local.emulator.kubeVersion]).toEqual([profile, kubeVersion]);
+        checkCommon(o, 'happy-gpu');
+        const jobPods = o.local.emulator.store.list({ apiVersion: 'v1', kind: 'Pod' }, { namespace: DEV_NAMESPACE, labelSelector: 'job-name' });
+        expect(jobPods.length).toBeGreaterThanOrEqual(3 * MODELS.length);
+        for (const pod of jobPods) expect(Object.keys(pod.metadata.labels ?? {}).filter((k) => k.startsWith('batch.kubernetes.io/'))).toEqual([]);
+      } finally { await closeScenario(o); }
+    });
+  }
 
   test('happy-gpu: every model goes through the copy Job', async () => {
     const o = await runScenario('happy-gpu');
@@ -248,6 +265,12 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
       'argocd-sync coordination.k8s.io/leases delete', // a refused ModelRun frees the lock
       'copy-gpu-model coordination.k8s.io/leases get', // a failed copy ends the run
       'copy-gpu-model coordination.k8s.io/leases delete',
+      'start-training coordination.k8s.io/leases delete', // a 403 creating the NVJ ends the run
+      // Never called: OwnerReferencesPermissionEnforcement authorizes them when an owned object is created (openshift profile).
+      ...['start-training mlops.mlops.dev/notebookvalidationjobs delete', 'start-training lifecycle.mlops.dev/modelruns/finalizers update'],
+      ...['copy-gpu-model', 'gate-health', 'restart-predictor'].flatMap((s) => [`${s} batch/jobs delete`, `${s} lifecycle.mlops.dev/modelruns/finalizers update`]),
+      // Read only when a Job update shows a started Job without a pod (FailedCreate).
+      ...['copy-gpu-model', 'gate-health', 'restart-predictor'].map((s) => `${s} /events list`),
     ];
     expect(unused.filter((u) => !onlyElsewhere.includes(u))).toEqual([]);
   });

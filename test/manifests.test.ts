@@ -9,11 +9,15 @@ import { Application } from '@kubernetes-models/argo-cd/argoproj.io/v1alpha1';
 import { ConfigMap, ServiceAccount } from 'kubernetes-models/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { ALL_EVENT_TYPES } from '../events/index.ts';
 import { Consumes, STEP_NAMES } from '../functions/registry.ts';
 import { renderManifests, toYamlStream, triggerSpecs, DEFAULT_IMAGE } from '../config/render.ts';
 import { loadCatalog, parseCatalog } from '../runtime/catalog.ts';
 import { parseYamlDocs } from '../dev/manifests.ts';
+import { copyJobManifest } from '../functions/copy-gpu-model/manifests.ts';
+import { gateJobManifest } from '../functions/gate-health/manifests.ts';
+import { promoteJobManifest } from '../functions/restart-predictor/effects.ts';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: Record<string, unknown> };
 
@@ -28,6 +32,7 @@ const validators: Record<string, (o: Obj) => void> = {
   'v1/ServiceAccount': (o) => new ServiceAccount(o).validate(),
   'rbac.authorization.k8s.io/v1/Role': (o) => new Role(o).validate(),
   'rbac.authorization.k8s.io/v1/RoleBinding': (o) => new RoleBinding(o as never).validate(),
+  'networking.k8s.io/v1/NetworkPolicy': (o) => new NetworkPolicy(o as never).validate(),
   'apiextensions.k8s.io/v1/CustomResourceDefinition': (o) => new CustomResourceDefinition(o as never).validate(),
   'argoproj.io/v1alpha1/Application': (o) => new Application(o as never).validate(),
 };
@@ -54,7 +59,7 @@ describe('deployable manifests', () => {
     const objs = parseYamlDocs(out) as Obj[];
     expect(objs.length).toBeGreaterThan(40);
     const kinds = new Set(objs.map((o) => o.kind));
-    expect([...kinds].sort()).toEqual(['ApiServerSource', 'Broker', 'ConfigMap', 'CustomResourceDefinition', 'PingSource', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'SinkBinding', 'Trigger']);
+    expect([...kinds].sort()).toEqual(['ApiServerSource', 'Broker', 'ConfigMap', 'CustomResourceDefinition', 'NetworkPolicy', 'PingSource', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'SinkBinding', 'Trigger']);
     for (const o of objs) expect(() => validate(o)).not.toThrow();
     for (const o of objs) expect((o.metadata as { namespace?: string }).namespace ?? (o.kind === 'CustomResourceDefinition' ? 'cluster' : undefined)).toBeDefined();
   });
@@ -96,5 +101,29 @@ describe('deployable manifests', () => {
     expect(ping?.spec).toMatchObject({ schedule: '30 4 * * *', timezone: 'Europe/Berlin', data: '{"model":"churn"}' });
     const pods = (out['knative/apiserversources.yaml'] as Obj[]).find((o) => o.metadata.name === 'mlops-predictor-pods');
     expect(JSON.stringify(pods?.spec)).toContain('churn-predictor');
+  });
+  test('gate/promote/rollback Job pods: no token, no secrets, and the rendered NetworkPolicy denies their egress; copy pods are not selected', () => {
+    const catalog = loadCatalog('config/models.yaml');
+    const model = catalog.models[0]!;
+    const run = { metadata: { name: `${model.name}-0123456789`, uid: 'u' }, spec: { model: model.name, trigger: 'manual', idempotencyKey: 'k', profile: 'cpu' } } as never;
+    const policy = (renderManifests(catalog, { namespace: 'ns', image: 'i' })['networkpolicies.yaml'] as Obj[])[0]!;
+    expect(policy.spec).toMatchObject({ policyTypes: ['Egress'], egress: [] });
+    const selector = policy.spec?.podSelector as { matchLabels: Record<string, string>; matchExpressions: Array<{ key: string; operator: string; values: string[] }> };
+    const selects = (labels: Record<string, string>): boolean => Object.entries(selector.matchLabels).every(([k, v]) => labels[k] === v)
+      && selector.matchExpressions.every((e) => e.operator === 'In' && e.values.includes(labels[e.key] ?? ''));
+    type PodTemplate = { metadata: { labels: Record<string, string> }; spec: { automountServiceAccountToken?: boolean; containers: Array<{ envFrom?: unknown; env?: Array<{ valueFrom?: unknown }> }>; volumes: Array<Record<string, unknown>> } };
+    const templateOf = (job: unknown): PodTemplate => (job as { spec: { template: PodTemplate } }).spec.template;
+    const isolated = [gateJobManifest(run, model), promoteJobManifest(run, model, 'promote', 'r', 'staging'), promoteJobManifest(run, model, 'rollback', 'r', 'release')];
+    for (const job of isolated) {
+      const t = templateOf(job);
+      expect(selects(t.metadata.labels)).toBe(true);
+      expect(t.spec.automountServiceAccountToken).toBe(false);
+      for (const c of t.spec.containers) {
+        expect(c.envFrom).toBeUndefined();
+        expect((c.env ?? []).filter((e) => e.valueFrom !== undefined)).toEqual([]);
+      }
+      expect(t.spec.volumes.filter((v) => 'secret' in v || 'projected' in v)).toEqual([]);
+    }
+    expect(selects(templateOf(copyJobManifest(run, model)).metadata.labels)).toBe(false);
   });
 });

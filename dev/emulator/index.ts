@@ -13,6 +13,8 @@ import type { UserInfo } from './rbac.ts';
 import { createHandler } from './router.ts';
 import type { RequestLogEntry } from './router.ts';
 import { Store } from './store.ts';
+import { NEWEST_KUBE_VERSION, createAdmission } from './admission.ts';
+import type { Admission, ClusterProfile, KubeVersion } from './admission.ts';
 import type { KubeObject, StoredObject } from './types.ts';
 
 export type { RequestLogEntry } from './router.ts';
@@ -22,6 +24,8 @@ export type { Store, WatchEvent, SubscribeFilter, WriteOptions, DeleteOptions, L
 export type { KubeObject, StoredObject, ResourceRef, ResourceSelector, ObjectKey, ListOptions, StoreEvent, PropagationPolicy } from './types.ts';
 export type { UserInfo } from './rbac.ts';
 export { ApiError } from './errors.ts';
+export { ClusterProfiles, KubeVersions, NEWEST_KUBE_VERSION, isClusterProfile, isKubeVersion, podSecurityViolations } from './admission.ts';
+export type { Admission, ClusterProfile, KubeVersion } from './admission.ts';
 
 export interface EmulatorOptions {
   port?: number;
@@ -38,6 +42,13 @@ export interface EmulatorOptions {
   bookmarkIntervalMs?: number;
   /** Largest accepted request body (default 3 MiB, like the real server). */
   maxBodyBytes?: number;
+  /**
+   * `openshift`: OwnerReferencesPermissionEnforcement and Pod Security `restricted` by default (docs/openshift.md);
+   * `kubernetes` (default here): neither (upstream's default enforce level is `privileged`).
+   */
+  profile?: ClusterProfile;
+  /** The Kubernetes minor version the emulator reports and its controllers behave as (default the newest). */
+  kubeVersion?: KubeVersion;
 }
 
 export interface KubeconfigOptions {
@@ -52,6 +63,9 @@ export interface Emulator {
   adminToken: string;
   store: Store;
   faults: Faults;
+  profile: ClusterProfile;
+  kubeVersion: KubeVersion;
+  admission: Admission;
   requests: RequestLogEntry[];
   resetRequests(): void;
   issueServiceAccountToken(namespace: string, name: string): string;
@@ -88,7 +102,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     for (const name of ['default', 'kube-system', 'kube-public']) store.create({ group: '', version: 'v1', resource: 'namespaces' }, { metadata: { name } });
   }
 
+  const profile = opts.profile ?? 'kubernetes';
+  const kubeVersion = opts.kubeVersion ?? NEWEST_KUBE_VERSION;
+  const admission = createAdmission(profile, { store, authorizer, rbac: opts.rbac ?? true });
   const handler = createHandler({
+    admission,
+    kubeVersion,
     store,
     registry,
     authorizer,
@@ -135,6 +154,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     adminToken,
     store,
     faults,
+    profile,
+    kubeVersion,
+    admission,
     requests,
     resetRequests() {
       requests.length = 0;

@@ -74,6 +74,7 @@ export function builtinResources(): ResourceDef[] {
     builtin('batch', 'v1', 'jobs', 'Job', true, { categories: ['all'], subresources: ['status'] }),
     builtin('apps', 'v1', 'deployments', 'Deployment', true, { shortNames: ['deploy'], categories: ['all'], subresources: ['status'] }),
     builtin('coordination.k8s.io', 'v1', 'leases', 'Lease', true),
+    builtin('networking.k8s.io', 'v1', 'networkpolicies', 'NetworkPolicy', true, { shortNames: ['netpol'] }),
     builtin('rbac.authorization.k8s.io', 'v1', 'roles', 'Role', true),
     builtin('rbac.authorization.k8s.io', 'v1', 'rolebindings', 'RoleBinding', true),
     builtin('rbac.authorization.k8s.io', 'v1', 'clusterroles', 'ClusterRole', false),

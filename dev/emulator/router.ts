@@ -7,7 +7,8 @@ import { apiGroup, apiGroupList, apiResourceList, apiVersionOf, coreApiVersions 
 import type { Registry, ResourceDef } from './registry.ts';
 import { forbiddenFor } from './rbac.ts';
 import type { Authorizer, RequestAttributes, UserInfo } from './rbac.ts';
-import type { Store } from './store.ts';
+import type { Store, WriteOptions } from './store.ts';
+import type { Admission } from './admission.ts';
 import { toTable } from './table.ts';
 import type { IncludeObject } from './table.ts';
 import type { KubeObject, PropagationPolicy, Verb } from './types.ts';
@@ -40,6 +41,10 @@ export interface RouterContext {
   bookmarkIntervalMs: number;
   watches: Set<() => void>;
   maxBodyBytes: number;
+  /** The profile's validating admission plugins (dev/emulator/admission.ts). */
+  admission?: Admission;
+  /** `1.26` or `1.32`: what `/version` reports. */
+  kubeVersion?: string;
 }
 
 interface ResourcePath {
@@ -137,11 +142,11 @@ function wantsTable(accept: string | undefined): boolean {
   return accept !== undefined && /as=Table/.test(accept) && /g=meta\.k8s\.io/.test(accept);
 }
 
-function nonResource(pathname: string, registry: Registry): unknown {
+function nonResource(pathname: string, registry: Registry, kubeVersion = '1.32'): unknown {
   const p = pathname.replace(/\/+$/, '') || '/';
   switch (p) {
     case '/version':
-      return SERVER_VERSION;
+      return { ...SERVER_VERSION, minor: kubeVersion.split('.')[1] ?? SERVER_VERSION.minor, gitVersion: `v${kubeVersion}.0-emulator` };
     case '/api':
       return coreApiVersions();
     case '/apis':
@@ -235,7 +240,7 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
       res.end('ok');
       return;
     }
-    const doc = nonResource(url.pathname, ctx.registry);
+    const doc = nonResource(url.pathname, ctx.registry, ctx.kubeVersion);
     if (doc === undefined) sendError(res, new ApiError(404, 'NotFound', 'the server could not find the requested resource'));
     else sendJson(res, 200, doc);
     return;
@@ -344,6 +349,19 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
   };
   const ref = { group: def.group, version, resource: def.resource };
   const subresource = rp.subresource === 'status' ? ('status' as const) : undefined;
+  // Validating admission sees the final object of every create/update/patch, dry runs included (as upstream).
+  const validate = (operation: 'CREATE' | 'UPDATE'): WriteOptions['validate'] => {
+    const admission = ctx.admission;
+    if (!admission) return undefined;
+    return (object, oldObject) => {
+      const req: Parameters<Admission['validate']>[0] = { user, operation, def, object };
+      if (rp.subresource !== undefined) req.subresource = rp.subresource;
+      if (ns !== undefined) req.namespace = ns;
+      else if (object.metadata.namespace !== undefined) req.namespace = object.metadata.namespace;
+      if (oldObject) req.oldObject = oldObject;
+      admission.validate(req);
+    };
+  };
 
   switch (verb) {
     case 'get': {
@@ -395,20 +413,20 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
         return;
       }
       if (!body || typeof body !== 'object') throw badRequest('the request body must be an object');
-      const created = store.createIn(def, version, body as KubeObject, ns, { dryRun });
+      const created = store.createIn(def, version, body as KubeObject, ns, { dryRun, validate: validate('CREATE') });
       sendJson(res, 201, created);
       return;
     }
     case 'update': {
       if (!body || typeof body !== 'object') throw badRequest('the request body must be an object');
-      const opts: { subresource?: 'status'; dryRun: boolean } = { dryRun };
+      const opts: WriteOptions = { dryRun, validate: validate('UPDATE') };
       if (subresource) opts.subresource = subresource;
       sendJson(res, 200, store.updateIn(def, version, body as KubeObject, ns, rp.name ?? '', opts));
       return;
     }
     case 'patch': {
       if (body === undefined) throw badRequest('the request body must not be empty');
-      const opts: { subresource?: 'status'; dryRun: boolean } = { dryRun };
+      const opts: WriteOptions = { dryRun, validate: validate('UPDATE') };
       if (subresource) opts.subresource = subresource;
       sendJson(res, 200, store.patchIn(def, version, ns, rp.name ?? '', contentType, body, opts));
       return;

@@ -40,6 +40,8 @@ export interface WriteOptions {
   subresource?: 'status';
   /** Validate and compute the result but do not store it. */
   dryRun?: boolean;
+  /** Validating admission (dev/emulator/admission.ts): sees the final object; throws to deny. */
+  validate?: (obj: StoredObject, old: StoredObject | undefined) => void;
 }
 
 export interface DeleteOptions {
@@ -253,6 +255,7 @@ export class Store {
     if (def.crdName !== undefined || 'spec' in stored) stored.metadata.generation = 1;
     else delete stored.metadata.generation;
     this.admit(def, version, stored, undefined);
+    opts.validate?.(stored, undefined);
     if (opts.dryRun) return this.present(stored, def, version);
     this.put(def, stored, 'ADDED');
     return this.present(stored, def, version);
@@ -333,6 +336,7 @@ export class Store {
       }
     }
     this.admit(def, version, next, existing);
+    opts.validate?.(next, existing);
     if (opts.subresource !== 'status' && next.metadata.generation !== undefined && specPart(next) !== specPart(existing)) {
       next.metadata.generation = (existing.metadata.generation ?? 1) + 1;
     }

@@ -1,7 +1,7 @@
 // The simulated cluster controllers of `mlops dev` and the end-to-end tests: NVJ operator, Job runner,
 // KServe predictor. They talk to the emulator's store in-process; writes notify watchers like HTTP writes.
 import type { Logger } from 'pino';
-import type { Store } from '../emulator/index.ts';
+import type { KubeObject, KubeVersion, Store } from '../emulator/index.ts';
 import type { Catalog } from '../../runtime/catalog.ts';
 import { startJobRunner } from './job-runner.ts';
 import type { JobRunner } from './job-runner.ts';
@@ -21,7 +21,7 @@ export { pvcDir, resolveMounts, localPathFor, rewriteEnv } from './volumes.ts';
 export type { ResolvedMount, PodSpecLike } from './volumes.ts';
 export { startNvjOperator, SIMULATED_ANNOTATION, NVJ_MODEL_MOUNT } from './nvj-operator.ts';
 export type { NvjOperator, NvjOperatorOptions } from './nvj-operator.ts';
-export { startJobRunner, MAX_PARALLEL_JOBS } from './job-runner.ts';
+export { startJobRunner, jobPodLabels, MAX_PARALLEL_JOBS } from './job-runner.ts';
 export type { JobRunner, JobRunnerOptions } from './job-runner.ts';
 export { startKServeSimulator, modelFileFor, ISVC_LABEL, PREDICTOR_CONTAINER } from './kserve.ts';
 export type { KServeOptions, KServeSimulator, PredictorPodInfo } from './kserve.ts';
@@ -43,6 +43,10 @@ export interface SimulatorsOptions {
   logger?: Logger;
   delayMs?: number;
   seedReleases?: boolean;
+  /** Job pod labels as this Kubernetes version sets them. */
+  kubeVersion?: KubeVersion;
+  /** Admission of the pods the Job controller creates (the emulator's Pod Security). */
+  admitPod?: (pod: KubeObject) => void;
 }
 
 export interface Simulators {
@@ -64,7 +68,11 @@ export async function startSimulators(opts: SimulatorsOptions): Promise<Simulato
   const py = await choosePython(opts);
   const common = { store: opts.store, stateDir: opts.stateDir, namespace: opts.namespace, python: py.python, sklearn: py.sklearn, ...(opts.logger ? { logger: opts.logger } : {}) };
   const nvj = await startNvjOperator({ ...common, scenario, catalog: opts.catalog, ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}) });
-  const jobs = await startJobRunner({ ...common, mode: opts.mode });
+  const jobs = await startJobRunner({
+    ...common, mode: opts.mode,
+    ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
+    ...(opts.admitPod ? { admitPod: opts.admitPod } : {}),
+  });
   let kserve: KServeSimulator;
   try {
     kserve = await startKServeSimulator({ ...common, catalog: opts.catalog, scenario, ...(opts.seedReleases !== undefined ? { seedReleases: opts.seedReleases } : {}) });

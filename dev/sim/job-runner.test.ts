@@ -3,14 +3,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { StoredObject } from '../emulator/index.ts';
-import { DEFAULT_UTILITY_IMAGE, GPU_MOUNT, SHARED_MOUNT } from '../../runtime/jobs.ts';
+import { DEFAULT_UTILITY_IMAGE, GPU_MOUNT, SHARED_MOUNT, stepJobManifest } from '../../runtime/jobs.ts';
+import { createAdmission } from '../emulator/admission.ts';
+import { Authorizer } from '../emulator/rbac.ts';
 import { jobOutcome, terminationMessage } from '../../runtime/resources.ts';
 import type { Job, Pod } from '../../runtime/resources.ts';
-import { startJobRunner } from './job-runner.ts';
+import { jobPodLabels, startJobRunner } from './job-runner.ts';
 import type { JobRunner } from './job-runner.ts';
 import { writeModelFile } from './model-files.ts';
 import { standinPredict } from './standin.ts';
-import { NS, PY, createStepJob, python, startSimCluster } from './testkit.ts';
+import { NS, PY, createStepJob, fakeRun, python, startSimCluster, waitFor } from './testkit.ts';
 import type { SimCluster } from './testkit.ts';
 
 const jobSel = { apiVersion: 'batch/v1', kind: 'Job' };
@@ -230,5 +232,66 @@ describe('Job runner', () => {
     expect(realReport['simulated']).toBeUndefined();
     expect(realReport['ok']).toBe(false);
     await real.close();
+  });
+});
+
+describe('Job controller behaviour per cluster profile and Kubernetes version', () => {
+  const eventSel = { apiVersion: 'v1', kind: 'Event' };
+  const eventsFor = (job: StoredObject): StoredObject[] =>
+    cluster.store.list(eventSel, { namespace: NS, fieldSelector: `involvedObject.uid=${job.metadata.uid}` });
+
+  test('Job pods carry job-name/controller-uid on 1.26 and also the batch.kubernetes.io/ labels on 1.32', async () => {
+    expect(jobPodLabels('j', 'u', '1.26')).toEqual({ 'job-name': 'j', 'controller-uid': 'u' });
+    expect(jobPodLabels('j', 'u', '1.32')).toEqual({ 'job-name': 'j', 'controller-uid': 'u', 'batch.kubernetes.io/job-name': 'j', 'batch.kubernetes.io/controller-uid': 'u' });
+    const m = cluster.model('anomaly-detector');
+    const r = await startJobRunner({ store: cluster.store, stateDir: cluster.stateDir, namespace: NS, mode: 'test', python: PY, kubeVersion: '1.26' });
+    runners.push(r);
+    const job = createStepJob(cluster.store, {
+      step: 'gate', run: 'anomaly-detector-1260000000', model: m, script: 'gate.py', image: m.notebook.image,
+      env: { MODEL_DIR: `${SHARED_MOUNT}/missing` }, volumes: [{ claimName: m.storage.pvc, mountPath: SHARED_MOUNT, readOnly: true }], deadlineSeconds: 60,
+    });
+    await r.settled();
+    await r.close();
+    const pods = cluster.store.list(podSel, { namespace: NS, labelSelector: `job-name=${job.metadata.name}` });
+    expect(pods).toHaveLength(1);
+    const labels = pods[0]?.metadata.labels ?? {};
+    expect(labels).toMatchObject({ 'job-name': job.metadata.name, 'controller-uid': job.metadata.uid, 'mlops.dev/step': 'gate' });
+    expect(Object.keys(labels).filter((k) => k.startsWith('batch.kubernetes.io/'))).toEqual([]);
+  });
+
+  test('a pod Pod Security refuses is never created: FailedCreate Warning Event on the Job, startTime only, retries fold into the count, the deadline fails it', async () => {
+    const admission = createAdmission('openshift', { store: cluster.store, authorizer: new Authorizer(cluster.store), rbac: false });
+    const r = await startJobRunner({
+      store: cluster.store, stateDir: cluster.stateDir, namespace: NS, mode: 'test', python: PY,
+      admitPod: (pod) => admission.validatePodCreate(NS, pod), failedCreateBackoffMs: 100,
+    });
+    runners.push(r);
+    const m = cluster.model('anomaly-detector');
+    const manifest = stepJobManifest({
+      step: 'gate', run: fakeRun(m, 'anomaly-detector-4030000000'), model: m, script: 'gate.py', image: m.notebook.image,
+      env: {}, volumes: [], deadlineSeconds: 1,
+    }) as { metadata: object; spec: { template: { spec: { securityContext?: unknown; containers: Array<{ securityContext?: unknown }> } } } };
+    // The template as it was before the restricted securityContext.
+    delete manifest.spec.template.spec.securityContext;
+    for (const c of manifest.spec.template.spec.containers) delete c.securityContext;
+    const job = cluster.store.create(jobSel, { ...manifest, apiVersion: 'batch/v1', kind: 'Job', metadata: { ...manifest.metadata, namespace: NS } });
+    const [event] = await waitFor('FailedCreate event', () => (eventsFor(job).length > 0 ? eventsFor(job) : undefined));
+    expect(event).toMatchObject({
+      type: 'Warning', reason: 'FailedCreate', source: { component: 'job-controller' },
+      involvedObject: { apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name, namespace: NS, uid: job.metadata.uid },
+    });
+    expect((event as unknown as { message: string }).message).toMatch(new RegExp(`^Error creating: pods "${job.metadata.name}-[a-z0-9]{5}" is forbidden: violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false`));
+    const status = (cluster.store.get(jobSel, { name: job.metadata.name, namespace: NS })?.status ?? {}) as Record<string, unknown>;
+    expect(Object.keys(status)).toEqual(['startTime']);
+    expect(cluster.store.list(podSel, { namespace: NS, labelSelector: `job-name=${job.metadata.name}` })).toEqual([]);
+    const failedJob = await waitFor('DeadlineExceeded', () => {
+      const j = cluster.store.get(jobSel, { name: job.metadata.name, namespace: NS }) as unknown as Job | undefined;
+      return j && jobOutcome(j) === 'failed' ? j : undefined;
+    }, 10_000);
+    expect(failedJob.status?.conditions?.[0]).toMatchObject({ type: 'Failed', reason: 'DeadlineExceeded' });
+    expect((eventsFor(job)[0] as unknown as { count: number }).count).toBeGreaterThanOrEqual(2);
+    expect(eventsFor(job)).toHaveLength(1);
+    expect(cluster.store.list(podSel, { namespace: NS, labelSelector: `job-name=${job.metadata.name}` })).toEqual([]);
+    await r.close();
   });
 });

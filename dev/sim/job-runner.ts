@@ -7,7 +7,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Store, StoredObject } from '../emulator/index.ts';
+import { ApiError } from '../emulator/index.ts';
+import type { KubeObject, KubeVersion, Store, StoredObject } from '../emulator/index.ts';
 import { MANAGER } from '../../runtime/labels.ts';
 import { RESULT_CONTAINER, SCRIPTS_CONFIGMAP } from '../../runtime/jobs.ts';
 import { Resources } from '../../runtime/resources.ts';
@@ -32,6 +33,26 @@ export interface JobRunnerOptions {
   /** false: behave as on a machine without sklearn. */
   sklearn?: boolean;
   logger?: Logger;
+  /** Job pod labels as this Kubernetes version sets them (default the newest; see `jobPodLabels`). */
+  kubeVersion?: KubeVersion;
+  /**
+   * Admission of the pods this controller creates (the emulator's Pod Security); throws the API's 403. A denied
+   * pod is never created: the Job gets a `FailedCreate` Warning Event, as from the real Job controller.
+   */
+  admitPod?: (pod: KubeObject) => void;
+  /** First retry after a failed pod create (default 10 s, doubling, at most 6 min). */
+  failedCreateBackoffMs?: number;
+}
+
+/**
+ * The labels the Job controller puts on a Job's pods: `job-name` and `controller-uid` in every version; from
+ * 1.27 also `batch.kubernetes.io/job-name` and `batch.kubernetes.io/controller-uid` (kubernetes
+ * pkg/controller/job, KEP-3326 "Job labels with the batch.kubernetes.io prefix").
+ */
+export function jobPodLabels(jobName: string, uid: string, kubeVersion: KubeVersion = '1.32'): Record<string, string> {
+  const legacy = { 'job-name': jobName, 'controller-uid': uid };
+  const minor = Number(kubeVersion.split('.')[1] ?? '0');
+  return minor >= 27 ? { ...legacy, 'batch.kubernetes.io/job-name': jobName, 'batch.kubernetes.io/controller-uid': uid } : legacy;
 }
 
 export interface JobRunner {
@@ -59,6 +80,7 @@ interface Outcome {
 
 const jobSel = { apiVersion: Resources.job.apiVersion, kind: Resources.job.kind };
 const podSel = { apiVersion: Resources.pod.apiVersion, kind: Resources.pod.kind };
+const eventSel = { apiVersion: 'v1', kind: 'Event' };
 
 function nowIso(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -144,6 +166,55 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner>
     }
   };
 
+  const failures = new Map<string, { attempts: number; event: string; timer?: NodeJS.Timeout }>();
+
+  /**
+   * The Job controller could not create the pod: a Warning `FailedCreate` Event on the Job ("Error creating: " +
+   * the API's message, pkg/controller/controller_utils.go), `status.startTime` from its first sync and nothing
+   * else; it retries with backoff (repeats fold into the Event's count) until the Job's activeDeadlineSeconds
+   * passes, which fails the Job `DeadlineExceeded`.
+   */
+  const failedCreate = (job: StoredObject, startTime: string, err: ApiError): void => {
+    const uid = job.metadata.uid;
+    const known = failures.get(uid);
+    const now = nowIso();
+    const attempts = (known?.attempts ?? 0) + 1;
+    const eventName = known?.event ?? `${job.metadata.name}.${(BigInt(Date.now()) * 1_000_000n).toString(16)}`;
+    const message = `Error creating: ${err.message}`;
+    const existing = store.get(eventSel, { name: eventName, namespace });
+    if (existing) store.update(eventSel, { ...existing, count: attempts, lastTimestamp: now, message });
+    else {
+      store.create(eventSel, {
+        metadata: { name: eventName, namespace },
+        involvedObject: { apiVersion: 'batch/v1', kind: 'Job', name: job.metadata.name, namespace, uid, resourceVersion: job.metadata.resourceVersion },
+        reason: 'FailedCreate', message, type: 'Warning', count: attempts, firstTimestamp: now, lastTimestamp: now,
+        source: { component: 'job-controller' }, reportingComponent: 'job-controller', reportingInstance: '',
+      });
+    }
+    const current = store.get(jobSel, { name: job.metadata.name, namespace });
+    const start = (current?.status as { startTime?: string } | undefined)?.startTime ?? startTime;
+    if (current && current.metadata.uid === uid && !(current.status as { startTime?: string } | undefined)?.startTime) writeJobStatus(current, { startTime: start });
+    logger?.info({ job: job.metadata.name, attempts, message }, 'job pod create failed');
+    const deadline = (job.spec as { activeDeadlineSeconds?: number } | undefined)?.activeDeadlineSeconds;
+    const base = opts.failedCreateBackoffMs ?? 10_000;
+    const delay = Math.min(base * 2 ** (attempts - 1), 360_000);
+    const entry: { attempts: number; event: string; timer?: NodeJS.Timeout } = { attempts, event: eventName };
+    failures.set(uid, entry);
+    if (closed) return;
+    entry.timer = setTimeout(() => {
+      const latest = store.get(jobSel, { name: job.metadata.name, namespace });
+      if (!latest || latest.metadata.uid !== uid || isFinished(latest) || closed) return;
+      if (deadline !== undefined && Date.now() - Date.parse(start) >= deadline * 1000) {
+        const at = nowIso();
+        writeJobStatus(latest, { conditions: [{ type: 'Failed', status: 'True', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline', lastProbeTime: at, lastTransitionTime: at }] });
+        return;
+      }
+      queue.push(latest);
+      pump();
+    }, delay);
+    entry.timer.unref();
+  };
+
   const runJob = async (job: StoredObject): Promise<void> => {
     const fresh = store.get(jobSel, { name: job.metadata.name, namespace });
     if (!fresh || fresh.metadata.uid !== job.metadata.uid || isFinished(fresh) || closed) return;
@@ -154,22 +225,26 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner>
     const container = podSpec.containers?.[0] ?? {};
     const podName = `${jobName}-${suffix()}`;
     const started = Date.now();
-    const startTime = nowIso();
-    store.create(podSel, {
+    const startTime = (fresh.status as { startTime?: string } | undefined)?.startTime ?? nowIso();
+    const pod: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
       metadata: {
         name: podName,
         namespace,
-        labels: {
-          ...(template.metadata?.labels ?? {}),
-          'batch.kubernetes.io/job-name': jobName,
-          'job-name': jobName,
-          'batch.kubernetes.io/controller-uid': fresh.metadata.uid,
-          'controller-uid': fresh.metadata.uid,
-        },
+        labels: { ...(template.metadata?.labels ?? {}), ...jobPodLabels(jobName, fresh.metadata.uid, opts.kubeVersion) },
         ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: fresh.metadata.uid, controller: true, blockOwnerDeletion: true }],
       },
       spec: { ...podSpec, nodeName: 'sim-node' },
-    });
+    };
+    try {
+      opts.admitPod?.(pod);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      failedCreate(fresh, startTime, err);
+      return;
+    }
+    store.create(podSel, pod);
     writeJobStatus(fresh, { startTime, active: 1, ready: 0 });
     const containerName = container.name ?? RESULT_CONTAINER;
     writePodStatus(podName, {
@@ -252,6 +327,7 @@ export async function startJobRunner(opts: JobRunnerOptions): Promise<JobRunner>
       if (closed) return;
       closed = true;
       unsubscribe();
+      for (const f of failures.values()) clearTimeout(f.timer);
       queue.length = 0;
       for (const proc of running.values()) proc.kill();
       await Promise.allSettled([...inFlight]);

@@ -2,7 +2,8 @@ import { runOf, transition } from '../../runtime/runstate.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
-import { finishRun } from '../../runtime/finish.ts';
+import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
+import { ForbiddenError } from '../../runtime/errors.ts';
 import { ConflictError } from '../../runtime/kube.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { recordStepStarted } from '../../runtime/modelrun.ts';
@@ -29,7 +30,13 @@ export async function runCopyEffects(actions: CopyAction[], ctx: { run?: ModelRu
         break;
       case 'create-job': {
         if (!ctx.run) throw new ConflictError(`ModelRun ${action.run} disappeared before its copy Job was created`);
-        const created = await kube.create(Resources.job, copyJobManifest(ctx.run, ctx.model));
+        let created;
+        try {
+          created = await kube.create(Resources.job, copyJobManifest(ctx.run, ctx.model));
+        } catch (err) {
+          if (err instanceof ForbiddenError) return failRunForbidden(deps, ctx.run, 'copy', err, { what: `create the copy Job ${action.job}`, ...trace });
+          throw err;
+        }
         deps.logger.info({ job: action.job, created: created.created }, 'copy job');
         break;
       }

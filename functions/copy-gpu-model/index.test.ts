@@ -7,6 +7,9 @@ import { Resources, type ModelRun, type ModelRunStatus } from '../../runtime/res
 import { NAMESPACE, ManualClock, postEvent, serveForTest, startRecordingSink, startTestCluster, type RecordingSink, type ServedStep, type TestCluster } from '../../test/kit.ts';
 import { removeDir, runScript, tempDir } from '../../test/jobs/run-script.ts';
 import { step } from './index.ts';
+import { ApiError } from '../../dev/emulator/index.ts';
+import { startJobRunner } from '../../dev/sim/job-runner.ts';
+import { waitFor } from '../../dev/sim/testkit.ts';
 
 const MODELRUNS = { group: 'lifecycle.mlops.dev', version: 'v1alpha1', resource: 'modelruns' };
 const JOBS = { group: 'batch', version: 'v1', resource: 'jobs' };
@@ -61,7 +64,7 @@ describe('copy-gpu-model over HTTP against the emulator', () => {
     if (message !== undefined) {
       const pod = store().create(PODS, {
         apiVersion: 'v1', kind: 'Pod',
-        metadata: { name: `${name}-abcde`, namespace: NAMESPACE, labels: { 'batch.kubernetes.io/job-name': name } },
+        metadata: { name: `${name}-abcde`, namespace: NAMESPACE, labels: { 'batch.kubernetes.io/job-name': name, 'job-name': name } },
         spec: { restartPolicy: 'Never', containers: [{ name: 'step', image: 'x' }] },
       });
       store().updateStatus(PODS, { ...pod, status: { phase: 'Succeeded', containerStatuses: [{ name: 'step', ready: false, restartCount: 0, image: 'x', imageID: '', state: { terminated: { exitCode: 0, reason: 'Completed', message } } }] } });
@@ -107,12 +110,15 @@ describe('copy-gpu-model over HTTP against the emulator', () => {
     expect(job.spec.template.metadata).toEqual({ labels });
     expect(job.spec.template.spec).toEqual({
       restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [{
         name: 'step', image: 'registry.access.redhat.com/ubi9/python-311:latest', command: ['python3', '/opt/mlops/copy.py'],
         env: [{ name: 'SRC_ROOT', value: '/mnt/gpu' }, { name: 'DST_ROOT', value: '/mnt/shared' }, { name: 'RUN', value: run }, { name: 'MODEL', value: MODEL }, { name: 'TERMINATION_LOG', value: '/dev/termination-log' }],
         terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File',
         volumeMounts: [{ name: 'scripts', mountPath: '/opt/mlops', readOnly: true }, { name: 'data-0', mountPath: '/mnt/gpu', readOnly: true }, { name: 'data-1', mountPath: '/mnt/shared' }],
         resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+        securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
       }],
       volumes: [
         { name: 'scripts', configMap: { name: 'model-lifecycle-scripts', defaultMode: 0o555 } },
@@ -195,6 +201,46 @@ describe('copy-gpu-model over HTTP against the emulator', () => {
     expect(res.event?.type).toBe(EventTypes.runFailed);
     expect(res.event?.data).toEqual({ model: MODEL, run, step: 'copy', reason: 'job-failed', message: `job ${run}-copy failed: DeadlineExceeded: DeadlineExceeded happened; job ${run}-copy left no termination message` });
     expect((await getRun(run)).status?.phase).toBe('Failed');
+  });
+
+  test('a copy Job whose pod the Job controller cannot create (FailedCreate) fails the run at once with the reason', async () => {
+    const run = 'predictive-analytics-eeeeeeeeee';
+    createRun(run, 'gpu', copyingStatus(run));
+    // The real simulated Job controller, with an admission that refuses its pod (a quota, as the API server words it).
+    const denial = `exceeded quota: compute-resources, requested: limits.memory=2Gi, used: limits.memory=0, limited: limits.memory=1Gi`;
+    const runner = await startJobRunner({
+      store: store(), stateDir: scratch, namespace: NAMESPACE, mode: 'test', python: '/usr/bin/python3', failedCreateBackoffMs: 60_000,
+      admitPod: (pod) => { throw new ApiError(403, 'Forbidden', `pods "${pod.metadata?.name ?? ''}" is forbidden: ${denial}`); },
+    });
+    try {
+      await postEvent(served.url, trainingSucceeded(run));
+      const started = await waitFor('the Job controller to give up on the pod', () => {
+        const j = store().get(JOBS, { name: `${run}-copy`, namespace: NAMESPACE });
+        return (j?.status as { startTime?: string } | undefined)?.startTime ? j : undefined;
+      });
+      // What the ApiServerSource delivers: the Job's status update (startTime, nothing active).
+      const res = await postEvent(served.url, jobUpdate(started, 'copy-failedcreate'));
+      expect(res.status).toBe(200);
+      expect(res.event?.type).toBe(EventTypes.runFailed);
+      const data = res.event?.data as { reason: string; message: string };
+      expect(data.reason).toBe('job-failed');
+      expect(data.message).toMatch(new RegExp(`^job ${run}-copy failed: FailedCreate: Error creating: pods "${run}-copy-[a-z0-9]{5}" is forbidden: exceeded quota`));
+      expect(data.message).toContain(`job ${run}-copy could not create its pod`);
+      expect((await getRun(run)).status?.phase).toBe('Failed');
+    } finally {
+      await runner.close();
+    }
+  });
+
+  test('a started Job without a pod and without a FailedCreate Event yet is retried (503), not judged', async () => {
+    const run = 'predictive-analytics-ffffffffff';
+    createRun(run, 'gpu', copyingStatus(run));
+    await postEvent(served.url, trainingSucceeded(run));
+    const job = store().read(JOBS, { name: `${run}-copy`, namespace: NAMESPACE });
+    const started = store().updateStatus(JOBS, { ...job, status: { startTime: '2026-11-22T10:00:01Z' } });
+    const res = await postEvent(served.url, jobUpdate(started, 'copy-no-event'));
+    expect(res.status).toBe(503);
+    expect((await getRun(run)).status?.phase).toBe('Copying');
   });
 
   test('CPU events, running Jobs and foreign Jobs are ignored without API calls; malformed input is a 400', async () => {

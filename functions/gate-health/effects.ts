@@ -3,7 +3,8 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { ConflictError } from '../../runtime/kube.ts';
-import { finishRun } from '../../runtime/finish.ts';
+import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
+import { ForbiddenError } from '../../runtime/errors.ts';
 import { Labels } from '../../runtime/labels.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { recordStepStarted } from '../../runtime/modelrun.ts';
@@ -31,7 +32,13 @@ export async function runGateEffects(actions: GateAction[], ctx: { run?: ModelRu
         break;
       case 'create-job': {
         if (!ctx.run) throw new ConflictError(`ModelRun ${action.run} disappeared before its gate Job was created`);
-        const created = await kube.create(Resources.job, gateJobManifest(ctx.run, ctx.model));
+        let created;
+        try {
+          created = await kube.create(Resources.job, gateJobManifest(ctx.run, ctx.model));
+        } catch (err) {
+          if (err instanceof ForbiddenError) return failRunForbidden(deps, ctx.run, 'gate', err, { what: `create the gate Job ${action.job}`, ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}) });
+          throw err;
+        }
         deps.logger.info({ job: action.job, created: created.created }, 'gate job');
         break;
       }

@@ -126,6 +126,8 @@ describe('gate-health over HTTP against the emulator', () => {
     expect(job.spec.template.metadata).toEqual({ labels });
     expect(job.spec.template.spec).toEqual({
       restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [{
         name: 'step', image: 'quay.io/jupyter/scipy-notebook:2024-10-07', command: ['python3', '/opt/mlops/gate.py'],
         env: [
@@ -136,6 +138,7 @@ describe('gate-health over HTTP against the emulator', () => {
         terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File',
         volumeMounts: [{ name: 'scripts', mountPath: '/opt/mlops', readOnly: true }, { name: 'data-0', mountPath: '/mnt/shared', readOnly: true }],
         resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+        securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } },
       }],
       volumes: [
         { name: 'scripts', configMap: { name: 'model-lifecycle-scripts', defaultMode: 0o555 } },

@@ -1,7 +1,7 @@
 import { ApiServerEventTypes, EventTypes, parseEvent } from '../../events/index.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
-import { finishedStepJob, jobEvidence } from '../../runtime/jobs.ts';
+import { stepJobOutcome } from '../../runtime/jobs.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { traceOf } from '../../runtime/trace.ts';
@@ -30,12 +30,13 @@ export const step: StepDefinition = {
       else if (parsed.type === EventTypes.modelCopied) gateInput = { kind: 'trigger', event: 'model.copied', run: parsed.data.run, profile: 'gpu' };
       else return empty;
     } else if (ce.type === ApiServerEventTypes.update || ce.type === ApiServerEventTypes.add) {
-      const job = finishedStepJob(ce, ['gate']);
+      // A Job that cannot create its pod counts as finished (failed) with the controller's reason.
+      const job = await stepJobOutcome(deps.kube, ce, ['gate']);
       if (job.kind === 'ignore') {
         deps.logger.debug({ reason: job.reason }, 'ignored');
         return empty;
       }
-      gateInput = { kind: 'job-finished', run: job.run, evidence: await jobEvidence(deps.kube, job.job) };
+      gateInput = { kind: 'job-finished', run: job.run, evidence: job.evidence };
     } else {
       return empty;
     }

@@ -6,7 +6,8 @@ import type { CatalogModel } from '../../runtime/catalog.ts';
 import { ConflictError, type KubeObject } from '../../runtime/kube.ts';
 import { DEFAULT_UTILITY_IMAGE, SHARED_MOUNT, stepJobManifest } from '../../runtime/jobs.ts';
 import { Annotations } from '../../runtime/labels.ts';
-import { finishRun } from '../../runtime/finish.ts';
+import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
+import { ForbiddenError } from '../../runtime/errors.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
@@ -58,7 +59,12 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
       case 'create-job': {
         const run = await getRun(kube, runName);
         if (!run) throw new ConflictError(`ModelRun ${runName} disappeared before its ${action.job} Job was created`);
-        await kube.create(Resources.job, promoteJobManifest(run, model, action.job, action.release, action.source));
+        try {
+          await kube.create(Resources.job, promoteJobManifest(run, model, action.job, action.release, action.source));
+        } catch (err) {
+          if (err instanceof ForbiddenError) return failRunForbidden(deps, run, action.job, err, { what: `create the ${action.job} Job`, ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}) });
+          throw err;
+        }
         // Decided on a Promoting run; if it ended meanwhile (the watchdog's deadline), the Job must not promote.
         const after = await getRun(kube, runName);
         if (action.job === 'promote' && after?.status?.phase !== 'Promoting') {

@@ -1,4 +1,10 @@
 import { CloudEvent } from 'cloudevents';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiError } from '../../dev/emulator/index.ts';
+import { startJobRunner } from '../../dev/sim/job-runner.ts';
+import { waitFor } from '../../dev/sim/testkit.ts';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import type { ModelRun, ModelRunStatus } from '../../runtime/resources.ts';
@@ -198,6 +204,32 @@ describe('restart-predictor over HTTP against the emulator', () => {
     expect(getIsvc().spec.predictor.annotations?.['mlops.dev/model-release']).toBe(PREV);
     expect(isvcPatches()).toBe(0);
     expect(store().get(GVR.leases, { name: `model-lock-${MODEL}`, namespace: NAMESPACE })).toBeUndefined();
+  });
+
+  test('a promote Job whose pod cannot be created (FailedCreate) fails the promotion at once with the controller\'s reason', async () => {
+    createRun({ phase: 'Promoting', step: 'promote' });
+    const scratch = mkdtempSync(join(tmpdir(), 'promote-failedcreate-'));
+    const runner = await startJobRunner({
+      store: store(), stateDir: scratch, namespace: NAMESPACE, mode: 'test', python: '/usr/bin/python3', failedCreateBackoffMs: 60_000,
+      admitPod: (pod) => { throw new ApiError(403, 'Forbidden', `pods "${pod.metadata?.name ?? ''}" is forbidden: violates PodSecurity "restricted:latest": runAsUser=0 (pod must not set runAsUser=0)`); },
+    });
+    try {
+      await postEvent(served.url, approved());
+      const started = await waitFor('the Job controller to give up on the pod', () => {
+        const j = store().get(GVR.jobs, { name: `${RUN}-promote`, namespace: NAMESPACE });
+        return (j?.status as { startTime?: string } | undefined)?.startTime ? j : undefined;
+      });
+      const res = await postEvent(served.url, jobUpdate(started));
+      expect(res.event?.type).toBe(EventTypes.runFailed);
+      const data = res.event?.data as { reason: string; message: string };
+      expect(data.reason).toBe('promote-failed');
+      expect(data.message).toMatch(new RegExp(`^promotion of ${RUN} failed: job ${RUN}-promote could not create its pod: FailedCreate: Error creating: pods "${RUN}-promote-[a-z0-9]{5}" is forbidden: violates PodSecurity`));
+      expect((await getRun()).status?.phase).toBe('Failed');
+      expect(isvcPatches()).toBe(0);
+    } finally {
+      await runner.close();
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 
   test('deployment.failed with a previous release: one rollback Job, annotation restored, run RolledBack, lock freed (each redelivered 3×)', async () => {

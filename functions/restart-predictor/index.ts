@@ -2,7 +2,7 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, isApiServerEventType, parseEvent } from '../../events/index.ts';
 import { findModel, type CatalogModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
-import { finishedStepJob, readJobResult } from '../../runtime/jobs.ts';
+import { stepJobOutcome } from '../../runtime/jobs.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { Annotations } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
@@ -58,16 +58,17 @@ export const step: StepDefinition = {
 
 /** A finished promote/rollback Job of ours (with its result read from its pod), else undefined (ignored). */
 async function finishedJobOf(event: CloudEvent<unknown>, deps: StepDeps): Promise<{ model: string; input: RestartInput } | undefined> {
-  const found = finishedStepJob(event, ['promote', 'rollback']);
+  // A Job that cannot create its pod counts as finished (failed) with the controller's FailedCreate reason.
+  const found = await stepJobOutcome(deps.kube, event, ['promote', 'rollback']);
   if (found.kind === 'ignore' || !found.model) return undefined;
-  const result = await readJobResult(deps.kube, found.job);
-  if (result.state === 'running') return undefined;
+  const e = found.evidence;
+  const problem = e.failure?.startsWith('FailedCreate: ') ? `${e.problem ?? 'the Job could not start'}: ${e.failure}` : e.problem;
   return {
     model: found.model,
     input: {
-      kind: 'job-finished', run: found.run, job: found.step === 'rollback' ? 'rollback' : 'promote', succeeded: result.succeeded,
-      ...(result.result !== undefined ? { result: result.result } : {}),
-      ...(result.problem ? { problem: result.problem } : {}),
+      kind: 'job-finished', run: found.run, job: found.step === 'rollback' ? 'rollback' : 'promote', succeeded: e.succeeded,
+      ...(e.result !== undefined ? { result: e.result } : {}),
+      ...(problem ? { problem } : {}),
     },
   };
 }

@@ -2,6 +2,8 @@ import { transition } from '../../runtime/runstate.ts';
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import { ConflictError } from '../../runtime/kube.ts';
+import { ForbiddenError } from '../../runtime/errors.ts';
+import { failRunForbidden } from '../../runtime/finish.ts';
 import { acquireLock, enqueueOnLock, takeOverLock } from '../../runtime/lock.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
@@ -48,7 +50,13 @@ export async function runStartEffects(actions: StartAction[], input: StartInput,
       case 'create-nvj': {
         modelRun ??= await getRun(kube, action.run);
         if (!modelRun) throw new ConflictError(`ModelRun ${action.run} disappeared before its NVJ was created`);
-        await kube.create(Resources.notebookValidationJob, nvjManifest(modelRun, model));
+        try {
+          await kube.create(Resources.notebookValidationJob, nvjManifest(modelRun, model));
+        } catch (err) {
+          // The run exists: it fails now naming the missing permission (no run → the 503 reaches the broker).
+          if (err instanceof ForbiddenError) return failRunForbidden(deps, modelRun, 'training', err, { what: `create the NotebookValidationJob ${action.run}`, ...trace });
+          throw err;
+        }
         break;
       }
       case 'mark-training': {
