@@ -521,7 +521,10 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
         scaleDown--;
         available--;
       }
-      if (nowFresh.length >= replicas && nowFresh.every(isReady)) {
+      // Scaled down (minReplicas lowered): the extra pods of the current template go, NotReady ones first.
+      for (const p of [...nowFresh].sort((a, b) => Number(isReady(a)) - Number(isReady(b))).slice(0, Math.max(0, nowFresh.length - replicas))) terminate(isvcName, p, drainMs);
+      const kept = nowFresh.filter((p) => p.info.state !== 'terminating');
+      if (kept.length >= replicas && kept.every(isReady)) {
         deleteForeignPods(isvcName);
         report(isvcName, template, `${isvcName}-predictor`);
       }
