@@ -254,6 +254,18 @@ describe('KServe simulator rollouts (stand-in models, short drains)', () => {
     expect(podsOf('anomaly-detector', namespace).map((p) => p.metadata.annotations?.['mlops.dev/model-release'])).toEqual(Array(4).fill('anomaly-detector-00000000a1'));
   });
 
+  test('raw: minReplicas up then down scales the current pods (no rollout)', async () => {
+    const { sim, stop, namespace } = await setup({ rollout: 'raw', drainSeconds: 0.1, replicas: 3 });
+    stop();
+    expect(podsOf('anomaly-detector', namespace)).toHaveLength(3);
+    const release = podsOf('anomaly-detector', namespace)[0]?.metadata.annotations?.['mlops.dev/model-release'];
+    cluster.store.patchMerge(isvcSel, { name: 'anomaly-detector', namespace }, { spec: { predictor: { minReplicas: 1 } } });
+    await sim.settled();
+    const left = podsOf('anomaly-detector', namespace);
+    expect(left).toHaveLength(1);
+    expect(left[0]?.metadata.annotations?.['mlops.dev/model-release']).toBe(release);
+  });
+
   test('raw, 1 replica: the new pod comes up beside the old one (surge 1, unavailable 0); the old one terminates once the new one is Ready', async () => {
     const { sim, events, stop, roll } = await setup({ rollout: 'raw', drainSeconds: 0.3, readyDelaySeconds: 0.1 });
     roll('anomaly-detector-00000000b1');
