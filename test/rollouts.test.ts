@@ -76,9 +76,10 @@ function check(local: Local, pods: PodChange[], rollout: 'raw' | 'serverless'): 
 }
 
 describe('end-to-end under realistic rollouts (short drains, ready delay 0.5 s)', () => {
-  // The restart (model loaded again) takes a few seconds: a grace period of 8 s keeps the old pods listed past it.
-  test('raw (Deployment rolling update, grace period 8 s) with a new pod restarting once: every run verified on its new pods', async () => {
-    const { local, pods } = await runHappy('raw', 8, true);
+  // The restart (model loaded again) takes seconds on a loaded machine: Kubernetes' default grace period of 30 s
+  // keeps the old pods listed past it (the test does not wait for it: closing cuts the drain short).
+  test('raw (Deployment rolling update, grace period 30 s) with a new pod restarting once: every run verified on its new pods', async () => {
+    const { local, pods } = await runHappy('raw', 30, true);
     try {
       check(local, pods, 'raw');
       // A new pod restarted during verification; the verdict waited for it to be Ready again.
@@ -90,8 +91,9 @@ describe('end-to-end under realistic rollouts (short drains, ready delay 0.5 s)'
     } finally { await local.close(); }
   }, 180_000);
 
-  test('serverless (new Revision beside the old one, drain 2 s): every run verified while the old Revision still serves', async () => {
-    const { local, pods } = await runHappy('serverless', 2, false);
+  // Short enough to wait for the old Revision to go, long enough that the verdict comes first on a loaded machine.
+  test('serverless (new Revision beside the old one, drain 8 s): every run verified while the old Revision still serves', async () => {
+    const { local, pods } = await runHappy('serverless', 8, false);
     try {
       check(local, pods, 'serverless');
       // The old Revision's pods went after the drain, and verify-endpoint heard about it (delete events reach it).
