@@ -7,13 +7,51 @@ import { waitForSignal } from './signals.ts';
 import { statusRows, statusTable } from './status.ts';
 import { createKubePort } from '../runtime/kube.ts';
 import type { ClusterProfile, KubeVersion } from '../dev/emulator/index.ts';
+import { z } from 'zod';
+import { DEFAULT_DRAIN_SECONDS, RolloutModes, type KServeRolloutOptions } from '../dev/sim/index.ts';
+import type { ApiServerFaults } from '../dev/sources/index.ts';
 
 const ONCE_TIMEOUT_MS = 180_000;
+
+/** What `mlops dev` emulates of KServe rollouts and of the ApiServerSource adapter (docs/verification.md). */
+export interface FidelityOptions { rollout?: KServeRolloutOptions; apiServerFaults?: ApiServerFaults }
+
+const nonNegative = (flag: string, max: number) => z.coerce.number({ error: `--${flag} must be a number` }).min(0, `--${flag} must be >= 0`).max(max, `--${flag} must be <= ${max}`);
+const FidelityFlags = z.object({
+  rollout: z.enum(RolloutModes, { error: '--rollout must be raw or serverless' }).default('raw'),
+  'drain-seconds': nonNegative('drain-seconds', 3600).default(DEFAULT_DRAIN_SECONDS),
+  // The model server needs a moment to load the model before its readiness probe passes.
+  'ready-delay-seconds': nonNegative('ready-delay-seconds', 600).default(2),
+  'restart-pod': z.boolean().optional(),
+  'drop-events': nonNegative('drop-events', 100).optional(),
+  coalesce: z.boolean().optional(),
+  reorder: z.boolean().optional(),
+  seed: z.coerce.number({ error: '--seed must be an integer' }).int('--seed must be an integer').optional(),
+});
+export type FidelityFlags = z.infer<typeof FidelityFlags>;
+
+/** Validates the flags (a clear message for a bad value) and maps them onto startLocal's options. */
+export function fidelityOptions(values: Record<string, unknown>): FidelityOptions {
+  const parsed = FidelityFlags.safeParse(values);
+  if (!parsed.success) throw new Error(parsed.error.issues.map((i) => i.message).join('; '));
+  const f = parsed.data;
+  const faults: ApiServerFaults = {
+    ...(f['drop-events'] !== undefined ? { dropPercent: f['drop-events'] } : {}),
+    ...(f.coalesce ? { coalesce: true } : {}),
+    ...(f.reorder ? { reorder: true } : {}),
+    // A seed is always chosen (and printed) when a knob is on, so the run can be repeated.
+    ...(f['drop-events'] || f.coalesce || f.reorder || f.seed !== undefined ? { seed: f.seed ?? Math.floor(Math.random() * 2 ** 31) } : {}),
+  };
+  return {
+    rollout: { rollout: f.rollout, drainSeconds: f['drain-seconds'], readyDelaySeconds: f['ready-delay-seconds'], ...(f['restart-pod'] ? { restartOnce: true } : {}) },
+    ...(Object.keys(faults).length > 0 ? { apiServerFaults: faults } : {}),
+  };
+}
 
 /** `mlops dev [--scenario NAME] [--once]`. */
 export async function runDev(opts: {
   scenario: string; once: boolean; keepState?: boolean; profile?: ClusterProfile; kubeVersion?: KubeVersion; env: Readonly<Record<string, string | undefined>>;
-}): Promise<number> {
+} & FidelityOptions): Promise<number> {
   const catalog = loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml');
   const print = (line: string): void => { process.stdout.write(`${line}\n`); };
   // Function logs go to stderr at error level by default; the timeline is the readable output.
@@ -22,6 +60,8 @@ export async function runDev(opts: {
     catalog, scenario: opts.scenario, env: opts.env,
     profile: opts.profile ?? 'openshift',
     ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
+    ...(opts.rollout ? { rollout: opts.rollout } : {}),
+    ...(opts.apiServerFaults ? { apiServerFaults: opts.apiServerFaults } : {}),
     logger: devLogger(logLevel, {}),
     onRecord: (r) => { if (opts.env.MLOPS_VERBOSE || worthShowing(r)) print(formatRecord(r)); },
     onNotification: (channel, summary) => { print(`${new Date().toISOString().slice(11, 23)} notify ${channel}: ${summary}`); },
@@ -36,6 +76,8 @@ export async function runDev(opts: {
   print(`broker: ${local.broker.url}`);
   for (const step of ['drift-intake', 'git-intake'] as const) print(`intake ${step}: ${local.steps[step].url}`);
   print(`scenario: ${opts.scenario}; cluster: ${local.emulator.profile} ${local.emulator.kubeVersion}; state: ${local.stateDir}`);
+  if (opts.rollout) print(`rollout: ${opts.rollout.rollout ?? 'raw'}, drain ${opts.rollout.drainSeconds ?? DEFAULT_DRAIN_SECONDS} s, ready delay ${opts.rollout.readyDelaySeconds ?? 0} s${opts.rollout.restartOnce ? ', one predictor pod restarts' : ''}`);
+  if (opts.apiServerFaults) print(`apiserver source faults: ${JSON.stringify(opts.apiServerFaults)}`);
 
   if (!opts.once) {
     print('serving; Ctrl-C to stop');

@@ -23,6 +23,8 @@ const CLUSTER_OPTIONS = { profile: { type: 'string' }, 'kube-version': { type: '
 const USAGE = `usage: mlops <command> [options]
 
   dev [--scenario NAME] [--once] [--keep-state] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
+      [--rollout raw|serverless] [--drain-seconds N] [--ready-delay-seconds N] [--restart-pod]
+      [--drop-events PERCENT] [--coalesce] [--reorder] [--seed N]
                                      the whole system locally on the Kubernetes API emulator (profile default openshift)
   cluster [--port N] [--kubeconfig PATH] [--state FILE] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
                                      the Kubernetes API emulator alone (profile default openshift)
@@ -37,13 +39,19 @@ const USAGE = `usage: mlops <command> [options]
                                      the Kubernetes manifests for the catalog (EventPolicies with --sender-auth)
 `;
 
+/** `mlops dev` rollout and ApiServerSource fidelity flags (parsed and validated by cli/dev.ts). */
+const FIDELITY_FLAGS = {
+  rollout: { type: 'string' }, 'drain-seconds': { type: 'string' }, 'ready-delay-seconds': { type: 'string' }, 'restart-pod': { type: 'boolean' },
+  'drop-events': { type: 'string' }, coalesce: { type: 'boolean' }, reorder: { type: 'boolean' }, seed: { type: 'string' },
+} as const;
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'dev': {
-      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' }, ...CLUSTER_OPTIONS } });
-      const { runDev } = await import('./dev.ts');
-      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, ...clusterFlags(values), env: process.env });
+      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' }, ...CLUSTER_OPTIONS, ...FIDELITY_FLAGS } });
+      const { runDev, fidelityOptions } = await import('./dev.ts');
+      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, ...clusterFlags(values), env: process.env, ...fidelityOptions(values) });
     }
     case 'cluster': {
       const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, kubeconfig: { type: 'string' }, state: { type: 'string' }, ...CLUSTER_OPTIONS } });

@@ -23,6 +23,7 @@ export const DEFAULT_IMAGE = 'quay.io/model-lifecycle/functions:0.1.0';
 const APISERVER_SA = 'mlops-apiserversource';
 const UPDATE = 'dev.knative.apiserver.resource.update';
 const ADD = 'dev.knative.apiserver.resource.add';
+const DELETE = 'dev.knative.apiserver.resource.delete';
 const PING = 'dev.knative.sources.ping';
 
 type Obj = Record<string, unknown>;
@@ -89,7 +90,8 @@ export const StepRules: Record<string, Rule[]> = {
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
   ],
   'verify-endpoint': [
-    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    // list: a predictor pod event is matched to the model's Verifying run through the ModelRuns' status.
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
@@ -153,12 +155,14 @@ export function triggerSpecs(): TriggerSpec[] {
     t('verify-endpoint', 'restarted', { type: EventTypes.predictorRestarted }),
     t('verify-endpoint', 'pod-added', { type: ADD, [ROUTE_EXTENSION]: Routes.predictor }),
     t('verify-endpoint', 'pod', { type: UPDATE, [ROUTE_EXTENSION]: Routes.predictor }),
+    // A predictor pod going away (the end of an old pod's grace period) is a reason to look again too.
+    t('verify-endpoint', 'pod-deleted', { type: DELETE, [ROUTE_EXTENSION]: Routes.predictor }),
     t('watchdog', 'tick', { type: PING, [ROUTE_EXTENSION]: Routes.watchdog }),
     // The watchdog's reconcile wakes one step for one run (docs/run-lifecycle.md).
     ...ReconcileTarget.options.map((step) => t(step, 'reconcile', { type: EventTypes.runReconcile, [Extensions.target]: step })),
     t('argocd-sync', 'nvj-added', { type: ADD, [ROUTE_EXTENSION]: Routes.argocd }),
     t('argocd-sync', 'nvj', { type: UPDATE, [ROUTE_EXTENSION]: Routes.argocd }),
-    t('argocd-sync', 'nvj-deleted', { type: 'dev.knative.apiserver.resource.delete', [ROUTE_EXTENSION]: Routes.argocd }),
+    t('argocd-sync', 'nvj-deleted', { type: DELETE, [ROUTE_EXTENSION]: Routes.argocd }),
     ...(['trainingFailed', 'trainingSkipped', 'runFailed', 'modelRejected', 'deploymentFailed', 'deploymentRolledback', 'deploymentVerified'] as const)
       .map((k) => t('notify', EventTypes[k].slice('dev.mlops.'.length, -'.v1'.length).replace('.', '-'), { type: EventTypes[k] })),
   ];

@@ -10,8 +10,8 @@ import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts
 import { startEmulator, type ClusterProfile, type Emulator, type KubeVersion } from './emulator/index.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
-import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerSources, type PingSources } from './sources/index.ts';
-import { Scenarios, getScenario, startSimulators, type ExpectedRun, type Scenario } from './sim/index.ts';
+import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
+import { Scenarios, getScenario, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
 import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -61,6 +61,10 @@ export interface LocalOptions {
   profile?: ClusterProfile;
   /** Kubernetes version the emulator and its Job controller behave as (default the newest). */
   kubeVersion?: KubeVersion;
+  /** KServe rollout emulation: raw|serverless, drain, ready delay, one restart (docs/verification.md). */
+  rollout?: KServeRolloutOptions;
+  /** Lossy local ApiServerSource: dropped, coalesced, reordered deliveries (dev/sources/apiserver.ts). */
+  apiServerFaults?: ApiServerFaults;
 }
 
 export interface Local {
@@ -164,7 +168,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   const watcherToken = emulator.issueServiceAccountToken(ns, 'mlops-apiserversource');
   const watcherConfig = join(stateDir, 'kubeconfig-apiserversource');
   await emulator.writeKubeconfig(watcherConfig, { token: watcherToken, namespace: ns });
-  const apiSources = await startApiServerSources({ sources: ofKind('ApiServerSource'), sink: sinkToBroker, watch: watchViaKubeconfig(watcherConfig) });
+  const apiSources = await startApiServerSources({ sources: ofKind('ApiServerSource'), sink: sinkToBroker, watch: watchViaKubeconfig(watcherConfig), ...(opts.apiServerFaults ? { faults: opts.apiServerFaults } : {}) });
   closers.push(() => apiSources.stop());
 
   const sims = await startSimulators({
@@ -174,6 +178,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     admitPod: (pod) => emulator.admission.validatePodCreate(ns, pod),
     ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}),
     ...(opts.simulatorMode ? { mode: opts.simulatorMode } : {}),
+    ...(opts.rollout ? { rollout: opts.rollout } : {}),
     // Behave as on a laptop without Debian's python3-sklearn (stand-in model, gate report marked simulated).
     ...(opts.env.MLOPS_NO_SKLEARN === '1' ? { sklearn: false } : {}),
   });

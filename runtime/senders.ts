@@ -9,15 +9,15 @@ import type { ModelRun } from './resources.ts';
 // --sender-auth`, Knative's EventPolicies.
 
 /**
- * The steps allowed to emit each served-state event. The watchdog is listed where its reconcile may re-send
- * the event that starts a stalled step (docs/security.md); it is no more trusted than the emitter itself,
- * and the record check applies to it alike.
+ * The steps allowed to emit each served-state event. The watchdog emits only deployment.failed (a verification
+ * past its deadline); its reconcile never re-sends these events, it sends `run.reconcile`, which carries no facts
+ * (docs/run-lifecycle.md).
  */
 export const Emitters = {
-  [EventTypes.trainingSucceeded]: ['track-training', 'argocd-sync', 'watchdog'],
-  [EventTypes.modelCopied]: ['copy-gpu-model', 'watchdog'],
-  [EventTypes.modelApproved]: ['gate-health', 'watchdog'],
-  [EventTypes.predictorRestarted]: ['restart-predictor', 'watchdog'],
+  [EventTypes.trainingSucceeded]: ['track-training', 'argocd-sync'],
+  [EventTypes.modelCopied]: ['copy-gpu-model'],
+  [EventTypes.modelApproved]: ['gate-health'],
+  [EventTypes.predictorRestarted]: ['restart-predictor'],
   [EventTypes.deploymentFailed]: ['verify-endpoint', 'watchdog'],
 } as const satisfies Partial<Record<EventType, readonly string[]>>;
 export type GuardedType = keyof typeof Emitters;

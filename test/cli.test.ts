@@ -181,3 +181,27 @@ describe('mlops CLI', () => {
     expect(failed.stderr).toMatch(/unknown command "frobnicate"[\s\S]*usage: mlops/);
   });
 });
+
+describe('mlops dev rollout and ApiServerSource flags', () => {
+  test('defaults, mapping onto startLocal options, and a seed chosen when a knob is on', async () => {
+    const { fidelityOptions } = await import('../cli/dev.ts');
+    expect(fidelityOptions({})).toEqual({ rollout: { rollout: 'raw', drainSeconds: 30, readyDelaySeconds: 2 } });
+    expect(fidelityOptions({ rollout: 'serverless', 'drain-seconds': '20', 'ready-delay-seconds': '3', 'restart-pod': true, 'drop-events': '30', coalesce: true, reorder: true, seed: '42' })).toEqual({
+      rollout: { rollout: 'serverless', drainSeconds: 20, readyDelaySeconds: 3, restartOnce: true },
+      apiServerFaults: { dropPercent: 30, coalesce: true, reorder: true, seed: 42 },
+    });
+    const chosen = fidelityOptions({ coalesce: true }).apiServerFaults?.seed;
+    expect(Number.isInteger(chosen)).toBe(true);
+    expect(() => fidelityOptions({ rollout: 'blue-green' })).toThrow('--rollout must be raw or serverless');
+    expect(() => fidelityOptions({ 'drop-events': '101' })).toThrow('--drop-events must be <= 100');
+    expect(() => fidelityOptions({ 'drain-seconds': '-1' })).toThrow('--drain-seconds must be >= 0');
+    expect(() => fidelityOptions({ seed: '1.5' })).toThrow('--seed must be an integer');
+  });
+
+  test('a bad value stops `mlops dev` before anything starts, with the reason', async () => {
+    let failed: { code: number | null; stderr: string } = { code: 0, stderr: '' };
+    try { await run(NODE, [MLOPS, 'dev', '--once', '--rollout', 'canary'], { encoding: 'utf8' }); } catch (err) { failed = err as { code: number; stderr: string }; }
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toBe('mlops: --rollout must be raw or serverless\n');
+  });
+});

@@ -6,7 +6,7 @@ import type { Catalog } from '../../runtime/catalog.ts';
 import { startJobRunner } from './job-runner.ts';
 import type { JobRunner } from './job-runner.ts';
 import { startKServeSimulator } from './kserve.ts';
-import type { KServeSimulator } from './kserve.ts';
+import type { KServeOptions, KServeSimulator } from './kserve.ts';
 import { startNvjOperator } from './nvj-operator.ts';
 import type { NvjOperator } from './nvj-operator.ts';
 import { choosePython } from './python.ts';
@@ -23,8 +23,8 @@ export { startNvjOperator, SIMULATED_ANNOTATION, NVJ_MODEL_MOUNT } from './nvj-o
 export type { NvjOperator, NvjOperatorOptions } from './nvj-operator.ts';
 export { startJobRunner, jobPodLabels, MAX_PARALLEL_JOBS } from './job-runner.ts';
 export type { JobRunner, JobRunnerOptions } from './job-runner.ts';
-export { startKServeSimulator, modelFileFor, ISVC_LABEL, PREDICTOR_CONTAINER } from './kserve.ts';
-export type { KServeOptions, KServeSimulator, PredictorPodInfo } from './kserve.ts';
+export { startKServeSimulator, modelFileFor, ISVC_LABEL, PREDICTOR_CONTAINER, RolloutModes, isRolloutMode, DEFAULT_DRAIN_SECONDS, KUBELET_FINALIZER } from './kserve.ts';
+export type { KServeOptions, KServeSimulator, PredictorPodInfo, RolloutMode, PodState } from './kserve.ts';
 export { STANDIN_MAGIC, isStandin, parseStandin, standinPredict, standinProbeRows } from './standin.ts';
 export { standinGateReport } from './gate-standin.ts';
 
@@ -47,7 +47,11 @@ export interface SimulatorsOptions {
   kubeVersion?: KubeVersion;
   /** Admission of the pods the Job controller creates (the emulator's Pod Security). */
   admitPod?: (pod: KubeObject) => void;
+  /** KServe rollout emulation (see kserve.ts). */
+  rollout?: KServeRolloutOptions;
 }
+
+export type KServeRolloutOptions = Pick<KServeOptions, 'rollout' | 'drainSeconds' | 'readyDelaySeconds' | 'restartOnce'>;
 
 export interface Simulators {
   scenario: Scenario;
@@ -75,7 +79,7 @@ export async function startSimulators(opts: SimulatorsOptions): Promise<Simulato
   });
   let kserve: KServeSimulator;
   try {
-    kserve = await startKServeSimulator({ ...common, catalog: opts.catalog, scenario, ...(opts.seedReleases !== undefined ? { seedReleases: opts.seedReleases } : {}) });
+    kserve = await startKServeSimulator({ ...common, catalog: opts.catalog, scenario, ...(opts.seedReleases !== undefined ? { seedReleases: opts.seedReleases } : {}), ...opts.rollout });
   } catch (err) {
     await Promise.all([nvj.close(), jobs.close()]);
     throw err;

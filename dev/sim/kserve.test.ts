@@ -53,7 +53,7 @@ describe('KServe simulator (real sklearn)', () => {
   beforeAll(async () => {
     // The anomaly model is served from the start; predictive-analytics has no model yet.
     await writeModelFile({ model: 'anomaly-detector', features: 45, output: { kind: 'label', labels: [1, -1] }, outPath: path.join(shared(), 'anomaly-detector', 'model.pkl') }, { python: PY, sklearn: true });
-    sim = await startKServeSimulator({ store: cluster.store, stateDir: cluster.stateDir, namespace: NS, catalog: cluster.catalog, scenario: Scenarios['happy-cpu'], python: PY });
+    sim = await startKServeSimulator({ store: cluster.store, stateDir: cluster.stateDir, namespace: NS, catalog: cluster.catalog, scenario: Scenarios['happy-cpu'], python: PY, drainSeconds: 0 });
     sims.push(sim);
     await sim.settled();
   });
@@ -138,7 +138,7 @@ describe('KServe simulator scenarios and stand-ins', () => {
 
   test('verify-fail-rollback: a seeded release is served right; the next release answers wrong; rolling back restores it', async () => {
     const stateDir = path.join(cluster.stateDir, 'rollback-state');
-    const sim = await startKServeSimulator({ store: cluster.store, stateDir, namespace: NS2, catalog: cluster.catalog, scenario: Scenarios['verify-fail-rollback'], python: PY });
+    const sim = await startKServeSimulator({ store: cluster.store, stateDir, namespace: NS2, catalog: cluster.catalog, scenario: Scenarios['verify-fail-rollback'], python: PY, drainSeconds: 0 });
     sims.push(sim);
     await sim.settled();
     const isvc = cluster.store.get(isvcSel, { name: 'anomaly-detector', namespace: NS2 });
@@ -164,7 +164,7 @@ describe('KServe simulator scenarios and stand-ins', () => {
 
   test('without sklearn: stand-in predictions equal the simulated gate report expectations (same function)', async () => {
     const stateDir = path.join(cluster.stateDir, 'standin-state');
-    const sim = await startKServeSimulator({ store: cluster.store, stateDir, namespace: NS3, catalog: cluster.catalog, scenario: Scenarios['happy-cpu'], sklearn: false, seedReleases: true });
+    const sim = await startKServeSimulator({ store: cluster.store, stateDir, namespace: NS3, catalog: cluster.catalog, scenario: Scenarios['happy-cpu'], sklearn: false, seedReleases: true, drainSeconds: 0 });
     sims.push(sim);
     await sim.settled();
     expect(sim.pods().map((p) => [p.isvc, p.backend]).sort()).toEqual([['anomaly-detector', 'standin'], ['predictive-analytics', 'standin']]);
@@ -178,5 +178,137 @@ describe('KServe simulator scenarios and stand-ins', () => {
     await sim.close();
     // close() stops the servers.
     expect(sim.pods()).toEqual([]);
+  });
+});
+
+interface PodSnap { type: string; name: string; release: string; ready: boolean; terminating: boolean; restarts: number; revision?: string; at: number }
+
+describe('KServe simulator rollouts (stand-in models, short drains)', () => {
+  let n = 0;
+  async function setup(opts: { rollout: 'raw' | 'serverless'; drainSeconds: number; readyDelaySeconds?: number; restartOnce?: boolean; replicas?: number }) {
+    const namespace = `roll-${n++}`;
+    await cluster.emulator.applyManifests([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }]);
+    const stateDir = path.join(cluster.stateDir, `${namespace}-state`);
+    const sim = await startKServeSimulator({ store: cluster.store, stateDir, namespace, catalog: cluster.catalog, scenario: Scenarios['happy-cpu'], sklearn: false, seedReleases: true, ...opts });
+    sims.push(sim);
+    if (opts.replicas) cluster.store.patchMerge(isvcSel, { name: 'anomaly-detector', namespace }, { spec: { predictor: { minReplicas: opts.replicas } } });
+    await sim.settled();
+    const events: PodSnap[] = [];
+    const t0 = Date.now();
+    const record = (e: { type: string; object: StoredObject }): void => {
+      const o = e.object;
+      const status = o.status as { conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ restartCount: number }> } | undefined;
+      events.push({
+        type: e.type, name: o.metadata.name, release: o.metadata.annotations?.['mlops.dev/model-release'] ?? '',
+        ready: status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false,
+        terminating: o.metadata.deletionTimestamp !== undefined, restarts: status?.containerStatuses?.[0]?.restartCount ?? 0,
+        ...(o.metadata.labels?.['serving.knative.dev/revision'] ? { revision: o.metadata.labels['serving.knative.dev/revision'] } : {}), at: Date.now() - t0,
+      });
+    };
+    // The pods before the rollout, as a watch starting now would list them, then every change.
+    for (const o of podsOf('anomaly-detector', namespace)) record({ type: 'ADDED', object: o });
+    const stop = cluster.store.subscribe({ resource: podSel, namespace, labelSelector: 'serving.kserve.io/inferenceservice=anomaly-detector' }, record);
+    const roll = (release: string) => cluster.store.patchMerge(isvcSel, { name: 'anomaly-detector', namespace }, { spec: { predictor: { annotations: { 'mlops.dev/model-release': release } } } });
+    return { sim, namespace, events, stop, roll };
+  }
+
+  /** Replays the watch events: per event, the pods listed and which of them are Ready and not terminating. */
+  function replay(events: PodSnap[]): Array<{ listed: PodSnap[]; serving: PodSnap[] }> {
+    const cur = new Map<string, PodSnap>();
+    return events.map((e) => {
+      if (e.type === 'DELETED') cur.delete(e.name);
+      else cur.set(e.name, e);
+      const listed = [...cur.values()];
+      return { listed, serving: listed.filter((p) => p.ready && !p.terminating) };
+    });
+  }
+
+  test('raw, 4 replicas: surge 1 / unavailable 1; new pods start NotReady; old pods get deletionTimestamp, turn NotReady and stay listed through the grace period', async () => {
+    const { sim, events, stop, roll, namespace } = await setup({ rollout: 'raw', drainSeconds: 0.4, readyDelaySeconds: 0.1, replicas: 4 });
+    expect(podsOf('anomaly-detector', namespace)).toHaveLength(4);
+    roll('anomaly-detector-00000000a1');
+    await sim.settled();
+    stop();
+    const states = replay(events).slice(3); // from the moment the 4 pods before the rollout are listed
+    const live = (s: { listed: PodSnap[] }) => s.listed.filter((p) => !p.terminating);
+    // maxSurge ceil(25 % of 4) = 1, maxUnavailable floor(25 % of 4) = 1.
+    expect(Math.max(...states.map((s) => live(s).length))).toBe(5);
+    expect(Math.min(...states.map((s) => s.serving.length))).toBe(3);
+    // Every new pod was first seen NotReady.
+    const added = events.filter((e) => e.type === 'ADDED' && e.release === 'anomaly-detector-00000000a1');
+    expect(added).toHaveLength(4);
+    expect(added.every((e) => !e.ready && e.release === 'anomaly-detector-00000000a1')).toBe(true);
+    // Old pods: marked for deletion, then NotReady, still listed, then gone only after the grace period.
+    const olds = [...new Set(events.filter((e) => e.release !== 'anomaly-detector-00000000a1').map((e) => e.name))];
+    expect(olds).toHaveLength(4);
+    for (const name of olds) {
+      const mine = events.filter((e) => e.name === name);
+      const marked = mine.find((e) => e.terminating);
+      const gone = mine.find((e) => e.type === 'DELETED');
+      expect(marked).toBeDefined();
+      expect(mine.filter((e) => e.terminating && e.type === 'MODIFIED').some((e) => !e.ready)).toBe(true);
+      expect((gone?.at ?? 0) - (marked?.at ?? 0)).toBeGreaterThanOrEqual(350);
+    }
+    // At some moment old pods were still Ready (not yet scaled down) while new ones were Ready: the surge.
+    expect(states.some((s) => s.serving.some((p) => p.release === 'anomaly-detector-00000000a1') && s.serving.some((p) => p.release !== 'anomaly-detector-00000000a1'))).toBe(true);
+    expect(podsOf('anomaly-detector', namespace).map((p) => p.metadata.annotations?.['mlops.dev/model-release'])).toEqual(Array(4).fill('anomaly-detector-00000000a1'));
+  });
+
+  test('raw: minReplicas up then down scales the current pods (no rollout)', async () => {
+    const { sim, stop, namespace } = await setup({ rollout: 'raw', drainSeconds: 0.1, replicas: 3 });
+    stop();
+    expect(podsOf('anomaly-detector', namespace)).toHaveLength(3);
+    const release = podsOf('anomaly-detector', namespace)[0]?.metadata.annotations?.['mlops.dev/model-release'];
+    cluster.store.patchMerge(isvcSel, { name: 'anomaly-detector', namespace }, { spec: { predictor: { minReplicas: 1 } } });
+    await sim.settled();
+    const left = podsOf('anomaly-detector', namespace);
+    expect(left).toHaveLength(1);
+    expect(left[0]?.metadata.annotations?.['mlops.dev/model-release']).toBe(release);
+  });
+
+  test('raw, 1 replica: the new pod comes up beside the old one (surge 1, unavailable 0); the old one terminates once the new one is Ready', async () => {
+    const { sim, events, stop, roll } = await setup({ rollout: 'raw', drainSeconds: 0.3, readyDelaySeconds: 0.1 });
+    roll('anomaly-detector-00000000b1');
+    await sim.settled();
+    stop();
+    const states = replay(events);
+    expect(Math.min(...states.map((s) => s.serving.length))).toBe(1); // never unavailable
+    const newReady = events.find((e) => e.release === 'anomaly-detector-00000000b1' && e.ready)?.at ?? -1;
+    const oldMarked = events.find((e) => e.release !== 'anomaly-detector-00000000b1' && e.terminating)?.at ?? -1;
+    expect(newReady).toBeGreaterThanOrEqual(0);
+    expect(oldMarked).toBeGreaterThanOrEqual(newReady);
+  });
+
+  test('serverless: a new Revision beside the old one; the old Revision stays Ready for the drain after traffic moved, then scales down', async () => {
+    const { sim, events, stop, roll, namespace } = await setup({ rollout: 'serverless', drainSeconds: 0.5, readyDelaySeconds: 0.1 });
+    const first = podsOf('anomaly-detector', namespace)[0] as StoredObject;
+    expect(first.metadata.labels?.['serving.knative.dev/revision']).toBe('anomaly-detector-predictor-00001');
+    expect(first.metadata.name).toMatch(/^anomaly-detector-predictor-00001-deployment-[0-9a-f]{10}-[a-z0-9]{5}$/);
+    roll('anomaly-detector-00000000c1');
+    await sim.settled();
+    stop();
+    const newReady = events.find((e) => e.revision === 'anomaly-detector-predictor-00002' && e.ready)?.at ?? -1;
+    const oldMarked = events.find((e) => e.revision === 'anomaly-detector-predictor-00001' && e.terminating)?.at ?? -1;
+    const oldGone = events.find((e) => e.revision === 'anomaly-detector-predictor-00001' && e.type === 'DELETED')?.at ?? -1;
+    expect(newReady).toBeGreaterThanOrEqual(0);
+    expect(oldMarked - newReady).toBeGreaterThanOrEqual(450); // Ready and serving through the drain
+    expect(oldGone).toBeGreaterThan(oldMarked);
+    const isvc = cluster.store.get(isvcSel, { name: 'anomaly-detector', namespace });
+    expect((isvc?.status as { components: { predictor: unknown } }).components.predictor).toMatchObject({ latestReadyRevision: 'anomaly-detector-predictor-00002', traffic: [{ revisionName: 'anomaly-detector-predictor-00002', percent: 100, latestRevision: true }] });
+    // Only the new Revision's pod is left.
+    expect(podsOf('anomaly-detector', namespace)).toHaveLength(1);
+  });
+
+  test('restartOnce: the first new pod restarts once after turning Ready (NotReady, restartCount 1), then is Ready again and serves', async () => {
+    const { sim, events, stop, roll, namespace } = await setup({ rollout: 'raw', drainSeconds: 0, readyDelaySeconds: 0.05, restartOnce: true });
+    roll('anomaly-detector-00000000d1');
+    await sim.settled();
+    stop();
+    const mine = events.filter((e) => e.release === 'anomaly-detector-00000000d1').map((e) => `${e.ready ? 'Ready' : 'NotReady'}/${e.restarts}`)
+      .filter((v, i, all) => v !== all[i - 1]); // ADDED (no status yet) and the first status both read NotReady
+    expect(mine).toEqual(['NotReady/0', 'Ready/0', 'NotReady/1', 'Ready/1']);
+    const pod = podsOf('anomaly-detector', namespace)[0] as StoredObject;
+    const res = await post(`${endpoint(pod)}/v1/models/anomaly-detector:predict`, { instances: [Array.from({ length: 45 }, () => 0.5)] });
+    expect(res.status).toBe(200);
   });
 });

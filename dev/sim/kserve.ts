@@ -1,7 +1,23 @@
-// A simulated KServe: one InferenceService per catalog model, and for each a predictor "pod" that is a
+// A simulated KServe: one InferenceService per catalog model, and for each its predictor "pods", each a
 // local HTTP server speaking the V1 and V2 inference protocols. A change of
-// spec.predictor.annotations["mlops.dev/model-release"] rolls the predictor: a new pod loads model.pkl
-// at start, becomes Ready, then the old pods go (rolling update).
+// spec.predictor.annotations["mlops.dev/model-release"] rolls the predictor the way KServe's two deployment
+// modes do (docs/verification.md, "Rollouts the local cluster emulates"):
+// - raw (RawDeployment): a Deployment rolling update. KServe defaults the strategy to RollingUpdate with
+//   maxSurge 25 % and maxUnavailable 25 % (kserve/kserve pkg/controller/v1beta1/inferenceservice/reconcilers/
+//   deployment/deployment_reconciler.go, setDefaultDeploymentSpec); the deployment controller rounds surge up
+//   and unavailable down and, when both come to 0, allows 1 unavailable (kubernetes pkg/controller/deployment/
+//   util/deployment_util.go, ResolveFenceposts), scales the new ReplicaSet up within replicas + maxSurge and
+//   the old ones down while at least replicas - maxUnavailable pods are available, unhealthy old pods first
+//   (pkg/controller/deployment/rolling.go). A scaled-down pod gets metadata.deletionTimestamp, turns NotReady
+//   and stays listed through its termination grace period (drainSeconds here; Kubernetes' default is 30 s).
+// - serverless: KServe's Knative Service sends 100 % of traffic to the latest Ready Revision (kserve/kserve
+//   .../reconcilers/knative/ksvc_reconciler.go, "blue-green rollout"). A new Revision's pods come up beside the
+//   old Revision's (initial scale = max(initial-scale, min-scale): knative/docs docs/versioned/serving/
+//   autoscaling/scale-bounds.md); once they are all Ready traffic moves, and the old Revision, now unreachable,
+//   keeps its pods Ready until the autoscaler scales it to zero (stable window plus up to the
+//   scale-to-zero-grace-period, 30 s by default: knative/docs .../autoscaling/scale-to-zero.md): drainSeconds.
+// New pods start NotReady for readyDelaySeconds (the model server loading). `restartOnce` makes the first new
+// pod of each rollout restart once right after it turned Ready (its container crashes and comes back).
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -39,7 +55,28 @@ export interface KServeOptions {
   logger?: Logger;
   /** Serve a first release per model before any run (default: the scenario's `seedRelease`). */
   seedReleases?: boolean;
+  /** KServe deployment mode to emulate (default raw). */
+  rollout?: RolloutMode;
+  /** How long old pods keep going after the new ones are Ready (default 30 s: see the header). */
+  drainSeconds?: number;
+  /** New pods stay NotReady this long after they are created (default 0). */
+  readyDelaySeconds?: number;
+  /** The first new pod of each rollout restarts once right after it turned Ready. */
+  restartOnce?: boolean;
 }
+
+export const RolloutModes = ['raw', 'serverless'] as const;
+export type RolloutMode = (typeof RolloutModes)[number];
+export function isRolloutMode(v: unknown): v is RolloutMode {
+  return typeof v === 'string' && (RolloutModes as readonly string[]).includes(v);
+}
+export const DEFAULT_DRAIN_SECONDS = 30;
+/** Stands in for the kubelet: holds a deleted pod in the list through its grace period (there is no kubelet here). */
+export const KUBELET_FINALIZER = 'sim.mlops.dev/kubelet';
+/** A Serverless pod scaled down: queue-proxy drains and the container stops; short, and not what matters here. */
+const SERVERLESS_TERMINATION_MS = 1_000;
+/** A restarting container is down at least this long (CrashLoop back-off starts at 10 s; kept short). */
+const MIN_RESTART_MS = 300;
 
 export interface PredictorPodInfo {
   name: string;
@@ -48,7 +85,12 @@ export interface PredictorPodInfo {
   port: number;
   url: string;
   backend: Backend['kind'];
+  state: PodState;
+  /** serverless: the Knative Revision the pod belongs to. */
+  revision?: string;
 }
+
+export type PodState = 'starting' | 'ready' | 'restarting' | 'terminating';
 
 export interface KServeSimulator {
   /** Live predictor pods (their servers are listening). */
@@ -62,15 +104,28 @@ interface PredictorPod {
   info: PredictorPodInfo;
   server: Server;
   backend: Backend;
+  /** The pod template it was made from (release, storage, ISVC uid): its ReplicaSet or Revision. */
+  template: string;
+  modelFile: string | undefined;
+  restarts: number;
+  /** restartOnce: this pod is the one that restarts. */
+  restartPending: boolean;
+  /** serverless: a scale-down after the drain is scheduled. */
+  draining: boolean;
 }
 
 interface IsvcState {
-  rolledRelease?: string;
   /** The first release this simulator served for the ISVC ('' = no annotation). */
   firstRelease?: string;
   pods: PredictorPod[];
   chain: Promise<void>;
   uid?: string;
+  /** serverless: Revision counter, the latest Revision (template → name) and the one traffic goes to. */
+  revisions: number;
+  latest?: { template: string; name: string };
+  routed?: string;
+  /** The template whose rollout was last reported in the ISVC status. */
+  reported?: string;
 }
 
 const isvcSel = { apiVersion: Resources.inferenceService.apiVersion, kind: Resources.inferenceService.kind };
@@ -169,7 +224,7 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
   const stateOf = (name: string): IsvcState => {
     let s = states.get(name);
     if (!s) {
-      s = { pods: [], chain: Promise.resolve() };
+      s = { pods: [], chain: Promise.resolve(), revisions: 0 };
       states.set(name, s);
     }
     return s;
@@ -177,6 +232,8 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
 
   const handler = (pod: () => PredictorPod, wrong: boolean) => async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const { info, backend } = pod();
+    // A container that is not up refuses connections (still loading the model, or restarting).
+    if (info.state === 'starting' || info.state === 'restarting') return void req.socket.destroy();
     const url = new URL(req.url ?? '/', 'http://predictor');
     const p = url.pathname;
     const missing = (name: string): void => send(res, 404, { error: `Model ${name} does not exist` });
@@ -225,6 +282,12 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     }
   };
 
+  const rollout: RolloutMode = opts.rollout ?? 'raw';
+  const drainMs = Math.max(0, (opts.drainSeconds ?? DEFAULT_DRAIN_SECONDS) * 1000);
+  const readyDelayMs = Math.max(0, (opts.readyDelaySeconds ?? 0) * 1000);
+  const timers = new Set<NodeJS.Timeout>();
+  const isvcStatus = rollout === 'raw' ? 'RawDeployment' : 'Serverless';
+
   const stopPod = async (pod: PredictorPod): Promise<void> => {
     await new Promise<void>((resolve) => {
       pod.server.close(() => resolve());
@@ -233,28 +296,66 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     await pod.backend.close();
   };
 
-  const deletePodObject = (name: string): void => {
-    try {
-      store.delete(podSel, { name, namespace });
-    } catch (err) {
-      if (!(err instanceof ApiError && err.code === 404)) throw err;
-    }
+  /** Runs `fn` on the ISVC's chain after `ms` (every change to one ISVC's pods is serialised on its chain). */
+  const later = (isvcName: string, ms: number, fn: () => Promise<void> | void): void => {
+    if (closed) return;
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      enqueue(isvcName, fn);
+    }, ms);
+    timers.add(timer);
   };
 
-  const roll = async (isvcName: string): Promise<void> => {
-    const isvc = store.get(isvcSel, { name: isvcName, namespace });
+  const enqueue = (isvcName: string, fn: () => Promise<void> | void): void => {
+    if (closed) return;
     const state = stateOf(isvcName);
-    if (closed || !isvc) return;
+    state.chain = state.chain
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => (closed ? undefined : fn()))
+      .catch((err: unknown) => logger?.error({ err, isvc: isvcName }, 'predictor rollout failed'));
+  };
+
+  const podObject = (name: string): StoredObject | undefined => store.get(podSel, { name, namespace });
+
+  /** The kubelet's status for a pod: Ready (and ContainersReady) as `ready`, with the restart count. */
+  const writePodStatus = (pod: PredictorPod, ready: boolean, lastState?: object): void => {
+    const obj = podObject(pod.info.name);
+    if (!obj) return;
+    const at = nowIso();
+    const prev = obj.status as { startTime?: string; conditions?: Array<{ type: string; status: string; lastTransitionTime?: string }> } | undefined;
+    const cond = (type: string, status: boolean) => {
+      const before = prev?.conditions?.find((c) => c.type === type);
+      const value = status ? 'True' : 'False';
+      return { type, status: value, lastTransitionTime: before?.status === value ? before.lastTransitionTime ?? at : at };
+    };
+    store.updateStatus(podSel, {
+      ...obj,
+      status: {
+        phase: 'Running', podIP: '127.0.0.1', hostIP: '127.0.0.1', startTime: prev?.startTime ?? at,
+        conditions: [cond('Initialized', true), cond('ContainersReady', ready), cond('Ready', ready), cond('PodScheduled', true)],
+        containerStatuses: [{
+          name: PREDICTOR_CONTAINER, image: SKLEARN_IMAGE, ready, started: pod.info.state !== 'restarting', restartCount: pod.restarts,
+          state: pod.info.state === 'restarting' ? { waiting: { reason: 'CrashLoopBackOff' } } : { running: { startedAt: at } },
+          ...(lastState ? { lastState } : {}),
+        }],
+      },
+    });
+  };
+
+  const templateOf = (isvc: StoredObject): string => JSON.stringify([isvc.metadata.uid, releaseOf(isvc), predictorOf(isvc).model?.storageUri ?? '']);
+  const replicasOf = (isvc: StoredObject): number => {
+    const n = (isvc.spec as { predictor?: { minReplicas?: unknown } } | undefined)?.predictor?.minReplicas;
+    return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1; // KServe's minReplicas default
+  };
+
+  const startPod = async (isvcName: string, isvc: StoredObject, template: string, revision: string | undefined, restartPending: boolean): Promise<void> => {
+    const state = stateOf(isvcName);
     const release = releaseOf(isvc);
-    if (state.uid === isvc.metadata.uid && state.rolledRelease === release && state.pods.length > 0) return;
-    state.uid = isvc.metadata.uid;
     state.firstRelease ??= release;
     const wrong = scenario.predictor === 'wrong-after-first' && release !== state.firstRelease;
     const predictor = predictorOf(isvc);
     const modelFile = modelFileFor(opts.stateDir, predictor.model?.storageUri);
-    const backend = modelFile
-      ? await loadBackend(modelFile, py)
-      : { kind: 'missing' as const, description: 'unsupported storageUri', predict: () => Promise.reject(new Error('model missing')), close: () => Promise.resolve() };
+    const backend = await loadBackendFor(modelFile);
     // The server exists before its pod record (the record needs the port).
     const holder: { pod?: PredictorPod } = {};
     const server = createServer((req, res) => void handler(() => holder.pod as PredictorPod, wrong)(req, res));
@@ -263,17 +364,27 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
       server.listen(0, '127.0.0.1', () => resolve());
     });
     const port = (server.address() as AddressInfo).port;
-    const podName = `${isvcName}-predictor-${createHash('sha256').update(release).digest('hex').slice(0, 8)}-${suffix()}`;
-    const current: PredictorPod = { info: { name: podName, isvc: isvcName, release, port, url: `http://127.0.0.1:${port}`, backend: backend.kind }, server, backend };
+    const hash = createHash('sha256').update(template).digest('hex').slice(0, 10);
+    // Names as the controllers make them: Deployment <isvc>-predictor → ReplicaSet <deployment>-<pod-template-hash>;
+    // Revision <isvc>-predictor-0000N → Deployment <revision>-deployment → ReplicaSet → pod.
+    const podName = revision ? `${revision}-deployment-${hash}-${suffix()}` : `${isvcName}-predictor-${hash}-${suffix()}`;
+    const info: PredictorPodInfo = { name: podName, isvc: isvcName, release, port, url: `http://127.0.0.1:${port}`, backend: backend.kind, state: 'starting', ...(revision ? { revision } : {}) };
+    const current: PredictorPod = { info, server, backend, template, modelFile, restarts: 0, restartPending, draining: false };
     holder.pod = current;
     if (closed) return void (await stopPod(current));
     state.pods.push(current);
 
-    const labels = { [ISVC_LABEL]: isvcName, app: `${isvcName}-predictor`, component: 'predictor', 'serving.kserve.io/inferenceservice-component': 'predictor' };
+    const labels: Record<string, string> = {
+      [ISVC_LABEL]: isvcName, app: `${isvcName}-predictor`, component: 'predictor', 'serving.kserve.io/inferenceservice-component': 'predictor',
+      ...(revision
+        ? { 'serving.knative.dev/revision': revision, 'serving.knative.dev/configuration': `${isvcName}-predictor`, 'serving.knative.dev/service': `${isvcName}-predictor` }
+        : { 'pod-template-hash': hash }),
+    };
+    // KServe copies spec.predictor.annotations onto the pod template (both modes).
     const annotations = { ...(predictor.annotations ?? {}) };
     const storageUri = predictor.model?.storageUri ?? '';
     store.create(podSel, {
-      metadata: { name: podName, namespace, labels, annotations, ownerReferences: [] },
+      metadata: { name: podName, namespace, labels, annotations, ownerReferences: [], finalizers: [KUBELET_FINALIZER] },
       spec: {
         containers: [{
           name: PREDICTOR_CONTAINER,
@@ -283,59 +394,186 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
           env: [{ name: 'STORAGE_URI', value: storageUri }],
         }],
         nodeName: 'sim-node',
+        terminationGracePeriodSeconds: rollout === 'raw' ? Math.round(drainMs / 1000) : Math.round(SERVERLESS_TERMINATION_MS / 1000),
       },
     });
-    const at = nowIso();
-    const pod = store.get(podSel, { name: podName, namespace });
-    if (pod) {
-      store.updateStatus(podSel, {
-        ...pod,
-        status: {
-          phase: 'Running', podIP: '127.0.0.1', hostIP: '127.0.0.1', startTime: at,
-          conditions: [
-            { type: 'Initialized', status: 'True', lastTransitionTime: at },
-            { type: 'ContainersReady', status: 'True', lastTransitionTime: at },
-            { type: 'Ready', status: 'True', lastTransitionTime: at },
-          ],
-          containerStatuses: [{ name: PREDICTOR_CONTAINER, image: SKLEARN_IMAGE, ready: true, started: true, restartCount: 0, state: { running: { startedAt: at } } }],
-        },
-      });
-    }
+    writePodStatus(current, false);
     store.setPodLog(namespace, podName, `model ${isvcName}: ${backend.description}\n`);
-    logger?.info({ isvc: isvcName, pod: podName, release, backend: backend.kind, port }, 'predictor pod ready');
+    logger?.info({ isvc: isvcName, pod: podName, release, backend: backend.kind, port, rollout }, 'predictor pod started');
+    later(isvcName, readyDelayMs, () => becomeReady(isvcName, current));
+  };
 
-    // Rolling update: the new pod is Ready, now the old ones go (objects, including leftovers of an earlier session).
-    for (const old of store.list(podSel, { namespace, labelSelector: `${ISVC_LABEL}=${isvcName}` })) {
-      if (old.metadata.name !== podName) deletePodObject(old.metadata.name);
+  const loadBackendFor = async (modelFile: string | undefined): Promise<Backend> => modelFile
+    ? loadBackend(modelFile, py)
+    : { kind: 'missing' as const, description: 'unsupported storageUri', predict: () => Promise.reject(new Error('model missing')), close: () => Promise.resolve() };
+
+  const becomeReady = (isvcName: string, pod: PredictorPod): void => {
+    if (pod.info.state === 'terminating' || !stateOf(isvcName).pods.includes(pod)) return;
+    pod.info.state = 'ready';
+    writePodStatus(pod, true);
+    logger?.info({ isvc: isvcName, pod: pod.info.name }, 'predictor pod ready');
+    if (pod.restartPending) {
+      pod.restartPending = false;
+      later(isvcName, 0, () => restart(isvcName, pod));
     }
-    const olds = state.pods.filter((p) => p !== current);
-    state.pods = [current];
-    await Promise.all(olds.map(stopPod));
-    state.rolledRelease = release;
+    reconcile(isvcName);
+  };
 
-    const fresh = store.get(isvcSel, { name: isvcName, namespace });
-    if (fresh) {
-      store.updateStatus(isvcSel, {
-        ...fresh,
-        status: {
-          ...(fresh.status as object | undefined),
-          url: `http://${isvcName}.${namespace}.example.com`,
-          address: { url: `http://${isvcName}-predictor.${namespace}.svc.cluster.local` },
-          conditions: ['IngressReady', 'PredictorReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: at })),
-          components: { predictor: { latestCreatedRevision: podName, latestReadyRevision: podName } },
-          observedGeneration: fresh.metadata.generation,
-        },
-      });
+  /** The container crashes and comes back: NotReady, restartCount + 1, the model loaded again at start. */
+  const restart = async (isvcName: string, pod: PredictorPod): Promise<void> => {
+    if (pod.info.state !== 'ready') return;
+    pod.info.state = 'restarting';
+    pod.restarts += 1;
+    pod.server.closeAllConnections();
+    const at = nowIso();
+    writePodStatus(pod, false, { terminated: { exitCode: 137, reason: 'Error', startedAt: at, finishedAt: at } });
+    logger?.info({ isvc: isvcName, pod: pod.info.name }, 'predictor pod restarting');
+    await pod.backend.close();
+    pod.backend = await loadBackendFor(pod.modelFile);
+    pod.info.backend = pod.backend.kind;
+    later(isvcName, Math.max(readyDelayMs, MIN_RESTART_MS), () => {
+      if (pod.info.state !== 'restarting') return;
+      pod.info.state = 'starting';
+      becomeReady(isvcName, pod);
+    });
+  };
+
+  /** Graceful deletion: deletionTimestamp set (the API server), NotReady (the kubelet), gone after `graceMs`. */
+  const terminate = (isvcName: string, pod: PredictorPod, graceMs: number): void => {
+    if (pod.info.state === 'terminating') return;
+    pod.info.state = 'terminating';
+    try {
+      store.delete(podSel, { name: pod.info.name, namespace });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 404)) throw err;
+    }
+    writePodStatus(pod, false);
+    logger?.info({ isvc: isvcName, pod: pod.info.name, graceMs }, 'predictor pod terminating');
+    later(isvcName, graceMs, async () => {
+      const state = stateOf(isvcName);
+      state.pods = state.pods.filter((p) => p !== pod);
+      releasePodObject(pod.info.name);
+      await stopPod(pod);
+      reconcile(isvcName);
+    });
+  };
+
+  /** The kubelet's last word: the finalizer goes, and with it the pod (watchers see DELETED). */
+  const releasePodObject = (name: string): void => {
+    const obj = podObject(name);
+    if (!obj) return;
+    try {
+      if (obj.metadata.deletionTimestamp) store.update(podSel, { ...obj, metadata: { ...obj.metadata, finalizers: (obj.metadata.finalizers ?? []).filter((f) => f !== KUBELET_FINALIZER) } });
+      else store.delete(podSel, { name, namespace });
+    } catch (err) {
+      if (!(err instanceof ApiError && err.code === 404)) throw err;
     }
   };
 
-  const schedule = (isvcName: string): void => {
-    if (closed) return;
+  /** Gone without a grace period (the ISVC was deleted, or nobody runs the pod). */
+  const removeNow = (name: string): void => {
+    releasePodObject(name); // not terminating yet: the delete marks it
+    releasePodObject(name); // terminating: the finalizer goes, and the pod with it
+  };
+
+  /** Pod objects of the ISVC this simulator has no server for (an earlier session's): they go at once. */
+  const deleteForeignPods = (isvcName: string): void => {
+    const mine = new Set(stateOf(isvcName).pods.map((p) => p.info.name));
+    for (const obj of store.list(podSel, { namespace, labelSelector: `${ISVC_LABEL}=${isvcName}` })) {
+      if (!mine.has(obj.metadata.name)) removeNow(obj.metadata.name);
+    }
+  };
+
+  /** Level-triggered, like the controllers: compares the pods with the InferenceService and takes the next step. */
+  const reconcile = (isvcName: string): void => enqueue(isvcName, async () => {
+    const isvc = store.get(isvcSel, { name: isvcName, namespace });
     const state = stateOf(isvcName);
-    state.chain = state.chain
-      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
-      .then(() => roll(isvcName))
-      .catch((err: unknown) => logger?.error({ err, isvc: isvcName }, 'predictor rollout failed'));
+    if (!isvc) return;
+    state.uid = isvc.metadata.uid;
+    const template = templateOf(isvc);
+    const replicas = replicasOf(isvc);
+    const live = state.pods.filter((p) => p.info.state !== 'terminating');
+    const fresh = live.filter((p) => p.template === template);
+    const old = live.filter((p) => p.template !== template);
+    const isReady = (p: PredictorPod): boolean => p.info.state === 'ready';
+
+    if (rollout === 'raw') {
+      const firstOfRollout = state.reported !== undefined && opts.restartOnce === true && fresh.length === 0;
+      const maxSurge = Math.ceil(replicas * 0.25);
+      let maxUnavailable = Math.floor(replicas * 0.25);
+      if (maxSurge === 0 && maxUnavailable === 0) maxUnavailable = 1; // ResolveFenceposts
+      const room = Math.min(replicas - fresh.length, replicas + maxSurge - live.length);
+      for (let i = 0; i < room; i++) await startPod(isvcName, isvc, template, undefined, firstOfRollout && i === 0);
+      const nowLive = state.pods.filter((p) => p.info.state !== 'terminating');
+      const nowFresh = nowLive.filter((p) => p.template === template);
+      const minAvailable = replicas - maxUnavailable;
+      let scaleDown = nowLive.length - minAvailable - nowFresh.filter((p) => !isReady(p)).length;
+      // Unhealthy old pods first, then Ready ones while enough pods stay available.
+      for (const p of old.filter((o) => !isReady(o))) {
+        if (scaleDown <= 0) break;
+        terminate(isvcName, p, drainMs);
+        scaleDown--;
+      }
+      let available = nowLive.filter(isReady).length;
+      for (const p of old.filter(isReady)) {
+        if (scaleDown <= 0 || available <= minAvailable) break;
+        terminate(isvcName, p, drainMs);
+        scaleDown--;
+        available--;
+      }
+      // Scaled down (minReplicas lowered): the extra pods of the current template go, NotReady ones first.
+      for (const p of [...nowFresh].sort((a, b) => Number(isReady(a)) - Number(isReady(b))).slice(0, Math.max(0, nowFresh.length - replicas))) terminate(isvcName, p, drainMs);
+      const kept = nowFresh.filter((p) => p.info.state !== 'terminating');
+      if (kept.length >= replicas && kept.every(isReady)) {
+        deleteForeignPods(isvcName);
+        report(isvcName, template, `${isvcName}-predictor`);
+      }
+      return;
+    }
+
+    // serverless: one Revision per template; all of its pods at once.
+    if (state.latest?.template !== template) {
+      state.revisions += 1;
+      state.latest = { template, name: `${isvcName}-predictor-${String(state.revisions).padStart(5, '0')}` };
+    }
+    // A Revision is never reused: going back to an earlier spec makes a new one (its own pods).
+    const revision = state.latest.name;
+    const existing = live.filter((p) => p.info.revision === revision).length;
+    const first = state.reported !== undefined && opts.restartOnce === true && existing === 0;
+    for (let i = existing; i < replicas; i++) await startPod(isvcName, isvc, template, revision, first && i === existing);
+    const revisionPods = state.pods.filter((p) => p.info.revision === revision && p.info.state !== 'terminating');
+    if (revisionPods.length < replicas || !revisionPods.every(isReady)) return;
+    // The Revision is Ready: traffic moves to it; the old Revisions drain, then scale to zero.
+    state.routed = revision;
+    for (const p of state.pods.filter((q) => q.info.revision !== revision && q.info.state !== 'terminating' && !q.draining)) {
+      p.draining = true;
+      later(isvcName, drainMs, () => { if (state.routed !== p.info.revision) terminate(isvcName, p, SERVERLESS_TERMINATION_MS); else p.draining = false; });
+    }
+    deleteForeignPods(isvcName);
+    report(isvcName, template, revision);
+  });
+
+  const report = (isvcName: string, template: string, revision: string): void => {
+    const state = stateOf(isvcName);
+    if (state.reported === template) return;
+    state.reported = template;
+    const fresh = store.get(isvcSel, { name: isvcName, namespace });
+    if (!fresh) return;
+    const at = nowIso();
+    store.updateStatus(isvcSel, {
+      ...fresh,
+      status: {
+        ...(fresh.status as object | undefined),
+        url: `http://${isvcName}.${namespace}.example.com`,
+        address: { url: `http://${isvcName}-predictor.${namespace}.svc.cluster.local` },
+        conditions: ['IngressReady', 'PredictorReady', 'Ready'].map((type) => ({ type, status: 'True', lastTransitionTime: at })),
+        components: { predictor: rollout === 'serverless'
+          ? { latestCreatedRevision: revision, latestReadyRevision: revision, latestRolledoutRevision: revision, traffic: [{ revisionName: revision, percent: 100, latestRevision: true }] }
+          : {} },
+        deploymentMode: isvcStatus,
+        observedGeneration: fresh.metadata.generation,
+      },
+    });
   };
 
   const teardown = (isvcName: string): void => {
@@ -343,9 +581,11 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     state.chain = state.chain.then(async () => {
       const pods = state.pods;
       state.pods = [];
-      state.rolledRelease = undefined;
       state.uid = undefined;
-      for (const p of pods) deletePodObject(p.info.name);
+      state.latest = undefined;
+      state.routed = undefined;
+      state.reported = undefined;
+      for (const p of pods) removeNow(p.info.name);
       await Promise.all(pods.map(stopPod));
     });
   };
@@ -370,7 +610,7 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     if (!model.enabled || store.get(isvcSel, { name: model.inferenceService, namespace })) continue;
     const seeded = (opts.seedReleases ?? scenario.seedRelease) ? await seedRelease(model) : undefined;
     store.create(isvcSel, {
-      metadata: { name: model.inferenceService, namespace, labels: { 'mlops.dev/model': model.name }, annotations: { 'serving.kserve.io/deploymentMode': 'RawDeployment' } },
+      metadata: { name: model.inferenceService, namespace, labels: { 'mlops.dev/model': model.name }, annotations: { 'serving.kserve.io/deploymentMode': isvcStatus } },
       spec: {
         predictor: {
           ...(seeded ? { annotations: { [Annotations.modelRelease]: seeded } } : {}),
@@ -382,16 +622,17 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
 
   const unsubscribe = store.subscribe({ resource: isvcSel, namespace }, (e) => {
     if (e.type === 'DELETED') teardown(e.object.metadata.name);
-    else schedule(e.object.metadata.name);
+    else reconcile(e.object.metadata.name);
   });
-  for (const isvc of store.list(isvcSel, { namespace })) schedule(isvc.metadata.name);
+  for (const isvc of store.list(isvcSel, { namespace })) reconcile(isvc.metadata.name);
 
+  /** Every rollout finished, drains included (waits out the timers). */
   const settled = async (): Promise<void> => {
-    for (let i = 0; i < 1000; i++) {
+    for (let i = 0; i < 100_000; i++) {
       const chains = [...states.values()].map((s) => s.chain);
       await Promise.all(chains);
-      await new Promise((resolve) => setImmediate(resolve));
-      if ([...states.values()].every((s, j) => s.chain === chains[j])) return;
+      await new Promise((resolve) => setTimeout(resolve, timers.size > 0 ? 20 : 0));
+      if (timers.size === 0 && [...states.values()].every((s, j) => s.chain === chains[j])) return;
     }
   };
 
@@ -401,8 +642,11 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     async close() {
       if (closed) return;
       unsubscribe();
-      await settled();
+      // Pending readiness, restarts and drains are cut short: the servers stop now.
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
       closed = true;
+      await Promise.all([...states.values()].map((s) => s.chain));
       const pods = [...states.values()].flatMap((s) => s.pods);
       for (const s of states.values()) s.pods = [];
       await Promise.all(pods.map(stopPod));

@@ -7,6 +7,8 @@ import { startEmulator } from '../emulator/index.ts';
 import {
   guessPlural,
   labelSelectorString,
+  seededRandom,
+  shapeWindow,
   sinkBindingEnv,
   startApiServerSources,
   watchViaKubeconfig,
@@ -193,6 +195,108 @@ describe('ApiServerSource', () => {
       'endpoints',
     ]);
     expect(labelSelectorString({})).toBeUndefined();
+  });
+});
+
+describe('ApiServerSource fault knobs (seeded)', () => {
+  // 3 objects × 4 states each, interleaved as a watch would see them: a0 b0 c0 a1 b1 c1 ...
+  const feed = (): Array<{ name: string; phase: string }> => [0, 1, 2, 3].flatMap((i) => ['a', 'b', 'c'].map((n) => ({ name: n, phase: `p${i}` })));
+  const summary = (events: CloudEvent<unknown>[]) => events.map((e) => `${(e.data as { metadata: { name: string } }).metadata.name}:${(e.data as { status: { phase: string } }).status.phase}`);
+
+  async function run(faults: Parameters<typeof startApiServerSources>[0]['faults'], items = feed()) {
+    const { watch, watches } = fakeWatch();
+    const { events, sink } = collector();
+    const sources = await startApiServerSources({
+      sources: [apiServerSource('nvjs', { resources: [{ apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob' }] })],
+      sink, watch, faults: { windowMs: 30, ...faults },
+    });
+    for (const it of items) watches[0]?.emit('MODIFIED', nvj(it.name, it.phase));
+    await sources.flushed();
+    sources.stop();
+    return { events: summary(events), stats: sources.stats() };
+  }
+
+  test('seededRandom is reproducible and uniform enough', () => {
+    const a = seededRandom(42);
+    const b = seededRandom(42);
+    const xs = Array.from({ length: 10_000 }, () => a());
+    expect(Array.from({ length: 10_000 }, () => b())).toEqual(xs);
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(Math.abs(xs.reduce((s, x) => s + x, 0) / xs.length - 0.5)).toBeLessThan(0.02);
+    expect(seededRandom(43)()).not.toBe(seededRandom(42)());
+  });
+
+  test('no knobs: every event, in watch order', async () => {
+    const r = await run({});
+    expect(r.events).toEqual(feed().map((f) => `${f.name}:${f.phase}`));
+    expect(r.stats).toEqual({ seen: 12, coalesced: 0, dropped: 0, delivered: 12 });
+  });
+
+  test('dropEvents: that share of deliveries is dropped, the same ones for the same seed', async () => {
+    const many = Array.from({ length: 1000 }, (_, i) => ({ name: `n${i % 50}`, phase: `p${i}` }));
+    const first = await run({ dropPercent: 30, seed: 7 }, many);
+    const again = await run({ dropPercent: 30, seed: 7 }, many);
+    const other = await run({ dropPercent: 30, seed: 8 }, many);
+    expect(first.stats.dropped + first.stats.delivered).toBe(1000);
+    expect(first.stats.dropped).toBeGreaterThan(250);
+    expect(first.stats.dropped).toBeLessThan(350);
+    expect(first.events).toHaveLength(first.stats.delivered);
+    expect(again.events).toEqual(first.events);
+    expect(other.events).not.toEqual(first.events);
+    // What is delivered keeps watch order.
+    const order = many.map((m) => `${m.name}:${m.phase}`);
+    expect(first.events).toEqual(order.filter((x) => first.events.includes(x)));
+    expect((await run({ dropPercent: 100, seed: 1 })).events).toEqual([]);
+    expect((await run({ dropPercent: 0, seed: 1 })).events).toHaveLength(12);
+  });
+
+  test('coalesce: only the latest state of each object within the window', async () => {
+    const r = await run({ coalesce: true, seed: 1 });
+    expect(r.events).toEqual(['a:p3', 'b:p3', 'c:p3']);
+    expect(r.stats).toEqual({ seen: 12, coalesced: 9, dropped: 0, delivered: 3 });
+    // Events in different windows are not merged.
+    const { watch, watches } = fakeWatch();
+    const { events, sink } = collector();
+    const sources = await startApiServerSources({ sources: [apiServerSource('nvjs', { resources: [{ apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob' }] })], sink, watch, faults: { coalesce: true, windowMs: 20 } });
+    watches[0]?.emit('MODIFIED', nvj('a', 'p0'));
+    watches[0]?.emit('MODIFIED', nvj('a', 'p1'));
+    await sources.flushed();
+    watches[0]?.emit('DELETED', nvj('a', 'p2'));
+    await sources.flushed();
+    sources.stop();
+    expect(events.map((e) => `${e.type}:${(e.data as { status: { phase: string } }).status.phase}`)).toEqual(['dev.knative.apiserver.resource.update:p1', 'dev.knative.apiserver.resource.delete:p2']);
+  });
+
+  test('reorder: deliveries shuffled across objects, each object in its own order, reproducible per seed', async () => {
+    const r = await run({ reorder: true, seed: 3 });
+    const again = await run({ reorder: true, seed: 3 });
+    expect(again.events).toEqual(r.events);
+    expect([...r.events].sort()).toEqual(feed().map((f) => `${f.name}:${f.phase}`).sort());
+    expect(r.events).not.toEqual(feed().map((f) => `${f.name}:${f.phase}`));
+    for (const n of ['a', 'b', 'c']) expect(r.events.filter((e) => e.startsWith(`${n}:`))).toEqual(['p0', 'p1', 'p2', 'p3'].map((p) => `${n}:${p}`));
+    // Some seed gives a different order (the shuffle depends on the seed).
+    const orders = new Set<string>();
+    for (const seed of [1, 2, 3, 4, 5]) orders.add((await run({ reorder: true, seed })).events.join(','));
+    expect(orders.size).toBeGreaterThan(1);
+  });
+
+  test('shapeWindow: coalesce then reorder, exactly, for a fixed random sequence', () => {
+    const batch = ['a', 'b', 'a', 'c', 'b'].map((object, i) => ({ object, item: i }));
+    expect(shapeWindow(batch, { coalesce: true }, () => 0)).toEqual([{ object: 'a', item: 2 }, { object: 'c', item: 3 }, { object: 'b', item: 4 }]);
+    // random() = 0.99 always takes the head of the last object still queued (objects in first-seen order a, b, c).
+    expect(shapeWindow(batch, { reorder: true }, () => 0.99).map((p) => p.item)).toEqual([3, 1, 4, 0, 2]);
+    expect(shapeWindow(batch, { coalesce: true, reorder: true }, () => 0.99).map((p) => p.item)).toEqual([4, 3, 2]);
+    expect(shapeWindow(batch, {}, () => 0.5)).toEqual(batch);
+  });
+
+  test('stop loses what the window still held (an adapter restart)', async () => {
+    const { watch, watches } = fakeWatch();
+    const { events, sink } = collector();
+    const sources = await startApiServerSources({ sources: [apiServerSource('nvjs', { resources: [{ apiVersion: 'mlops.mlops.dev/v1alpha1', kind: 'NotebookValidationJob' }] })], sink, watch, faults: { reorder: true, windowMs: 10_000 } });
+    watches[0]?.emit('MODIFIED', nvj('a', 'p0'));
+    sources.stop();
+    await sources.flushed();
+    expect(events).toEqual([]);
   });
 });
 

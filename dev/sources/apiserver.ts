@@ -1,5 +1,11 @@
 // Local ApiServerSource (sources.knative.dev/v1): watches the listed resources and sends one CloudEvent
 // per ADDED/MODIFIED/DELETED, in Resource mode (the object as data) or Reference mode, like Knative's adapter.
+//
+// The real adapter (knative/eventing pkg/adapter/apiserver: adapter.go, delegate.go) runs a client-go
+// Reflector into a stub cache.Store: each watch event becomes one CloudEvent sent once (a failed send is only
+// logged), Replace — the re-list after a watch expired — is a no-op, so what changed in the gap, deletions
+// included, is never sent, and intermediate states of an object are lost; order across objects is not kept
+// across watches. `faults` lets `mlops dev` reproduce that on purpose (drop, coalesce, reorder; seeded).
 import { randomUUID } from 'node:crypto';
 import { CloudEvent } from 'cloudevents';
 import type { Logger } from 'pino';
@@ -120,8 +126,72 @@ function ownedBy(obj: Obj, owner: { apiVersion?: string | undefined; kind?: stri
   );
 }
 
+/** Deliberate infidelity knobs (see the header). Percentages 0..100; one seeded PRNG decides everything. */
+export interface ApiServerFaults {
+  /** Share of deliveries dropped (after coalescing and reordering), in percent. */
+  dropPercent?: number;
+  /** Within each window, deliver only the latest state of each object (its last event). */
+  coalesce?: boolean;
+  /** Within each window, shuffle deliveries across objects (each object's own events keep their order). */
+  reorder?: boolean;
+  /** PRNG seed (default: random, logged) so a run can be repeated. */
+  seed?: number;
+  /** The short window coalescing and reordering work within (default 200 ms). */
+  windowMs?: number;
+}
+
+export interface ApiServerFaultStats { seen: number; coalesced: number; dropped: number; delivered: number }
+
+/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface Pending<T> { object: string; item: T }
+
+/**
+ * One window's deliveries after coalescing and reordering (pure; `random` decides the shuffle).
+ * Coalescing keeps each object's last event at the place of that last event.
+ */
+export function shapeWindow<T>(batch: Array<Pending<T>>, faults: Pick<ApiServerFaults, 'coalesce' | 'reorder'>, random: () => number): Array<Pending<T>> {
+  let out = batch;
+  if (faults.coalesce) {
+    const last = new Map<string, number>();
+    out.forEach((p, i) => last.set(p.object, i));
+    out = out.filter((p, i) => last.get(p.object) === i);
+  }
+  if (faults.reorder) {
+    // Per object a queue in watch order; repeatedly take the head of a randomly chosen object's queue.
+    const queues = new Map<string, Array<Pending<T>>>();
+    for (const p of out) {
+      const q = queues.get(p.object);
+      if (q) q.push(p);
+      else queues.set(p.object, [p]);
+    }
+    const shuffled: Array<Pending<T>> = [];
+    const keys = [...queues.keys()];
+    while (keys.length > 0) {
+      const k = Math.min(keys.length - 1, Math.floor(random() * keys.length));
+      const q = queues.get(keys[k] as string) as Array<Pending<T>>;
+      shuffled.push(q.shift() as Pending<T>);
+      if (q.length === 0) keys.splice(k, 1);
+    }
+    out = shuffled;
+  }
+  return out;
+}
+
 export type ApiServerSourcesOptions = {
   sources: object[];
+  /** Lossy, coalescing, reordering delivery (off by default). */
+  faults?: ApiServerFaults;
   sink: (ce: CloudEvent<unknown>) => Promise<void>;
   watch: WatchFn;
   logger?: Logger;
@@ -131,8 +201,10 @@ export type ApiServerSourcesOptions = {
 
 export type ApiServerSources = {
   stop(): void;
-  /** Resolves when every event seen so far has been handed to the sink. */
+  /** Resolves when every event seen so far has been handed to the sink (or dropped). */
   flushed(): Promise<void>;
+  /** What the fault knobs did so far. */
+  stats(): ApiServerFaultStats;
 };
 
 export function compileApiServerSource(raw: object): ApiServerSource {
@@ -159,12 +231,55 @@ export async function startApiServerSources(opts: ApiServerSourcesOptions): Prom
   // one queue per source keeps events in watch order, as the adapter sends them
   const queues = new Map<string, Promise<void>>();
 
-  const enqueue = (key: string, event: CloudEvent<unknown>) => {
+  const send = (key: string, event: CloudEvent<unknown>) => {
     const prev = queues.get(key) ?? Promise.resolve();
     const next = prev.then(() =>
       opts.sink(event).catch((err: unknown) => log?.error({ err, apiserversource: key, type: event.type, subject: event.subject }, 'apiserver source sink failed')),
     );
     queues.set(key, next);
+  };
+
+  const faults = opts.faults ?? {};
+  const seed = faults.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const random = seededRandom(seed);
+  const dropShare = Math.min(100, Math.max(0, faults.dropPercent ?? 0)) / 100;
+  const windowed = faults.coalesce === true || faults.reorder === true;
+  const stats: ApiServerFaultStats = { seen: 0, coalesced: 0, dropped: 0, delivered: 0 };
+  if (dropShare > 0 || windowed) log?.warn({ ...faults, seed }, 'apiserver sources: lossy delivery on purpose');
+  let batch: Array<Pending<{ key: string; event: CloudEvent<unknown> }>> = [];
+  let windowTimer: NodeJS.Timeout | undefined;
+  let windowDone: Promise<void> = Promise.resolve();
+  let closeWindow: (() => void) | undefined;
+
+  const deliver = (key: string, event: CloudEvent<unknown>) => {
+    if (dropShare > 0 && random() < dropShare) {
+      stats.dropped++;
+      log?.debug({ apiserversource: key, type: event.type, subject: event.subject }, 'apiserver source event dropped on purpose');
+      return;
+    }
+    stats.delivered++;
+    send(key, event);
+  };
+
+  const flushWindow = () => {
+    windowTimer = undefined;
+    const shaped = shapeWindow(batch, faults, random);
+    stats.coalesced += batch.length - shaped.length;
+    batch = [];
+    for (const p of shaped) deliver(p.item.key, p.item.event);
+    closeWindow?.();
+    closeWindow = undefined;
+  };
+
+  const enqueue = (key: string, event: CloudEvent<unknown>) => {
+    stats.seen++;
+    if (!windowed) return deliver(key, event);
+    // An object is its source, kind, namespace and name (the subject says all but the source).
+    batch.push({ object: `${key} ${event.subject ?? ''}`, item: { key, event } });
+    if (!windowTimer) {
+      windowDone = new Promise<void>((resolve) => { closeWindow = resolve; });
+      windowTimer = setTimeout(flushWindow, faults.windowMs ?? 200);
+    }
   };
 
   try {
@@ -195,9 +310,16 @@ export async function startApiServerSources(opts: ApiServerSourcesOptions): Prom
     stop() {
       stopped = true;
       for (const stop of stops.splice(0)) stop();
+      // Like an adapter going away: what it had not sent yet is lost.
+      clearTimeout(windowTimer);
+      windowTimer = undefined;
+      batch = [];
+      closeWindow?.();
     },
     async flushed() {
+      await windowDone;
       await Promise.all(queues.values());
     },
+    stats: () => ({ ...stats }),
   };
 }

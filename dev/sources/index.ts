@@ -10,9 +10,11 @@ export {
   guessPlural,
   labelSelectorString,
   resourceSubject,
+  seededRandom,
+  shapeWindow,
   startApiServerSources,
 } from './apiserver.ts';
-export type { ApiServerSources, ApiServerSourcesOptions, WatchEventType, WatchFn } from './apiserver.ts';
+export type { ApiServerFaults, ApiServerFaultStats, ApiServerSources, ApiServerSourcesOptions, Pending, WatchEventType, WatchFn } from './apiserver.ts';
 export { watchViaKubeconfig } from './kubewatch.ts';
 export type { KubeWatchOptions } from './kubewatch.ts';
 export { SinkBinding, sinkBindingEnv } from './sinkbinding.ts';

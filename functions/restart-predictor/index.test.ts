@@ -207,7 +207,7 @@ describe('restart-predictor over HTTP against the emulator', () => {
   });
 
   test('a promote Job whose pod cannot be created (FailedCreate) fails the promotion at once with the controller\'s reason', async () => {
-    createRun({ phase: 'Promoting', step: 'promote' });
+    createRun({ phase: 'Promoting', step: 'promote', gate: { verdict: 'approved' }, steps: { gate: { finished: '2026-11-22T09:59:00.000Z', outcome: 'approved' } } });
     const scratch = mkdtempSync(join(tmpdir(), 'promote-failedcreate-'));
     const runner = await startJobRunner({
       store: store(), stateDir: scratch, namespace: NAMESPACE, mode: 'test', python: '/usr/bin/python3', failedCreateBackoffMs: 60_000,

@@ -1,6 +1,6 @@
 import { loadCatalog, type CatalogModel } from '../../runtime/catalog.ts';
 import type { ModelRun, ModelRunStatus } from '../../runtime/resources.ts';
-import { decideVerify, extractPredictions, judge, predictionMatches, type PodView, type ProbeOutcome, type VerifyAction, type VerifyTrigger } from './decide.ts';
+import { decideVerify, extractPredictions, judge, predictionMatches, unreachableButGone, type PodView, type ProbeOutcome, type VerifyAction, type VerifyTrigger } from './decide.ts';
 
 const catalog = loadCatalog('config/models.yaml');
 const anomaly = catalog.models.find((m) => m.name === 'anomaly-detector')!;
@@ -29,9 +29,26 @@ const decideCases: Array<{ name: string; trigger?: VerifyTrigger; run?: ModelRun
   { name: 'run not Verifying', run: run({ phase: 'Promoting' }), expected: [{ kind: 'ignore', reason: 'run is Promoting, not Verifying' }] },
   { name: 'no pods yet', run: verifying(), pods: [], expected: [{ kind: 'wait', reason: `no Ready pod of release ${RUN} yet` }] },
   { name: 'only old pods Ready', run: verifying(), pods: [pod('old-1', OLD, true), pod('new-1', RUN, false)], expected: [{ kind: 'wait', reason: `no Ready pod of release ${RUN} yet` }] },
-  { name: 'new pod Ready while an old one still is', run: verifying(), pods: [pod('new-1', RUN, true), pod('old-1', OLD, true)], expected: [{ kind: 'wait', reason: 'old pods still Ready: old-1' }] },
-  { name: 'a pod without the annotation counts as old', run: verifying(), pods: [pod('new-1', RUN, true), pod('legacy', undefined, true)], expected: [{ kind: 'wait', reason: 'old pods still Ready: legacy' }] },
-  { name: 'new pods Ready, old ones gone or not Ready: probe each Ready new pod', run: verifying(), pods: [pod('new-2', RUN, true), pod('new-1', RUN, true), pod('new-3', RUN, false), pod('old-1', OLD, false)], expected: [probeAction(['new-1', 'new-2'])] },
+  // Rollouts (docs/verification.md): old pods neither block the verdict nor get probed.
+  { name: 'old pods still Ready (surge, Serverless drain): probe only the new ones', run: verifying(), pods: [pod('new-1', RUN, true), pod('old-1', OLD, true), pod('old-2', OLD, true)], expected: [probeAction(['new-1'])] },
+  { name: 'a pod without the annotation counts as old', run: verifying(), pods: [pod('new-1', RUN, true), pod('legacy', undefined, true)], expected: [probeAction(['new-1'])] },
+  {
+    name: 'old pods terminating (deletionTimestamp, listed through their grace period)', run: verifying(),
+    pods: [pod('new-1', RUN, true), { ...pod('old-1', OLD, false), terminating: true }, { ...pod('old-2', OLD, true), terminating: true }],
+    expected: [probeAction(['new-1'])],
+  },
+  { name: 'new pods NotReady (starting): wait', run: verifying(), pods: [pod('new-1', RUN, false), pod('new-2', RUN, false), pod('old-1', OLD, true)], expected: [{ kind: 'wait', reason: `no Ready pod of release ${RUN} yet` }] },
+  { name: 'one new pod Ready, another still starting: wait for it', run: verifying(), pods: [pod('new-1', RUN, true), pod('new-2', RUN, false), pod('old-1', OLD, true)], expected: [{ kind: 'wait', reason: 'new pods not Ready yet: new-2' }] },
+  { name: 'then every new pod Ready: probe them all', run: verifying(), pods: [pod('new-2', RUN, true), pod('new-1', RUN, true), pod('old-1', OLD, true)], expected: [probeAction(['new-1', 'new-2'])] },
+  { name: 'a new pod restarting (Ready false again): wait', trigger: 'pod', run: verifying(), pods: [pod('new-1', RUN, true), pod('new-2', RUN, false)], expected: [{ kind: 'wait', reason: 'new pods not Ready yet: new-2' }] },
+  { name: 'a new pod that is terminating (scaled down) is not waited for', run: verifying(), pods: [pod('new-1', RUN, true), { ...pod('new-2', RUN, false), terminating: true }], expected: [probeAction(['new-1'])] },
+  { name: 'an event about an old pod after the new pods are Ready: probe the new ones', trigger: 'pod', run: verifying(), pods: [pod('new-1', RUN, true), { ...pod('old-1', OLD, false), terminating: true }], expected: [probeAction(['new-1'])] },
+  { name: 'a delete event (the old pod is gone from the list): probe the new ones', trigger: 'pod', run: verifying(), pods: [pod('new-1', RUN, true)], expected: [probeAction(['new-1'])] },
+  {
+    name: 'an old pod event once the verdict is recorded is silent', trigger: 'pod',
+    run: run({ phase: 'Succeeded', steps: { verify: { finished: '2026-11-22T10:05:00.000Z', outcome: 'verified', message: 'verified 2 predictions on 1 new pod(s): new-1' } } }),
+    pods: [{ ...pod('old-1', OLD, false), terminating: true }], expected: [{ kind: 'ignore', reason: 'already verified' }],
+  },
   { name: 'the container port is used', run: verifying(), pods: [pod('new-1', RUN, true, 9000)], expected: [probeAction(['new-1'], 9000)] },
   {
     name: 'no probe recorded fails closed', run: run({ phase: 'Verifying' }), pods: [pod('new-1', RUN, true)],
@@ -165,5 +182,19 @@ describe('judge', () => {
     expect(predictionMatches([1000, 0], [1000.002, 0], predictive)).toBe(false);
     expect(predictionMatches([1, 2], [1, 2, 3], predictive)).toBe(false);
     expect(predictionMatches([1, 2], [1, Number.NaN], predictive)).toBe(false);
+  });
+});
+
+describe('unreachableButGone (a probed pod restarted or went away meanwhile)', () => {
+  const transport = (p: string): ProbeOutcome => ({ pod: p, kind: 'transport', error: 'no answer (ECONNREFUSED)' });
+  const ok: ProbeOutcome = { pod: 'new-1', kind: 'answer', status: 200, body: { predictions: [1, -1] } };
+  test.each([
+    { name: 'restarting pod (not Ready now): wait', outcomes: [ok, transport('new-2')], now: [pod('new-1', RUN, true), pod('new-2', RUN, false)], expected: { kind: 'wait', reason: 'probed pods stopped serving meanwhile: new-2' } },
+    { name: 'pod gone from the list: wait', outcomes: [transport('new-2')], now: [pod('new-1', RUN, true)], expected: { kind: 'wait', reason: 'probed pods stopped serving meanwhile: new-2' } },
+    { name: 'pod terminating now: wait', outcomes: [transport('new-1')], now: [{ ...pod('new-1', RUN, true), terminating: true }], expected: { kind: 'wait', reason: 'probed pods stopped serving meanwhile: new-1' } },
+    { name: 'still Ready and unreachable: judged (a failure of the release)', outcomes: [transport('new-1')], now: [pod('new-1', RUN, true)], expected: undefined },
+    { name: 'every pod answered: judged', outcomes: [ok], now: [], expected: undefined },
+  ])('$name', ({ outcomes, now, expected }) => {
+    expect(unreachableButGone(outcomes, now)).toEqual(expected);
   });
 });

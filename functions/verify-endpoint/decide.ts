@@ -12,6 +12,8 @@ export interface PodView {
   release?: string;
   /** Ready, not terminating and with an IP: traffic reaches it. */
   serving: boolean;
+  /** `metadata.deletionTimestamp` set: on its way out (listed through its grace period), never counted. */
+  terminating?: boolean;
   ip?: string;
   port: number;
 }
@@ -92,11 +94,26 @@ export function decideVerify(trigger: VerifyTrigger, run: ModelRun | undefined, 
     const message = `run ${name} records no probe rows and expected outputs to verify with`;
     return [{ kind: 'record-failed', reason: 'mismatch', message }, { kind: 'reply-failed', reason: 'mismatch', message }];
   }
-  const fresh = pods.filter((p) => p.release === name && p.serving).sort((a, b) => a.name.localeCompare(b.name));
-  const stale = pods.filter((p) => p.release !== name && p.serving).map((p) => p.name).sort();
+  // Only the run's own release counts (docs/verification.md). Old pods — still Ready while a Deployment surges or
+  // a Serverless Revision drains, or terminating through their grace period — neither block nor get probed.
+  const mine = pods.filter((p) => p.release === name && !p.terminating);
+  const fresh = mine.filter((p) => p.serving).sort((a, b) => a.name.localeCompare(b.name));
+  const starting = mine.filter((p) => !p.serving).map((p) => p.name).sort();
   if (fresh.length === 0) return [{ kind: 'wait', reason: `no Ready pod of release ${name} yet` }];
-  if (stale.length > 0) return [{ kind: 'wait', reason: `old pods still Ready: ${stale.join(', ')}` }];
+  // A new pod not Ready (still starting, or restarting) is part of the release: wait for it rather than
+  // conclude on some of the new pods. Its Ready update brings us back.
+  if (starting.length > 0) return [{ kind: 'wait', reason: `new pods not Ready yet: ${starting.join(', ')}` }];
   return [{ kind: 'probe', targets: fresh.map((p) => ({ pod: p.name, url: podUrl(p, model) })), body: requestBody(probe.rows, model.protocol) }];
+}
+
+/**
+ * After probing: a pod that could not be reached and is no longer serving now (it restarted, or went away)
+ * says nothing about the release: wait for the next pod event instead of failing the release on it.
+ */
+export function unreachableButGone(outcomes: ProbeOutcome[], podsNow: PodView[]): VerifyAction | undefined {
+  const serving = new Set(podsNow.filter((p) => p.serving && !p.terminating).map((p) => p.name));
+  const gone = outcomes.filter((o) => o.kind === 'transport' && !serving.has(o.pod)).map((o) => o.pod).sort();
+  return gone.length > 0 ? { kind: 'wait', reason: `probed pods stopped serving meanwhile: ${gone.join(', ')}` } : undefined;
 }
 
 function probeOf(run: ModelRun): ProbeSpec | undefined {

@@ -109,7 +109,8 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
   }
 
   /** A predictor pod as KServe would start it: labelled by ISVC, the release annotation copied from the predictor. */
-  function createPod(name: string, release: string | undefined, ready: boolean, port: number): KubeObject {
+  function createPod(name: string, release: string | undefined, ready: boolean, port: number, replace = false): KubeObject {
+    if (replace) store().delete(GVR.pods, { name, namespace: NAMESPACE });
     const pod = store().create(GVR.pods, {
       apiVersion: 'v1', kind: 'Pod',
       metadata: {
@@ -140,6 +141,11 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
   let updateSeq = 0;
   const podUpdate = (pod: KubeObject): CloudEvent<unknown> => new CloudEvent({
     type: 'dev.knative.apiserver.resource.update', source: 'https://kubernetes.default.svc', id: `pod-upd-${updateSeq++}`,
+    subject: `/api/v1/namespaces/${NAMESPACE}/pods/${pod.metadata?.name}`, datacontenttype: 'application/json', mlopsroute: 'predictor', data: pod,
+  });
+
+  const podEvent = (pod: KubeObject, verb: 'add' | 'update' | 'delete'): CloudEvent<unknown> => new CloudEvent({
+    type: `dev.knative.apiserver.resource.${verb}`, source: 'https://kubernetes.default.svc', id: `pod-${verb}-${updateSeq++}`,
     subject: `/api/v1/namespaces/${NAMESPACE}/pods/${pod.metadata?.name}`, datacontenttype: 'application/json', mlopsroute: 'predictor', data: pod,
   });
 
@@ -255,22 +261,67 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     expect((await getRun()).metadata.resourceVersion).toBe(version);
   });
 
-  test('a new pod Ready while an old one still is → empty; the old pod going away → verified on the pod update', async () => {
+  test('a new pod Ready while an old one still is Ready (surge / Serverless drain) → verified on the new pod alone', async () => {
     verifyingRun();
-    const newPod = createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port);
-    createPod(`${MODEL}-predictor-old-a`, `${MODEL}-00000000p0`, true, v1.port);
+    createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port);
+    const oldStandIn = await startStandIn();
+    try {
+      createPod(`${MODEL}-predictor-old-a`, `${MODEL}-00000000p0`, true, oldStandIn.port);
+      v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } });
+      const res = await postEvent(served.url, restarted());
+      expect(res.event?.type).toBe(EventTypes.deploymentVerified);
+      expect(res.event?.data).toMatchObject({ pods: [`${MODEL}-predictor-new-a`], matched: 3 });
+      // The old pod was never probed as if it were new.
+      expect(oldStandIn.requests).toEqual([]);
+      expect((await getRun()).status?.phase).toBe('Succeeded');
+    } finally {
+      await oldStandIn.close();
+    }
+  });
+
+  test('an old pod\'s events reach the new run: new pod NotReady → wait; it turns Ready; then a delete event about the OLD pod concludes', async () => {
+    verifyingRun();
+    const oldPod = createPod(`${MODEL}-predictor-old-a`, `${MODEL}-00000000p0`, true, v1.port);
+    createPod(`${MODEL}-predictor-new-a`, RUN, false, v1.port);
     v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } });
     expect((await postEvent(served.url, restarted())).status).toBe(204);
-    expect((await postEvent(served.url, podUpdate(newPod))).status).toBe(204);
     expect(v1.requests).toEqual([]);
-
+    // The new pod's Ready update was lost (lossy source); the old pod is deleted and only its delete event arrives.
+    createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port, true);
     store().delete(GVR.pods, { name: `${MODEL}-predictor-old-a`, namespace: NAMESPACE });
-    const res = await postEvent(served.url, podUpdate(newPod));
+    const res = await postEvent(served.url, podEvent(oldPod, 'delete'));
     expect(res.status).toBe(200);
     expect(res.event?.type).toBe(EventTypes.deploymentVerified);
-    expect(res.event?.data).toMatchObject({ pods: [`${MODEL}-predictor-new-a`], matched: 3 });
+    expect(res.event?.data).toMatchObject({ run: RUN, pods: [`${MODEL}-predictor-new-a`], matched: 3 });
+    expect(v1.requests).toHaveLength(1);
     expect((await getRun()).status?.phase).toBe('Succeeded');
-    expect(lease()).toBeUndefined();
+  });
+
+  test('a new pod restarting: Ready false → wait; unreachable while the list still said Ready → wait, not a failure; Ready again → verified', async () => {
+    verifyingRun();
+    const restarting = createPod(`${MODEL}-predictor-new-a`, RUN, false, v1.port);
+    expect((await postEvent(served.url, podEvent(restarting, 'update'))).status).toBe(204);
+    expect(v1.requests).toEqual([]);
+    // Ready in the list, but the container crashes on the probe: the kubelet marks it NotReady, the connection drops.
+    const crashy = createServer((req) => {
+      createPod(`${MODEL}-predictor-new-a`, RUN, false, port, true);
+      req.socket.destroy();
+    });
+    await new Promise<void>((r) => crashy.listen(0, '127.0.0.1', r));
+    const port = (crashy.address() as { port: number }).port;
+    try {
+      createPod(`${MODEL}-predictor-new-a`, RUN, true, port, true);
+      const during = await postEvent(served.url, podEvent(restarting, 'update'));
+      expect(during.status).toBe(204);
+      expect((await getRun()).status?.steps?.verify?.finished).toBeUndefined();
+    } finally {
+      await new Promise<void>((r) => { crashy.closeAllConnections(); crashy.close(() => r()); });
+    }
+
+    createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port, true);
+    v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } });
+    const res = await postEvent(served.url, podEvent(restarting, 'update'));
+    expect(res.event?.type).toBe(EventTypes.deploymentVerified);
   });
 
   test('V2 protocol catalog variant: infer request with FP64 input, outputs reshaped and compared', async () => {
@@ -291,11 +342,11 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } });
     const foreign = { ...pod, metadata: { ...pod.metadata, name: 'other', labels: { 'serving.kserve.io/inferenceservice': 'predictive-analytics' } } };
     expect((await postEvent(served.url, podUpdate(foreign))).status).toBe(204);
-    const unannotated = { ...pod, metadata: { ...pod.metadata, annotations: {} } };
-    expect((await postEvent(served.url, podUpdate(unannotated))).status).toBe(204);
     expect(v1.requests).toEqual([]);
 
-    const res = await postEvent(served.url, podUpdate(pod));
+    // Any pod of the model's InferenceService, whatever release it carries (here none), is a reason to look again.
+    const unannotated = { ...pod, metadata: { ...pod.metadata, name: 'legacy', annotations: {} } };
+    const res = await postEvent(served.url, podUpdate(unannotated));
     expect(res.status).toBe(200);
     expect(res.event?.type).toBe(EventTypes.deploymentVerified);
     expect(res.event?.data).toEqual({ model: MODEL, run: RUN, release: RUN, verifiedAt: '2026-11-22T10:10:00.000Z', pods: [`${MODEL}-predictor-new-a`], matched: 3 });

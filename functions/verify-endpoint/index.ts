@@ -1,19 +1,21 @@
 import type { CloudEvent } from 'cloudevents';
-import { ApiServerEventTypes, EventTypes, isApiServerEventType, parseApiServerSource, parseEvent } from '../../events/index.ts';
+import { EventTypes, isApiServerEventType, parseApiServerSource, parseEvent } from '../../events/index.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
-import { Annotations } from '../../runtime/labels.ts';
+import { Annotations, Labels } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
+import { Pod, Resources, isPodReady, type ModelRun } from '../../runtime/resources.ts';
+import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
 import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
-import { Pod, Resources, isPodReady } from '../../runtime/resources.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
-import { decideVerify, judge, type PodView, type VerifyTrigger } from './decide.ts';
+import { decideVerify, judge, unreachableButGone, type PodView } from './decide.ts';
 import { STEP, probeAll, runVerifyEffects } from './effects.ts';
 
-// verify-endpoint: predictor.restarted and predictor Pod updates → once only pods of the new release serve,
-// send them the gate's probe rows and compare → deployment.verified / deployment.failed, once per run.
+// verify-endpoint: predictor.restarted and any event about a predictor Pod (added, updated, deleted) →
+// look again at the model's run that is Verifying; once the new release's pods are all Ready, send them the
+// gate's probe rows and compare → deployment.verified / deployment.failed, once per run (docs/verification.md).
 
 export const ISVC_LABEL = 'serving.kserve.io/inferenceservice';
 const DEFAULT_PORT = 8080;
@@ -27,49 +29,77 @@ export const step: StepDefinition = {
 
     const target = targetOf(event);
     if (!target) return empty;
-    const run = await getRun(deps.kube, target.run);
+    const run = target.kind === 'run' ? await getRun(deps.kube, target.run) : await verifyingRunOf(deps, target.isvc);
     if (!run) return empty;
     // Entry check: a restart the run's promote record does not confirm is refused (docs/security.md).
-    if (target.claimed) assertRecordAgrees(EventTypes.predictorRestarted, target.claimed, run);
+    if (target.kind === 'run' && target.claimed) assertRecordAgrees(EventTypes.predictorRestarted, target.claimed, run);
+    const runName = run.metadata.name ?? '';
     const model = findModel(deps.catalog, run.spec.model);
     if (!model) throw permanent(`model ${run.spec.model} is not in the catalog`);
-    // A pod of some other InferenceService that happens to carry our annotation is not this run's.
-    if (target.isvc !== undefined && target.isvc !== model.inferenceService) return empty;
 
     const needsPods = run.status?.phase === 'Verifying' && !run.status.steps?.verify?.finished;
     const pods = needsPods ? await predictorPods(deps, model.inferenceService) : [];
-    let actions = decideVerify(target.trigger, run, pods, model);
+    let actions = decideVerify(target.kind === 'run' ? 'restarted' : 'pod', run, pods, model);
     const probe = actions.find((a) => a.kind === 'probe');
     if (probe?.kind === 'probe') {
       const outcomes = await probeAll(deps.fetch, probe.targets, probe.body);
       const rows = run.status?.probe?.rows as number[][];
       const expected = run.status?.probe?.expected as unknown[];
-      actions = judge(outcomes, { rows, expected }, model);
+      // Only a failure to connect can be the pod's own going (a restart, a scale-down): look again before blaming the release.
+      const gone = outcomes.some((o) => o.kind === 'transport') ? unreachableButGone(outcomes, await predictorPods(deps, model.inferenceService)) : undefined;
+      actions = gone ? [gone] : judge(outcomes, { rows, expected }, model);
     }
-    const out = await runVerifyEffects(actions, { deps, model, runName: target.run, ...traceOf(event, run) });
+    const out = await runVerifyEffects(actions, { deps, model, runName, ...traceOf(event, run) });
     return out ? reply(out) : empty;
   },
 };
 
-/** The run an input is about: the event's run, or the release a predictor pod was started for. */
-function targetOf(event: CloudEvent<unknown>): { run: string; trigger: VerifyTrigger; isvc?: string; claimed?: GuardedData } | undefined {
+type Target = { kind: 'run'; run: string; claimed?: GuardedData } | { kind: 'isvc'; isvc: string };
+
+/**
+ * What an input is about: predictor.restarted and the watchdog's reconcile name their run; a predictor pod event
+ * names only the InferenceService. The pod's own release annotation is not used to find the run: an old pod's events
+ * (terminating, deleted) matter to the new run, and a pod may carry a release that is no run at all.
+ */
+function targetOf(event: CloudEvent<unknown>): Target | undefined {
+  if (isReconcile(event)) {
+    const target = reconcileRun(event, STEP);
+    return target ? { kind: 'run', run: target.run } : undefined;
+  }
   if (event.type === EventTypes.predictorRestarted) {
     const parsed = parseEvent(event);
     if (!parsed.ok) throw invalid(parsed.reason);
     if (parsed.type !== EventTypes.predictorRestarted) return undefined;
     assertSender(event);
-    return { run: parsed.data.run, trigger: 'restarted', claimed: parsed.data };
+    return { kind: 'run', run: parsed.data.run, claimed: parsed.data };
   }
   if (!isApiServerEventType(event.type)) return undefined;
   const parsed = parseApiServerSource(event);
   if (!parsed.ok) throw invalid(parsed.reason);
   const value = parsed.value;
-  if (value.mode !== 'resource' || value.type === ApiServerEventTypes.delete || value.object.kind !== 'Pod') return undefined;
+  // add, update and delete alike: a delete event carries the object's last state (Resource mode).
+  if (value.mode !== 'resource' || value.object.kind !== 'Pod') return undefined;
   const isvc = value.object.metadata.labels?.[ISVC_LABEL];
-  const run = value.object.metadata.annotations?.[Annotations.modelRelease];
-  // Releases we did not promote (an operator's value, a pre-lifecycle pod) are not ModelRun names.
-  if (!isvc || !run || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(run) || run.length > 63) return undefined;
-  return { run, trigger: 'pod', isvc };
+  return isvc ? { kind: 'isvc', isvc } : undefined;
+}
+
+/**
+ * The run of a model served by `isvc` whose status says Verifying (read from the ModelRuns, not from a label
+ * that can go stale). The per-model lock allows one; should there be more, the newest.
+ */
+async function verifyingRunOf(deps: StepDeps, isvc: string): Promise<ModelRun | undefined> {
+  const models = deps.catalog.models.filter((m) => m.inferenceService === isvc).map((m) => m.name);
+  if (models.length === 0) return undefined;
+  const selector = models.length === 1 ? `${Labels.model}=${models[0]}` : `${Labels.model} in (${models.join(',')})`;
+  const runs = await deps.kube.listAll<ModelRun & KubeObject>(Resources.modelRun, { labelSelector: selector });
+  return runs
+    .filter((r) => r.status?.phase === 'Verifying' && models.includes(r.spec.model))
+    .sort((a, b) => created(b) - created(a) || (b.metadata.name ?? '').localeCompare(a.metadata.name ?? ''))[0];
+}
+
+function created(run: ModelRun): number {
+  const t = run.metadata.creationTimestamp;
+  return t === undefined ? 0 : new Date(t).getTime();
 }
 
 async function predictorPods(deps: StepDeps, isvc: string): Promise<PodView[]> {
@@ -87,6 +117,7 @@ async function predictorPods(deps: StepDeps, isvc: string): Promise<PodView[]> {
       name: p.metadata.name ?? '',
       ...(release ? { release } : {}),
       serving,
+      ...(p.metadata.deletionTimestamp ? { terminating: true } : {}),
       ...(ip ? { ip } : {}),
       port: typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536 ? port : DEFAULT_PORT,
     };
