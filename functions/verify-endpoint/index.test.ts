@@ -374,7 +374,7 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     const fromElsewhere = new CloudEvent({ ...forged.toJSON(), source: '/model-lifecycle/gate-health' });
     const res2 = await postEvent(served.url, fromElsewhere);
     expect(res2.status).toBe(422);
-    expect(JSON.parse(res2.body).error).toBe('refused by rule sender: dev.mlops.predictor.restarted.v1 is honoured only from /model-lifecycle/restart-predictor, /model-lifecycle/watchdog, not from "/model-lifecycle/gate-health"');
+    expect(JSON.parse(res2.body).error).toBe('refused by rule sender: dev.mlops.predictor.restarted.v1 is honoured only from /model-lifecycle/restart-predictor, not from "/model-lifecycle/gate-health"');
     expect(v1.requests).toEqual([]);
     expect((await getRun()).status?.steps?.verify).toBeUndefined();
   });
