@@ -160,6 +160,10 @@ function classifyStepJob(ce: unknown, steps: readonly JobStep[]): ClassifiedStep
   if (parsed.value.action === 'delete') return { kind: 'ignore', reason: 'Job deleted' };
   const object = parsed.value.object;
   if (object.kind !== 'Job') return { kind: 'ignore', reason: `a ${object.kind}, not a Job` };
+  return classifyJobObject(object, steps);
+}
+
+function classifyJobObject(object: unknown, steps: readonly JobStep[]): ClassifiedStepJob {
   const job = Job.safeParse(object);
   if (!job.success) throw invalid(`Job: ${job.error.issues[0]?.message ?? 'invalid'}`);
   const labels = job.data.metadata.labels ?? {};
@@ -184,7 +188,20 @@ export type StepJobOutcome = { kind: 'ignore'; reason: string } | { kind: 'finis
  * its message (docs/openshift.md).
  */
 export async function stepJobOutcome(kube: KubePort, ce: unknown, steps: readonly JobStep[]): Promise<StepJobOutcome> {
-  const found = classifyStepJob(ce, steps);
+  return outcomeOf(kube, classifyStepJob(ce, steps));
+}
+
+/**
+ * The same for a step Job read from the API (the reconcile wakes a step without any Job event: docs/run-lifecycle.md).
+ * Undefined when the Job does not exist.
+ */
+export async function stepJobOutcomeByName(kube: KubePort, name: string, steps: readonly JobStep[]): Promise<StepJobOutcome | undefined> {
+  const job = await kube.get<Job & KubeObject>(Resources.job, name);
+  if (!job) return undefined;
+  return outcomeOf(kube, classifyJobObject({ apiVersion: 'batch/v1', kind: 'Job', ...job }, steps));
+}
+
+async function outcomeOf(kube: KubePort, found: ClassifiedStepJob): Promise<StepJobOutcome> {
   if (found.kind === 'ignore') return found;
   if (found.kind === 'finished') return { ...found, evidence: await jobEvidence(kube, found.job) };
   const name = found.job.metadata.name ?? '';

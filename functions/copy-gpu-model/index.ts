@@ -1,7 +1,9 @@
 import { ApiServerEventTypes, EventTypes, parseEvent } from '../../events/index.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
-import { stepJobOutcome } from '../../runtime/jobs.ts';
+import { stepJobOutcome, stepJobOutcomeByName } from '../../runtime/jobs.ts';
+import { jobNameFor } from '../../runtime/labels.ts';
+import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { traceOf } from '../../runtime/trace.ts';
@@ -37,6 +39,13 @@ export const step: StepDefinition = {
         return empty;
       }
       copyInput = { kind: 'job-finished', run: job.run, evidence: job.evidence };
+    } else if (isReconcile(ce)) {
+      // Woken by the watchdog: conclude from the copy Job if it exists, else start it (decide checks the phase).
+      const target = reconcileRun(ce, STEP);
+      if (!target) return empty;
+      const job = await stepJobOutcomeByName(deps.kube, jobNameFor(target.run, 'copy'), ['copy']);
+      if (job?.kind === 'ignore') return empty;
+      copyInput = job ? { kind: 'job-finished', run: job.run, evidence: job.evidence } : { kind: 'trigger', run: target.run, profile: 'gpu' };
     } else {
       return empty;
     }

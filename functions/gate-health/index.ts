@@ -1,7 +1,9 @@
 import { ApiServerEventTypes, EventTypes, parseEvent } from '../../events/index.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
-import { stepJobOutcome } from '../../runtime/jobs.ts';
+import { stepJobOutcome, stepJobOutcomeByName } from '../../runtime/jobs.ts';
+import { jobNameFor } from '../../runtime/labels.ts';
+import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { traceOf } from '../../runtime/trace.ts';
@@ -37,6 +39,18 @@ export const step: StepDefinition = {
         return empty;
       }
       gateInput = { kind: 'job-finished', run: job.run, evidence: job.evidence };
+    } else if (isReconcile(ce)) {
+      // Woken by the watchdog: conclude from the gate Job if it exists, else start it (decide checks the phase).
+      const target = reconcileRun(ce, STEP);
+      if (!target) return empty;
+      const job = await stepJobOutcomeByName(deps.kube, jobNameFor(target.run, 'gate'), ['gate']);
+      if (job?.kind === 'ignore') return empty;
+      if (job) gateInput = { kind: 'job-finished', run: job.run, evidence: job.evidence };
+      else {
+        const run = await getRun(deps.kube, target.run);
+        if (!run) return empty;
+        gateInput = { kind: 'trigger', event: run.spec.profile === 'gpu' ? 'model.copied' : 'training.succeeded', run: target.run, profile: run.spec.profile };
+      }
     } else {
       return empty;
     }

@@ -2,9 +2,10 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, isApiServerEventType, parseEvent } from '../../events/index.ts';
 import { findModel, type CatalogModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
-import { stepJobOutcome } from '../../runtime/jobs.ts';
+import { stepJobOutcome, stepJobOutcomeByName, type StepJobOutcome } from '../../runtime/jobs.ts';
+import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
-import { Annotations } from '../../runtime/labels.ts';
+import { Annotations, jobNameFor } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { Resources, type InferenceService } from '../../runtime/resources.ts';
@@ -39,6 +40,13 @@ export const step: StepDefinition = {
       if (!job) return empty;
       modelName = job.model;
       restart = job.input;
+    } else if (isReconcile(event)) {
+      const target = reconcileRun(event, STEP);
+      if (!target) return empty;
+      const woken = await reconcileInput(target.run, deps);
+      if (!woken) return empty;
+      restart = woken;
+      modelName = target.model;
     } else {
       return empty;
     }
@@ -48,7 +56,9 @@ export const step: StepDefinition = {
     if (claimed && run) assertRecordAgrees(claimed.type, claimed.data, run);
     const model = findModel(deps.catalog, run?.spec.model ?? modelName);
     if (!model) throw permanent(`model ${modelName} is not in the catalog`);
-    const state: RestartState = { isvc: restart.kind === 'job-finished' ? await isvcState(deps, model) : { name: model.inferenceService, exists: true }, now: deps.clock.now() };
+    // The predictor's release matters to a finished Job and to a run that may be Verifying (resuming a restart).
+    const readIsvc = restart.kind === 'job-finished' || run?.status?.phase === 'Verifying';
+    const state: RestartState = { isvc: readIsvc ? await isvcState(deps, model) : { name: model.inferenceService, exists: true }, now: deps.clock.now() };
     if (run) state.run = run;
     const actions = decideRestart(restart, state, model);
     const out = await runRestartEffects(actions, { deps, model, runName: restart.run, ...traceOf(event, run) });
@@ -56,21 +66,43 @@ export const step: StepDefinition = {
   },
 };
 
+/**
+ * What the watchdog's reconcile asks of us, read from the cluster (docs/run-lifecycle.md): conclude a finished
+ * promote/rollback Job; else start the promotion (Promoting) or finish a restart stopped before the patch
+ * (approved, decide resumes it); or roll back a failed verification that has no rollback yet (deployment-failed:
+ * decide checks the verify record).
+ */
+async function reconcileInput(runName: string, deps: StepDeps): Promise<RestartInput | undefined> {
+  const run = await getRun(deps.kube, runName);
+  if (!run) return undefined;
+  const status = run.status ?? {};
+  const jobStep = status.steps?.rollback?.started ? 'rollback' : 'promote';
+  if (status.steps?.[jobStep]?.started && !status.steps[jobStep].finished) {
+    const found = await stepJobOutcomeByName(deps.kube, jobNameFor(runName, jobStep), [jobStep]);
+    if (!found || found.kind === 'ignore') return undefined;
+    return jobInput(found);
+  }
+  const verify = status.steps?.verify;
+  if (status.phase === 'Verifying' && verify?.finished && verify.outcome !== 'verified') return { kind: 'deployment-failed', run: runName };
+  return { kind: 'approved', run: runName };
+}
+
+function jobInput(found: Extract<StepJobOutcome, { kind: 'finished' }>): RestartInput {
+  const e = found.evidence;
+  const problem = e.failure?.startsWith('FailedCreate: ') ? `${e.problem ?? 'the Job could not start'}: ${e.failure}` : e.problem;
+  return {
+    kind: 'job-finished', run: found.run, job: found.step === 'rollback' ? 'rollback' : 'promote', succeeded: e.succeeded,
+    ...(e.result !== undefined ? { result: e.result } : {}),
+    ...(problem ? { problem } : {}),
+  };
+}
+
 /** A finished promote/rollback Job of ours (with its result read from its pod), else undefined (ignored). */
 async function finishedJobOf(event: CloudEvent<unknown>, deps: StepDeps): Promise<{ model: string; input: RestartInput } | undefined> {
   // A Job that cannot create its pod counts as finished (failed) with the controller's FailedCreate reason.
   const found = await stepJobOutcome(deps.kube, event, ['promote', 'rollback']);
   if (found.kind === 'ignore' || !found.model) return undefined;
-  const e = found.evidence;
-  const problem = e.failure?.startsWith('FailedCreate: ') ? `${e.problem ?? 'the Job could not start'}: ${e.failure}` : e.problem;
-  return {
-    model: found.model,
-    input: {
-      kind: 'job-finished', run: found.run, job: found.step === 'rollback' ? 'rollback' : 'promote', succeeded: e.succeeded,
-      ...(e.result !== undefined ? { result: e.result } : {}),
-      ...(problem ? { problem } : {}),
-    },
-  };
+  return { model: found.model, input: jobInput(found) };
 }
 
 async function isvcState(deps: StepDeps, model: CatalogModel): Promise<RestartState['isvc']> {
