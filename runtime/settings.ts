@@ -23,6 +23,11 @@ export const Settings = z.object({
   }),
   /** Broker delivery budget seen by watchdog arithmetic and notify's dead-letter reasoning. */
   maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024),
+  /**
+   * How long SIGTERM waits for in-flight handlers before the process exits (docs/runtime.md). Keep it below
+   * the pod's terminationGracePeriodSeconds (Knative sets that to the revision's timeoutSeconds, 300 s by default).
+   */
+  shutdownGraceMs: z.coerce.number().int().min(0).max(3_600_000),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -46,6 +51,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
       smtpFrom: env.SMTP_FROM,
     },
     maxBodyBytes: env.MAX_BODY_BYTES || 1024 * 1024,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS ? Number(env.SHUTDOWN_GRACE_SECONDS) * 1000 : 30_000,
   });
   if (!result.success) {
     // Name the variable, never echo its value (it may be a secret).

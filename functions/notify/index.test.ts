@@ -14,7 +14,7 @@ import { startEmulator, type Emulator } from '../../dev/emulator/index.ts';
 import { buildEvent, EventTypes } from '../../events/index.ts';
 import { parseCatalog } from '../../runtime/catalog.ts';
 import { createDeps } from '../../runtime/deps.ts';
-import { serveStep, type RunningStep } from '../../runtime/host.ts';
+import { serveStep, type RunningStep } from '../../runtime/faas.ts';
 import { createKubePort, type KubeObject, type KubePort } from '../../runtime/kube.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { metrics } from '../../runtime/metrics.ts';

@@ -10,6 +10,7 @@ import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideVerify, judge, type PodView, type VerifyTrigger } from './decide.ts';
 import { STEP, probeAll, runVerifyEffects } from './effects.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // verify-endpoint: predictor.restarted and predictor Pod updates → once only pods of the new release serve,
 // send them the gate's probe rows and compare → deployment.verified / deployment.failed, once per run.
@@ -88,3 +89,6 @@ async function predictorPods(deps: StepDeps, isvc: string): Promise<PodView[]> {
     };
   });
 }
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

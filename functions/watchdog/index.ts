@@ -6,6 +6,7 @@ import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { empty, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideWatchdog, type WatchdogAction } from './decide.ts';
 import { STEP, readRemembered, runAction } from './effects.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // watchdog: a PingSource tick every minute → deadlines, stale locks, missed-schedule catch-up, model freshness
 // and pruning. A tick may cause several events (run.failed, deployment.failed, training.requested), so every one
@@ -87,3 +88,6 @@ function countKinds(actions: WatchdogAction[]): Record<string, number> {
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);
