@@ -139,7 +139,7 @@ describe('a CloudEvent step in its own process', () => {
     } finally { await stop(child); }
   });
 
-  test("input the runtime refuses before the step runs: not a CloudEvent → our 400; an invalid one → the runtime's 500", async () => {
+  test("input the runtime refuses before the step runs: not a CloudEvent → our 400; an invalid one → the runtime's 500, but its dead letter gets through", async () => {
     const child = await start(['test/faas-child.ts', 'slow'], {});
     try {
       expect(await json(await fetch(child.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })))
@@ -149,6 +149,13 @@ describe('a CloudEvent step in its own process', () => {
       const res = await fetch(child.url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'bad-1', 'ce-type': 't', 'ce-source': '' }, body: '{}' });
       expect(res.status).toBe(500);
       expect(child.out()).not.toContain('started bad-1');
+      // The same event dead-lettered by the Broker (knativeerror* extensions) reaches the step, so the
+      // dead-letter sink (notify) can report it.
+      const dead = await fetch(child.url, { method: 'POST', body: '{}', headers: {
+        'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'bad-1', 'ce-type': 't', 'ce-source': '',
+        'ce-knativeerrorcode': '500', 'ce-knativeerrordest': 'http://gate-health.ns.svc.cluster.local',
+      } });
+      expect(await json(dead)).toEqual({ status: 200, type: 'application/json; charset=utf-8', body: { finished: 'bad-1' } });
       // A data-less event (the SDK still labels it application/json) is handled, not refused by the parser.
       const empty = HTTP.binary(new CloudEvent({ type: 'dev.mlops.test.v1', source: '/faas-test', id: 'empty-1' }));
       expect((await fetch(child.url, { method: 'POST', headers: empty.headers as Record<string, string> })).status).toBe(200);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { CloudEvent } from 'cloudevents';
+import { CloudEvent, HTTP } from 'cloudevents';
 import faasRuntime from 'faas-js-runtime';
 import { createDeps } from './deps.ts';
 import { errorReply, invalid, retryable, type ErrorReply } from './errors.ts';
@@ -58,7 +58,7 @@ export interface FaasModule {
  * The runtime module for a step. Without `deps`, `init` reads the settings from the environment once and
  * builds the ports (the container path); with them (tests, `mlops dev`), init keeps what it was given.
  */
-export function faasModule(step: StepDefinition, given?: StepDeps, opts: { shielded?: boolean } = {}): FaasModule {
+export function faasModule(step: StepDefinition, given?: StepDeps, opts: { guarded?: boolean } = {}): FaasModule {
   let deps = given;
   let inFlight = 0;
   let draining: Promise<void> | undefined;
@@ -105,7 +105,7 @@ export function faasModule(step: StepDefinition, given?: StepDeps, opts: { shiel
       const started = performance.now();
       let log: Logger = d.logger;
       try {
-        const input = toInput(step, context, body, opts.shielded ?? false);
+        const input = toInput(step, context, body, opts.guarded ?? false);
         if (input.kind === 'event') log = d.logger.child(eventLogFields(input.event));
         const out = await step.handle(input, { ...d, logger: log });
         const wire = toWire(out);
@@ -129,10 +129,13 @@ export function eventLogFields(event: CloudEvent<unknown>): Record<string, unkno
   return { ceId: event.id, ceType: event.type, ceSource: event.source, model: ext.model, run: ext.run };
 }
 
-function toInput(step: StepDefinition, context: FaasContext, body: unknown, shielded: boolean): StepInput {
+function toInput(step: StepDefinition, context: FaasContext, body: unknown, guarded: boolean): StepInput {
   if (context.method !== 'POST') throw invalid(`method ${context.method} not allowed; POST an event`);
   const headers = flattenHeaders(context.headers);
+  // Only guardRequests (serveStep) shields, and it drops any shield header a sender made up.
+  const shielded = guarded && Object.keys(headers).some((name) => name.startsWith(SHIELD_PREFIX));
   if (shielded) unshield(headers);
+  if (step.input === 'cloudevent' && shielded) return { kind: 'event', event: lenientEvent(headers, rawBodyOf(context, body)) };
   if (step.input === 'cloudevent') {
     if (!context.cloudevent) throw invalid('not a CloudEvent: POST one in binary or structured mode');
     // The runtime parses with its own copy of the CloudEvents SDK; rebuild it with ours so every step sees
@@ -195,12 +198,12 @@ export interface RunningStep {
 }
 
 /**
- * Webhook intakes authenticate before they parse (a bad token on garbage is 401, not 400). The runtime
- * parses first: `application/json` goes through fastify's JSON parser (400 with its own body for bad JSON,
- * an empty body or a `__proto__` key), and `ce-*` headers through the CloudEvents SDK (500 when invalid).
- * So for an intake the server hands the runtime `application/octet-stream` (its catch-all parser keeps the
- * exact bytes as a Buffer) with the original content-type and `ce-*` headers moved aside; the adapter puts
- * them back before the step sees them.
+ * Requests the runtime must not parse. Webhook intakes authenticate before they parse (a bad token on garbage
+ * is 401, not 400), but the runtime parses first: `application/json` goes through fastify's JSON parser (400
+ * with its own body for bad JSON, an empty body or a `__proto__` key), and `ce-*` headers through the
+ * CloudEvents SDK (500 when invalid). Dead letters (isDeadLetter) must reach the sink even when invalid. For
+ * those the server hands the runtime `application/octet-stream` (its catch-all parser keeps the exact bytes
+ * as a Buffer) with the original content-type and `ce-*` headers moved aside; the adapter puts them back.
  */
 const SHIELD_PREFIX = 'x-mlops-shielded-';
 const shieldable = (name: string): boolean => name === 'content-type' || name.startsWith('ce-');
@@ -209,7 +212,10 @@ function guardRequests(server: Server, intake: boolean): void {
   const listeners = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (intake) shield(req);
+    for (const name of Object.keys(req.headers)) {
+      if (name.startsWith(SHIELD_PREFIX)) delete req.headers[name];
+    }
+    if (intake || isDeadLetter(req)) shield(req);
     // fastify refuses an empty body labelled application/json (400 before the step runs); the CloudEvents SDK
     // labels a data-less event that way. An empty body has no media type, so drop the label.
     else if (req.headers['content-length'] === '0') delete req.headers['content-type'];
@@ -218,9 +224,7 @@ function guardRequests(server: Server, intake: boolean): void {
 }
 
 function shield(req: IncomingMessage): void {
-  for (const name of Object.keys(req.headers)) {
-    if (name.startsWith(SHIELD_PREFIX)) delete req.headers[name];
-  }
+  req.headers[`${SHIELD_PREFIX}request`] = '1';
   for (const name of Object.keys(req.headers)) {
     if (!shieldable(name)) continue;
     req.headers[SHIELD_PREFIX + name] = req.headers[name];
@@ -229,7 +233,33 @@ function shield(req: IncomingMessage): void {
   if (req.method === 'POST') req.headers['content-type'] = 'application/octet-stream';
 }
 
+/**
+ * A dead letter: the Broker's dispatcher delivers it to the dead-letter sink (notify) in binary mode with the
+ * knativeerror* extensions (Knative Eventing docs, "Dead letter sink extensions"). It may be the very event a
+ * function's runtime refused as malformed, and the sink's runtime would refuse it again and lose the report,
+ * so it skips the runtime's parsers and is rebuilt without validation (lenientEvent).
+ */
+function isDeadLetter(req: IncomingMessage): boolean {
+  return req.headers['ce-knativeerrorcode'] !== undefined || req.headers['ce-knativeerrordest'] !== undefined;
+}
+
+/** The CloudEvent as sent, valid or not: the SDK's parse when it succeeds, else the attributes it can name. */
+function lenientEvent(headers: Record<string, string | undefined>, raw: Buffer): CloudEvent<unknown> {
+  const text = raw.toString('utf8');
+  try {
+    const parsed = HTTP.toEvent({ headers, body: text });
+    if (!Array.isArray(parsed)) return parsed as CloudEvent<unknown>;
+  } catch { /* malformed: fall through */ }
+  const attributes: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const attr = name.slice(3);
+    if (name.startsWith('ce-') && value !== undefined && /^[a-z0-9]{1,20}$/.test(attr)) attributes[attr] = value;
+  }
+  return new CloudEvent<unknown>({ ...attributes, ...(text ? { data: text } : {}) }, false);
+}
+
 function unshield(headers: Record<string, string | undefined>): void {
+  delete headers[`${SHIELD_PREFIX}request`];
   for (const name of Object.keys(headers)) {
     if (shieldable(name)) delete headers[name];
   }
@@ -250,8 +280,7 @@ let crashHandler = false;
  * the caller owns signals and close().
  */
 export async function serveStep(step: StepDefinition, deps: StepDeps, opts: { port?: number; signals?: boolean } = {}): Promise<RunningStep> {
-  const shielded = step.input === 'http';
-  const mod = faasModule(step, deps, { shielded });
+  const mod = faasModule(step, deps, { guarded: true });
   if (opts.signals) installCrashHandler(deps.logger);
   const emitter = process as unknown as NodeJS.EventEmitter;
   const before = new Map(RUNTIME_SIGNALS.map((s) => [s, new Set(emitter.listeners(s))]));
@@ -261,7 +290,7 @@ export async function serveStep(step: StepDefinition, deps: StepDeps, opts: { po
       for (const l of emitter.listeners(s)) if (!before.get(s)?.has(l)) emitter.off(s, l as (...args: unknown[]) => void);
     }
   }
-  guardRequests(server, shielded);
+  guardRequests(server, step.input === 'http');
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
