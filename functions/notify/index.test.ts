@@ -324,6 +324,18 @@ describe('notify over HTTP', () => {
     expect(recorded[0]).toMatchObject({ reason: 'DeadLetter', type: 'Warning' });
   });
 
+  test('a dead letter of an event the runtime refused as malformed is still reported (runtime/faas.ts)', async () => {
+    // Data labelled JSON that is not: a function's faas-js-runtime refused it before the step ran, so the
+    // Broker dead-lettered it here; notify's own runtime must not refuse it again.
+    const res = await fetch(notify.url, { method: 'POST', body: '{not json', headers: {
+      'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'bad-json-1', 'ce-source': '/producer', 'ce-type': 'dev.mlops.training.requested.v1',
+      'ce-knativeerrorcode': '400', 'ce-knativeerrordest': 'http://start-training.ml.svc.cluster.local',
+    } });
+    expect(res.status).toBe(204);
+    const text = slack.received.map((r) => (r.body as { text: string }).text).find((t) => t.includes('Event id: bad-json-1'));
+    expect(text).toMatch(/^Event dead-lettered: unknown\n[\s\S]*Error code: 400/);
+  });
+
   test('a skip without a run: Normal Event only, once', async () => {
     const skip = buildEvent(EventTypes.trainingSkipped, { step: 'start-training', id: 'skip-1', data: { model: 'anomaly-detector', reason: 'already-running', message: 'run in progress', holder: RUN } });
     expect(await post(notify.url, skip)).toBe(204);
