@@ -43,7 +43,7 @@ interface HealthReply {
   send(body: string): unknown;
 }
 
-export type FaasReply = CloudEvent<unknown> | ErrorReply | { statusCode: number; headers: Record<string, string>; body: string } | undefined;
+export type FaasReply = ErrorReply | { statusCode: number; headers: Record<string, string>; body: string } | undefined;
 
 /** The runtime's module shape (faas-js-runtime lib/types.d.ts `Function`). */
 export interface FaasModule {
@@ -109,7 +109,7 @@ export function faasModule(step: StepDefinition, given?: StepDeps, opts: { guard
         if (input.kind === 'event') log = d.logger.child(eventLogFields(input.event));
         const out = await step.handle(input, { ...d, logger: log });
         const wire = toWire(out);
-        log.info({ status: wire === undefined ? 204 : wire instanceof CloudEvent ? 200 : wire.statusCode, ms: Math.round(performance.now() - started), reply: out.kind === 'event' ? out.event.type : out.kind }, 'handled');
+        log.info({ status: wire === undefined ? 204 : wire.statusCode, ms: Math.round(performance.now() - started), reply: out.kind === 'event' ? out.event.type : out.kind }, 'handled');
         return wire;
       } catch (err) {
         const res = errorReply(err);
@@ -157,7 +157,14 @@ function rawBodyOf(context: FaasContext, body: unknown): Buffer {
 function toWire(out: StepReply): FaasReply {
   switch (out.kind) {
     case 'empty': return undefined;
-    case 'event': return out.event;
+    case 'event': {
+      // Binary mode with our own SDK. Returning the CloudEvent would leave the encoding to the runtime, which
+      // recognises one by `instanceof` its own SDK copy or a constructor named `CloudEvent`: neither holds for
+      // our SDK's class in a minified bundle, and the event would go out as a plain JSON object.
+      const message = HTTP.binary(out.event);
+      const body = message.body === undefined ? '' : typeof message.body === 'string' ? message.body : JSON.stringify(message.body);
+      return { statusCode: 200, headers: message.headers as Record<string, string>, body };
+    }
     case 'json': return { statusCode: out.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(out.body) };
   }
 }
