@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { CloudEvent, HTTP } from 'cloudevents';
 import faasRuntime from 'faas-js-runtime';
 import { createDeps } from './deps.ts';
-import { errorReply, invalid, retryable, type ErrorReply } from './errors.ts';
+import { errorReply, invalid, retryable, toLifecycleError, type ErrorReply } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { loadSettings, type Settings } from './settings.ts';
 import type { StepDefinition, StepDeps, StepInput, StepReply } from './step.ts';
@@ -112,10 +112,9 @@ export function faasModule(step: StepDefinition, given?: StepDeps, opts: { guard
         log.info({ status: wire === undefined ? 204 : wire.statusCode, ms: Math.round(performance.now() - started), reply: out.kind === 'event' ? out.event.type : out.kind }, 'handled');
         return wire;
       } catch (err) {
-        const res = errorReply(err);
-        const kind = (JSON.parse(res.body) as { kind: string }).kind;
-        log[kind === 'retryable' ? 'warn' : 'info']({ status: res.statusCode, kind, err: (err as Error).message, ms: Math.round(performance.now() - started) }, 'refused');
-        return res;
+        const e = toLifecycleError(err);
+        log[e.kind === 'retryable' ? 'warn' : 'info']({ status: e.code, kind: e.kind, err: e.message, ms: Math.round(performance.now() - started) }, 'refused');
+        return errorReply(e);
       } finally {
         inFlight -= 1;
         if (inFlight === 0) for (const wake of idleWaiters.splice(0)) wake();
