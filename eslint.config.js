@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.dev/', 'coverage/', 'bin/', '*.config.js', 'bench/echo/'] },
+  { ignores: ['node_modules/', 'dist/', '.dev/', 'coverage/', 'bin/', '*.config.js', 'bench/echo/', 'bench/reads/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

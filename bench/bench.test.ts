@@ -24,7 +24,7 @@ describe('bench harness', () => {
   afterAll(async () => { await cluster.close(); });
 
   test('cold start: the echo answers with the event it got, the bundled start-training training.skipped (or 204 when unhandled)', async () => {
-    for (const [target, type] of [['echo', EventTypes.trainingRequested], ['start-training', EventTypes.trainingSkipped], ['start-training-unhandled', '']] as const) {
+    for (const [target, type] of [['echo', EventTypes.trainingRequested], ['reads', EventTypes.trainingSkipped], ['start-training', EventTypes.trainingSkipped], ['start-training-unhandled', '']] as const) {
       const started = await startTarget(target, { root, cluster });
       try {
         expect(started.answeredType).toBe(type);
@@ -38,7 +38,7 @@ describe('bench harness', () => {
   });
 
   test('warm latency: every sequential and concurrent request is answered with the expected event', async () => {
-    for (const target of ['echo', 'start-training', 'start-training-unhandled'] as const) {
+    for (const target of ['echo', 'reads', 'start-training', 'start-training-unhandled'] as const) {
       const s = await warmOnce(target, { root, cluster }, { warmup: 5, sequential: 20, concurrency: 4, concurrentRequests: 20 });
       expect(s).toMatchObject({ target, sequential: 20, concurrency: 4, concurrentRequests: 20 });
       expect(s.p99Ms).toBeGreaterThanOrEqual(s.p50Ms);

@@ -11,7 +11,7 @@ import { step as driftIntake } from '../functions/drift-intake/index.ts';
 import { step as startTraining } from '../functions/start-training/index.ts';
 import { parseCatalog, type Catalog } from '../runtime/catalog.ts';
 import { createDeps } from '../runtime/deps.ts';
-import { serveStep, type RunningStep } from '../runtime/host.ts';
+import { serveStep, type RunningStep } from '../runtime/faas.ts';
 import { silentLogger } from '../runtime/logger.ts';
 import { loadSettings } from '../runtime/settings.ts';
 import type { StepDefinition } from '../runtime/step.ts';

@@ -15,9 +15,10 @@ export { SKIP_MODEL, requestEvent };
 
 /**
  * What is started: the bundled step (dist/start-training.js) on its skip path, the same bundle sent an event type
- * it does not handle (204, no API call: the HTTP host alone, a diagnostic), or the bare echo (bench/echo/serve.js).
+ * it does not handle (204, no API call: the HTTP host alone, a diagnostic), the bare echo (bench/echo/serve.js), or
+ * the floor for the skip path: a bare faas-js-runtime function making the same two API reads (bench/reads/serve.js).
  */
-export type Target = 'start-training' | 'start-training-unhandled' | 'echo';
+export type Target = 'start-training' | 'start-training-unhandled' | 'echo' | 'reads';
 
 /** Where the skip path's emulator listens (see startEmulatorProcess): the lock of SKIP_MODEL is held there. */
 export interface SkipCluster {
@@ -48,7 +49,7 @@ export interface Started {
 }
 
 export function expectedType(target: Target): string {
-  return target === 'echo' ? EventTypes.trainingRequested : target === 'start-training' ? EventTypes.trainingSkipped : '';
+  return target === 'echo' ? EventTypes.trainingRequested : target === 'start-training' || target === 'reads' ? EventTypes.trainingSkipped : '';
 }
 
 function eventFor(target: Target): CloudEvent<unknown> {
@@ -66,6 +67,7 @@ export function verifyAnswer(target: Target, answer: { status: number; headers: 
 function commandFor(target: Target, ctx: TargetContext, port: number): { args: string[]; env: Record<string, string> } {
   const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', PORT: String(port) };
   if (target === 'echo') return { args: [join(ctx.root, 'bench/echo/serve.js')], env: { ...base, LOG_LEVEL: 'warn' } };
+  if (target === 'reads') return { args: [join(ctx.root, 'bench/reads/serve.js')], env: { ...base, KUBECONFIG: ctx.cluster.kubeconfigPath, NAMESPACE: ctx.cluster.namespace } };
   return {
     args: [join(ctx.root, 'dist/start-training.js')],
     env: {

@@ -15,6 +15,8 @@ export interface BenchResults {
   coldStart: {
     runs: number;
     echo: { coldStartMs: Summary; rssMiB: Summary };
+    /** The floor for the skip path: a bare faas-js-runtime function making the same two API reads (bench/reads/). */
+    reads?: { coldStartMs: Summary; rssMiB: Summary };
     startTraining: { coldStartMs: Summary; rssMiB: Summary };
     /** Diagnostic: the same bundle answering an event type it does not handle (204, no API call). */
     startTrainingUnhandled: { coldStartMs: Summary; rssMiB: Summary };
@@ -25,11 +27,12 @@ export interface BenchResults {
   warm: {
     runs: number; warmup: number; sequential: number; concurrency: number; concurrentRequests: number;
     echo: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
+    reads?: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
     startTraining: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
     startTrainingUnhandled: { p50Ms: Summary; p99Ms: Summary; throughputPerSec: Summary };
-    ratio: { p50: number; p99: number; throughput: number; unhandledP50: number; unhandledP99: number; unhandledThroughput: number };
-    target: { p99: number };
-    meets: { p99: boolean };
+    ratio: { p50: number; p99: number; throughput: number; unhandledP50: number; unhandledP99: number; unhandledThroughput: number; vsReadsP50?: number; vsReadsP99?: number };
+    target: { p99: number; p99VsReads?: number };
+    meets: { p99: boolean; p99VsReads?: boolean };
   };
   scenarios:
     | { status: 'unavailable'; reason: string }
@@ -69,9 +72,13 @@ export function renderTable(r: BenchResults): string {
   lines.push(`| 1 | cold start, spawn → first event answered (${c.runs} runs) | ${cell(c.startTraining.coldStartMs, 0, ' ms')} | echo ${cell(c.echo.coldStartMs, 0, ' ms')} | ${fmt(c.ratio.coldStart, 2)}× | ≤ ${c.target.coldStart}× | ${verdict(c.meets.coldStart)} |`);
   lines.push(`| 1 | RSS after the first answer | ${cell(c.startTraining.rssMiB, 1, ' MiB')} | echo ${cell(c.echo.rssMiB, 1, ' MiB')} | ${fmt(c.ratio.rss, 2)}× | ≤ ${c.target.rss}× | ${verdict(c.meets.rss)} |`);
   lines.push(`| 1 | diagnostic: the same bundle, an event type it does not handle (204, no API call): cold start / RSS | ${cell(c.startTrainingUnhandled.coldStartMs, 0, ' ms')} / ${cell(c.startTrainingUnhandled.rssMiB, 1, ' MiB')} | echo (above) | ${fmt(c.ratio.unhandledColdStart, 2)}× / ${fmt(c.ratio.unhandledRss, 2)}× | — | — |`);
+  if (c.reads) lines.push(`| 1 | diagnostic: the reads baseline (bench/reads/): cold start / RSS | ${cell(c.reads.coldStartMs, 0, ' ms')} / ${cell(c.reads.rssMiB, 1, ' MiB')} | echo (above) | — | — | — |`);
   const w = r.warm;
   lines.push(`| 2 | warm latency p50, skip path (${w.sequential} sequential × ${w.runs} runs) | ${cell(w.startTraining.p50Ms, 2, ' ms')} | echo ${cell(w.echo.p50Ms, 2, ' ms')} | ${fmt(w.ratio.p50, 2)}× | — | — |`);
   lines.push(`| 2 | warm latency p99, skip path | ${cell(w.startTraining.p99Ms, 2, ' ms')} | echo ${cell(w.echo.p99Ms, 2, ' ms')} | ${fmt(w.ratio.p99, 2)}× | ≤ ${w.target.p99}× | ${verdict(w.meets.p99)} |`);
+  if (w.reads && w.ratio.vsReadsP99 !== undefined) {
+    lines.push(`| 2 | warm latency p50 / p99, skip path against the same two API reads in a bare faas-js-runtime function | ${cell(w.startTraining.p50Ms, 2, ' ms')} / ${cell(w.startTraining.p99Ms, 2, ' ms')} | reads ${cell(w.reads.p50Ms, 2, ' ms')} / ${cell(w.reads.p99Ms, 2, ' ms')} | ${fmt(w.ratio.vsReadsP50 ?? Number.NaN, 2)}× / ${fmt(w.ratio.vsReadsP99, 2)}× | p99 ≤ ${w.target.p99VsReads ?? 1.2}× | ${verdict(w.meets.p99VsReads ?? false)} |`);
+  }
   lines.push(`| 2 | throughput at concurrency ${w.concurrency} (${w.concurrentRequests} requests) | ${cell(w.startTraining.throughputPerSec, 0, '/s')} | echo ${cell(w.echo.throughputPerSec, 0, '/s')} | ${fmt(w.ratio.throughput, 2)}× | — | — |`);
   lines.push(`| 2 | diagnostic: unhandled event (204, no API call): p50 / p99 / throughput | ${cell(w.startTrainingUnhandled.p50Ms, 2, ' ms')} / ${cell(w.startTrainingUnhandled.p99Ms, 2, ' ms')} / ${cell(w.startTrainingUnhandled.throughputPerSec, 0, '/s')} | echo (above) | ${fmt(w.ratio.unhandledP50, 2)}× / ${fmt(w.ratio.unhandledP99, 2)}× / ${fmt(w.ratio.unhandledThroughput, 2)}× | — | — |`);
   const s = r.scenarios;

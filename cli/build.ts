@@ -25,8 +25,10 @@ await Promise.all(STEP_NAMES.map((step) => build({
   minify: true,
   sourcemap: 'linked',
   legalComments: 'none',
-  // CommonJS dependencies bundled into ESM still call require(); give them one.
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  // CommonJS dependencies bundled into ESM still call require(); give them one. faas-js-runtime's lib/metrics.js
+  // assigns an undeclared global (`= osu = require('node-os-utils')`), which throws in an ES module's strict
+  // mode unless the global exists.
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url); globalThis.osu = undefined;" },
   logLevel: 'warning',
 })));
 const loader = (step: string): string => [

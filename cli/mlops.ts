@@ -1,6 +1,5 @@
 // The `mlops` command line (DESIGN.md section 9).
 import { parseArgs } from 'node:util';
-import { waitForSignal } from './signals.ts';
 import { KubeVersions, isClusterProfile, isKubeVersion, type ClusterProfile, type KubeVersion } from '../dev/emulator/admission.ts';
 
 /** `--profile` and `--kube-version` of `dev` and `cluster` (docs/openshift.md). */
@@ -63,9 +62,8 @@ async function main(argv: string[]): Promise<number> {
       const { serveFromEnv } = await import('./serve.ts');
       const running = await serveFromEnv(process.env, { ...(positionals[0] ? { step: positionals[0] } : {}), ...(values.port ? { port: Number(values.port) } : {}) });
       process.stdout.write(`serving ${positionals[0] ?? process.env.FUNCTION ?? ''} on ${running.url}\n`);
-      await waitForSignal();
-      await running.close();
-      return 0;
+      // faas-js-runtime's signal handler drains in-flight handlers and exits (runtime/faas.ts).
+      return new Promise<number>(() => {});
     }
     case 'train': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {

@@ -16,7 +16,7 @@ import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render
 import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
 import { createDeps } from '../runtime/deps.ts';
-import { serveStep, type RunningStep } from '../runtime/host.ts';
+import { serveStep, type RunningStep } from '../runtime/faas.ts';
 import { createKubePort } from '../runtime/kube.ts';
 import { pino, type DestinationStream } from 'pino';
 import { createLogger, silentLogger, type Logger } from '../runtime/logger.ts';

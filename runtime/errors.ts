@@ -73,6 +73,22 @@ export function httpStatusOf(err: unknown): number {
   return toLifecycleError(err).code;
 }
 
+/** What a handled error becomes on the wire: faas-js-runtime's structured return with a JSON body. */
+export interface ErrorReply {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * The reply for any thrown value. The runtime turns a thrown error into a text body (and a string `code`,
+ * like Node's ECONNREFUSED, into a 500), so the adapter (runtime/faas.ts) returns this instead of throwing.
+ */
+export function errorReply(err: unknown): ErrorReply {
+  const e = toLifecycleError(err);
+  return { statusCode: e.code, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: e.message, kind: e.kind }) };
+}
+
 /**
  * Normalise anything thrown into the taxonomy. Unknown errors are retryable: losing an event to the
  * dead-letter sink because of a bug we could fix and redeploy is worse than retrying it.

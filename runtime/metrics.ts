@@ -1,5 +1,7 @@
 import { Counter, Histogram, Gauge, Registry } from 'prom-client';
 
+// NOT SERVED: /metrics is faas-js-runtime's own registry, which cannot take these (docs/runtime.md, Metrics).
+// Superseded by faas_* and the ModelRun-derived metrics; kept only until the call sites move.
 // One registry per process with every metric the functions expose on /metrics. Labels stay low-cardinality:
 // model names come from the catalog, never from request input that was not validated against it.
 export const registry = new Registry();

@@ -25,6 +25,11 @@ export const Settings = z.object({
   maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024),
   /** How long the reconcile lets the event path act on new evidence before it pokes a step (docs/run-lifecycle.md). */
   reconcileGraceSeconds: z.coerce.number().int().min(0).max(3600),
+  /**
+   * How long SIGTERM waits for in-flight handlers before the process exits (docs/runtime.md). Keep it below
+   * the pod's terminationGracePeriodSeconds (Knative sets that to the revision's timeoutSeconds, 300 s by default).
+   */
+  shutdownGraceMs: z.coerce.number().int().min(0).max(3_600_000),
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -49,6 +54,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
     },
     maxBodyBytes: env.MAX_BODY_BYTES || 1024 * 1024,
     reconcileGraceSeconds: env.RECONCILE_GRACE_SECONDS || 30,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS ? Number(env.SHUTDOWN_GRACE_SECONDS) * 1000 : 30_000,
   });
   if (!result.success) {
     // Name the variable, never echo its value (it may be a secret).

@@ -45,7 +45,7 @@ export interface StepDeps {
 
 export interface StepDefinition {
   readonly name: string;
-  /** `cloudevent`: the host parses a CloudEvent (400 when it is not one); `http`: raw webhook bodies. */
+  /** `cloudevent`: faas-js-runtime parses a CloudEvent (400 when it is not one; runtime/faas.ts); `http`: raw webhook bodies. */
   readonly input: 'cloudevent' | 'http';
   handle(input: StepInput, deps: StepDeps): Promise<StepReply>;
 }

@@ -9,7 +9,7 @@ import { loadYamlDir } from '../dev/manifests.ts';
 import { startEmulator, type Emulator } from '../dev/emulator/index.ts';
 import { loadCatalog, parseCatalog, type Catalog } from '../runtime/catalog.ts';
 import { createDeps } from '../runtime/deps.ts';
-import { serveStep, type RunningStep } from '../runtime/host.ts';
+import { serveStep, type RunningStep } from '../runtime/faas.ts';
 import { createKubePort, type KubePort } from '../runtime/kube.ts';
 import { silentLogger, type Logger } from '../runtime/logger.ts';
 import { loadSettings } from '../runtime/settings.ts';

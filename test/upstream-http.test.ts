@@ -8,7 +8,7 @@ import { EventTypes, MESSAGE_MAX, labelSetFingerprint } from '../events/index.ts
 import { fixture } from '../events/fixtures/load.ts';
 import { parseCatalog } from '../runtime/catalog.ts';
 import { createDeps } from '../runtime/deps.ts';
-import { serveStep, type RunningStep } from '../runtime/host.ts';
+import { serveStep, type RunningStep } from '../runtime/faas.ts';
 import type { KubeObject } from '../runtime/kube.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { Resources, type ModelRun } from '../runtime/resources.ts';

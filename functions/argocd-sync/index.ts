@@ -5,6 +5,7 @@ import { Resources } from '../../runtime/resources.ts';
 import { empty, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { STEP, decide, inputOf, type ArgoAction } from './decide.ts';
 import { runArgoEffects } from './effects.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // argocd-sync: ApiServerSource add/update/delete of every NVJ in the namespace (route `argocd`) → on-success
 // triggers, sync-wave annotations, Kubernetes Events for Argo CD notifications, and the Application's
@@ -38,3 +39,6 @@ export const step: StepDefinition = {
 };
 
 const needsCurrentObject = (a: ArgoAction): boolean => a.kind !== 'ignore' && a.kind !== 'app-status';
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

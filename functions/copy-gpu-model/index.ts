@@ -10,6 +10,7 @@ import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideCopy, type CopyInput } from './decide.ts';
 import { STEP, runCopyEffects } from './effects.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // copy-gpu-model: `training.succeeded` of a GPU run → the `<run>-copy` Job; that Job's end (ApiServerSource update,
 // route `copy`) → `model.copied` (run moves to Gating) or `run.failed` (run ends Failed), once per run.
@@ -65,5 +66,5 @@ export const step: StepDefinition = {
   },
 };
 
-
-
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { EventTypes } from '../../events/index.ts';
 import { parseCatalog } from '../../runtime/catalog.ts';
 import { createDeps } from '../../runtime/deps.ts';
-import { serveStep, type RunningStep } from '../../runtime/host.ts';
+import { serveStep, type RunningStep } from '../../runtime/faas.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { loadSettings } from '../../runtime/settings.ts';
 import { driftEventId } from './decide.ts';

@@ -5,6 +5,7 @@ import type { HttpRequest, StepDefinition, StepDeps, StepReply } from '../../run
 import { bearerMatches } from './auth.ts';
 import { decide } from './decide.ts';
 import { sendTrainingRequests } from '../../runtime/intake.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // Alertmanager webhook (v4) → one training.requested per firing drift alert naming an enabled catalog model.
 
@@ -60,3 +61,6 @@ function decodeJson(request: HttpRequest): unknown {
     throw invalid('body is not valid JSON');
   }
 }
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

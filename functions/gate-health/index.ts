@@ -10,6 +10,7 @@ import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideGate, type GateInput } from './decide.ts';
 import { STEP, readServedRelease, runGateEffects } from './effects.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // gate-health: `training.succeeded` (CPU) or `model.copied` → the `<run>-gate` Job; that Job's end (ApiServerSource
 // update, route `gate`) → a fail-closed verdict: `model.approved` or `model.rejected`, once per run.
@@ -73,5 +74,5 @@ export const step: StepDefinition = {
   },
 };
 
-
-
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

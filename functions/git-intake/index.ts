@@ -5,6 +5,7 @@ import type { HttpRequest, StepDefinition, StepDeps, StepReply } from '../../run
 import { signatureMatches } from './auth.ts';
 import { decide } from './decide.ts';
 import { sendTrainingRequests } from '../../runtime/intake.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // GitHub webhook → one training.requested per catalog model whose notebook or watch paths a push touched
 // on the model's repository and branch.
@@ -83,3 +84,6 @@ function decodeBody(request: HttpRequest): unknown {
     throw invalid('body is not valid JSON');
   }
 }
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

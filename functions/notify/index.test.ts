@@ -14,7 +14,7 @@ import { startEmulator, type Emulator } from '../../dev/emulator/index.ts';
 import { buildEvent, EventTypes } from '../../events/index.ts';
 import { parseCatalog } from '../../runtime/catalog.ts';
 import { createDeps } from '../../runtime/deps.ts';
-import { serveStep, type RunningStep } from '../../runtime/host.ts';
+import { serveStep, type RunningStep } from '../../runtime/faas.ts';
 import { createKubePort, type KubeObject, type KubePort } from '../../runtime/kube.ts';
 import { createLogger } from '../../runtime/logger.ts';
 import { metrics } from '../../runtime/metrics.ts';
@@ -336,6 +336,18 @@ describe('notify over HTTP', () => {
     expect(await post(notify.url, deadLetterOf('dl-b'))).toBe(204);
     annotations = (await kube.get<KubeObject>(Resources.modelRun, RUN))?.metadata?.annotations ?? {};
     expect(annotations['mlops.dev/dead-letters']).toBe('2');
+  });
+
+  test('a dead letter of an event the runtime refused as malformed is still reported (runtime/faas.ts)', async () => {
+    // Data labelled JSON that is not: a function's faas-js-runtime refused it before the step ran, so the
+    // Broker dead-lettered it here; notify's own runtime must not refuse it again.
+    const res = await fetch(notify.url, { method: 'POST', body: '{not json', headers: {
+      'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'bad-json-1', 'ce-source': '/producer', 'ce-type': 'dev.mlops.training.requested.v1',
+      'ce-knativeerrorcode': '400', 'ce-knativeerrordest': 'http://start-training.ml.svc.cluster.local',
+    } });
+    expect(res.status).toBe(204);
+    const text = slack.received.map((r) => (r.body as { text: string }).text).find((t) => t.includes('Event id: bad-json-1'));
+    expect(text).toMatch(/^Event dead-lettered: unknown\n[\s\S]*Error code: 400/);
   });
 
   test('a skip without a run: Normal Event only, once', async () => {

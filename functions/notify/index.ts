@@ -27,6 +27,7 @@ import {
   type RunFacts,
 } from './decide.ts';
 import { createK8sEvent, sendEmail, sendSlack, type ChannelOutcome } from './effects.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 const channelOf = { slack: 'slack', email: 'email', 'k8s-event': 'event' } as const satisfies Record<NotifyAction['kind'], Channel>;
 /** Channels whose missing secret was already logged (once per process, not per event). */
@@ -176,3 +177,6 @@ function runFacts(run: ModelRun): RunFacts {
     startedAt: run.status?.startedAt,
   };
 }
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

@@ -13,6 +13,7 @@ import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideRestart, type RestartInput, type RestartState } from './decide.ts';
 import { STEP, runRestartEffects } from './effects.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // restart-predictor: model.approved → promote Job; its end → roll the predictor (predictor.restarted);
 // deployment.failed → rollback Job (or an explicit "nothing to roll back to"); its end → deployment.rolledback.
@@ -111,3 +112,6 @@ async function isvcState(deps: StepDeps, model: CatalogModel): Promise<RestartSt
   const release = isvc.spec?.predictor?.annotations?.[Annotations.modelRelease];
   return { name: model.inferenceService, exists: true, ...(release ? { release } : {}) };
 }
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

@@ -7,6 +7,7 @@ import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type 
 import { decideStart, type StartState } from './decide.ts';
 import { LockRaceLost, STEP, runStartEffects } from './effects.ts';
 import { normalise, type StartRequest } from './request.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // start-training: training.requested, PingSource ticks and Tekton pipelinerun.successful → one ModelRun + NVJ per
 // request identity, under the per-model lock; or an explicit training.skipped.
@@ -71,3 +72,6 @@ async function lastSuccess(deps: StepDeps, model: string): Promise<Date | undefi
   }
   return latest === undefined ? undefined : new Date(latest);
 }
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

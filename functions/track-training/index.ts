@@ -12,6 +12,7 @@ import { metrics } from '../../runtime/metrics.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideTrack, type TrackAction } from './decide.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // track-training: ApiServerSource updates of our NVJs → training.succeeded / training.failed, once per run.
 
@@ -108,3 +109,6 @@ function observeTraining(run: { spec: { model: string }; status?: { steps?: { tr
   const started = run.status?.steps?.training?.started;
   if (started) metrics.stepDuration.observe({ model: run.spec.model, step: 'training', outcome }, (Date.parse(now) - new Date(started).getTime()) / 1000);
 }
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

@@ -12,6 +12,7 @@ import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideVerify, judge, unreachableButGone, type PodView } from './decide.ts';
 import { STEP, probeAll, runVerifyEffects } from './effects.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // verify-endpoint: predictor.restarted and any event about a predictor Pod (added, updated, deleted) →
 // look again at the model's run that is Verifying; once the new release's pods are all Ready, send them the
@@ -123,3 +124,6 @@ async function predictorPods(deps: StepDeps, isvc: string): Promise<PodView[]> {
     };
   });
 }
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);

@@ -8,6 +8,7 @@ import { decideWatchdog, type WatchdogAction } from './decide.ts';
 import { STEP, readRemembered, runAction, runReconcileAction } from './effects.ts';
 import { decideReconcile } from './reconcile.ts';
 import { readWorld } from './world.ts';
+import { faasModule } from '../../runtime/faas.ts';
 
 // watchdog: a PingSource tick every minute → deadlines, stale locks, missed-schedule catch-up, model freshness
 // and pruning. A tick may cause several events (run.failed, deployment.failed, training.requested), so every one
@@ -114,3 +115,6 @@ function countKinds(actions: WatchdogAction[]): Record<string, number> {
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+// The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.
+export const { handle, init, shutdown, liveness, readiness } = faasModule(step);
