@@ -11,6 +11,7 @@ import { Registry, builtinResources } from './registry.ts';
 import { ADMIN_GROUP, Authorizer, serviceAccountUser } from './rbac.ts';
 import type { UserInfo } from './rbac.ts';
 import { createHandler } from './router.ts';
+import { reviewResources } from './reviews.ts';
 import type { RequestLogEntry } from './router.ts';
 import { Store } from './store.ts';
 import type { KubeObject, StoredObject } from './types.ts';
@@ -36,6 +37,8 @@ export interface EmulatorOptions {
   historySize?: number;
   /** How often watches that allow bookmarks get one (default 10000 ms). */
   bookmarkIntervalMs?: number;
+  /** Serve OpenShift's security.openshift.io review API (default true: `mlops dev` emulates OpenShift). */
+  openshiftApis?: boolean;
   /** Largest accepted request body (default 3 MiB, like the real server). */
   maxBodyBytes?: number;
 }
@@ -64,7 +67,7 @@ export interface Emulator {
 const CRD_KIND = 'CustomResourceDefinition';
 
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
-  const registry = new Registry(builtinResources());
+  const registry = new Registry([...builtinResources(), ...reviewResources({ openshift: opts.openshiftApis ?? true })]);
   const store = new Store(registry, opts.historySize ?? 10000);
   const faults = new Faults(opts.seed ?? 1);
   const authorizer = new Authorizer(store);
