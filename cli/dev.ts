@@ -2,21 +2,26 @@ import { rm } from 'node:fs/promises';
 import { formatRecord, type DeliveryRecord } from '../dev/broker/index.ts';
 import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
+import { shortenDeadlines } from '../dev/deadlines.ts';
 import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
 import { waitForSignal } from './signals.ts';
 import { statusRows, statusTable } from './status.ts';
 import { createKubePort } from '../runtime/kube.ts';
 
 const ONCE_TIMEOUT_MS = 180_000;
+/** How often `mlops dev` runs the watchdog (the deployed PingSource ticks every minute). */
+export const DEFAULT_TICK_SECONDS = 5;
 
 /** `mlops dev [--scenario NAME] [--once]`. */
-export async function runDev(opts: { scenario: string; once: boolean; keepState?: boolean; env: Readonly<Record<string, string | undefined>> }): Promise<number> {
-  const catalog = loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml');
+export async function runDev(opts: { scenario: string; once: boolean; keepState?: boolean; tickSeconds?: number; env: Readonly<Record<string, string | undefined>> }): Promise<number> {
   const print = (line: string): void => { process.stdout.write(`${line}\n`); };
+  const tickSeconds = opts.tickSeconds ?? DEFAULT_TICK_SECONDS;
+  const { catalog, summary } = shortenDeadlines(loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml'));
+  print(`deadlines shortened for dev: ${summary}; watchdog tick every ${tickSeconds}s`);
   // Function logs go to stderr at error level by default; the timeline is the readable output.
   const logLevel = opts.env.LOG_LEVEL ?? 'error';
   const local = await startLocal({
-    catalog, scenario: opts.scenario, env: opts.env,
+    catalog, scenario: opts.scenario, env: opts.env, tickSeconds,
     logger: devLogger(logLevel, {}),
     onRecord: (r) => { if (opts.env.MLOPS_VERBOSE || worthShowing(r)) print(formatRecord(r)); },
     onNotification: (channel, summary) => { print(`${new Date().toISOString().slice(11, 23)} notify ${channel}: ${summary}`); },

@@ -4,7 +4,7 @@ import { waitForSignal } from './signals.ts';
 
 const USAGE = `usage: mlops <command> [options]
 
-  dev [--scenario NAME] [--once] [--keep-state]
+  dev [--scenario NAME] [--once] [--keep-state] [--tick-seconds N]
                                      the whole system locally on the Kubernetes API emulator
   cluster [--port N] [--kubeconfig PATH] [--state FILE]
                                      the Kubernetes API emulator alone
@@ -20,9 +20,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'dev': {
-      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' } } });
+      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' }, 'tick-seconds': { type: 'string' } } });
       const { runDev } = await import('./dev.ts');
-      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, env: process.env });
+      const tick = values['tick-seconds'] === undefined ? undefined : Number(values['tick-seconds']);
+      if (tick !== undefined && !(Number.isFinite(tick) && tick > 0)) throw new Error('--tick-seconds must be a positive number');
+      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, ...(tick !== undefined ? { tickSeconds: tick } : {}), env: process.env });
     }
     case 'cluster': {
       const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, kubeconfig: { type: 'string' }, state: { type: 'string' } } });
