@@ -14,6 +14,10 @@ const USAGE = `usage: mlops <command> [options]
   status                             per model: served release, age, last run, next schedule
   runs MODEL                         one model's run timelines
   render [--out DIR]                 the Kubernetes manifests for the catalog
+  doctor [--namespace NS] [--output json]
+                                     check an install through your kubeconfig: APIs, Broker, InferenceServices,
+                                     PVCs, secrets (names only), each ServiceAccount's permissions, dry-run creates
+                                     as each creator, leftovers of the old platform; exit 1 on any failure
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -57,6 +61,11 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { out: { type: 'string' }, catalog: { type: 'string' }, namespace: { type: 'string' }, image: { type: 'string' } } });
       const { runRender } = await import('./render.ts');
       return runRender({ out: values.out, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml', namespace: values.namespace, image: values.image });
+    }
+    case 'doctor': {
+      const { values } = parseArgs({ args: rest, options: { namespace: { type: 'string' }, output: { type: 'string', short: 'o' }, catalog: { type: 'string' } } });
+      const { runDoctor } = await import('./doctor.ts');
+      return runDoctor({ env: process.env, namespace: values.namespace, output: values.output, catalogPath: values.catalog });
     }
     case undefined:
     case '-h':
