@@ -252,7 +252,7 @@ async function dryRuns(api: KubeApi, m: CatalogModel, ns: string, ctx: { isServe
   const asStep = (step: string): string => SA_USER(ns, `mlops-${step}`);
   const manifest = modelRunManifest(run, { model: m.name, trigger: 'manual', requestedBy: 'mlops-doctor' }, m, 'mlops-doctor-dry-run');
   const mr = await dryRun(api, resourcePath(Resources.modelRun, ns), { ...manifest, apiVersion: Resources.modelRun.apiVersion, kind: Resources.modelRun.kind, metadata: { ...manifest.metadata, namespace: ns } }, asStep('start-training'));
-  if (!mr.ok) { add('fail', 'dry-run', `start-training cannot create a ModelRun for ${m.name}: ${mr.message}`, fixFor(mr.status)); return; }
+  if (!mr.ok) { add(levelFor(mr.message), 'dry-run', `start-training cannot create a ModelRun for ${m.name}: ${mr.message}`, fixFor(mr.status, mr.message)); return; }
   add('ok', 'dry-run', `start-training may create a ModelRun for ${m.name}`);
   // The owner the run's objects point at: the dry-run answer carries the uid a real create would have.
   const owner = { ...(mr.object as unknown as ModelRun), metadata: { ...(mr.object.metadata as object), name: run, uid: (mr.object.metadata as { uid?: string } | undefined)?.uid ?? randomUUID() } } as ModelRun;
@@ -262,7 +262,7 @@ async function dryRuns(api: KubeApi, m: CatalogModel, ns: string, ctx: { isServe
       const nvj = nvjManifest({ ...owner, spec: { ...owner.spec, profile } }, m);
       const body: KubeObject = { ...nvj, apiVersion: Resources.notebookValidationJob.apiVersion, kind: Resources.notebookValidationJob.kind, metadata: { ...nvj.metadata, namespace: ns } };
       const r = await dryRun(api, resourcePath(Resources.notebookValidationJob, ns), body, asStep('start-training'));
-      if (!r.ok) { add('fail', 'dry-run', `start-training cannot create the ${profile.toUpperCase()} NotebookValidationJob of ${m.name}: ${r.message}`, fixFor(r.status)); continue; }
+      if (!r.ok) { add(levelFor(r.message), 'dry-run', `start-training cannot create the ${profile.toUpperCase()} NotebookValidationJob of ${m.name}: ${r.message}`, fixFor(r.status, r.message)); continue; }
       // A field the operator's CRD does not know is pruned silently: the notebook would run without it.
       const dropped = leafPaths(body.spec, ['spec'], []).filter((p) => !hasPath(r.object, p)).map(showPath);
       if (dropped.length > 0) add('fail', 'crd-fields', `the NotebookValidationJob CRD drops ${dropped.slice(0, 6).join(', ')}${dropped.length > 6 ? ` and ${dropped.length - 6} more` : ''} (model ${m.name})`, 'upgrade the Jupyter Notebook Validator operator (>= v1.0.7 for tolerations/nodeSelector)');
@@ -278,7 +278,7 @@ async function dryRuns(api: KubeApi, m: CatalogModel, ns: string, ctx: { isServe
   for (const [step, job] of jobs) {
     const name = job.metadata?.name ?? '';
     const r = await dryRun(api, resourcePath(Resources.job, ns), { ...job, apiVersion: 'batch/v1', kind: 'Job', metadata: { ...job.metadata, namespace: ns } }, asStep(step));
-    if (!r.ok) add('fail', 'dry-run', `${step} cannot create Job ${name} (model ${m.name}): ${r.message}`, fixFor(r.status));
+    if (!r.ok) add(levelFor(r.message), 'dry-run', `${step} cannot create Job ${name} (model ${m.name}): ${r.message}`, fixFor(r.status, r.message));
     else add('ok', 'dry-run', `${step} may create Job ${name} (model ${m.name})`);
     // The Job controller creates its pod: Pod Security admission judges the template, not our ServiceAccounts.
     const template = ((job.spec as { template?: { metadata?: Obj; spec?: Obj } } | undefined)?.template) ?? {};
@@ -302,7 +302,11 @@ async function dryRuns(api: KubeApi, m: CatalogModel, ns: string, ctx: { isServe
   }
 }
 
-function fixFor(status: number): string {
+/** Not being allowed to impersonate says nothing about the install: the check could not be made. */
+const levelFor = (message: string): Level => (/cannot impersonate/.test(message) ? 'warn' : 'fail');
+
+function fixFor(status: number, message = ''): string {
+  if (status === 403 && /cannot impersonate/.test(message)) return 'run the doctor as a user who may impersonate the function ServiceAccounts (verb impersonate on serviceaccounts; cluster-admin can)';
   if (status === 403) return 'a Role lacks what the create needs (OpenShift owner references need update on modelruns/finalizers): apply the rendered Roles again, or grant the doctor impersonation (cluster-admin)';
   if (status === 422 || status === 400) return 'the CRD or an admission webhook rejects the object: check the operator version and the message';
   return 'check the API server and admission webhooks';
@@ -316,13 +320,12 @@ const ours = (o: Obj): boolean => {
 };
 
 /** Does this object train one of our models: names a catalog model or notebook, or runs a notebook? */
-function trainsOurModels(o: Obj, catalog: Catalog, text: string): string | undefined {
+function trainsOurModels(catalog: Catalog, text: string): string | undefined {
   for (const m of catalog.models) {
     if (new RegExp(`(^|[^a-z0-9-])${m.name.replace(/[-.]/g, '\\$&')}([^a-z0-9-]|$)`).test(text)) return m.name;
     if (text.includes(m.notebook.path)) return m.name;
   }
   if (/\.ipynb\b/.test(text)) return 'a notebook';
-  void o;
   return undefined;
 }
 
@@ -334,7 +337,7 @@ async function leftovers(api: KubeApi, disco: Discovery, catalog: Catalog, ns: s
       if (ours(cj)) continue;
       const name = (cj.metadata as { name?: string }).name ?? '';
       const spec = (cj.spec ?? {}) as { suspend?: boolean; jobTemplate?: unknown };
-      const what = trainsOurModels(cj, catalog, JSON.stringify({ labels: (cj.metadata as { labels?: object }).labels, jobTemplate: spec.jobTemplate }));
+      const what = trainsOurModels(catalog, JSON.stringify({ labels: (cj.metadata as { labels?: object }).labels, jobTemplate: spec.jobTemplate }));
       if (!what) continue;
       found++;
       if (spec.suspend === true) add('ok', 'cut-over', `CronJob ${name} of the old platform (trains ${what}) is suspended`);
@@ -356,7 +359,7 @@ async function leftovers(api: KubeApi, disco: Discovery, catalog: Catalog, ns: s
     for (const o of ((r.body as { items?: Obj[] }).items ?? [])) {
       if (ours(o)) continue;
       const name = (o.metadata as { name?: string }).name ?? '';
-      const what = trainsOurModels(o, catalog, JSON.stringify({ name, labels: (o.metadata as { labels?: object }).labels, spec: o.spec }));
+      const what = trainsOurModels(catalog, JSON.stringify({ name, labels: (o.metadata as { labels?: object }).labels, spec: o.spec }));
       const training = what ?? (t.kind === 'Pipeline' && /train/i.test(name) ? 'models' : undefined);
       if (!training) continue;
       found++;

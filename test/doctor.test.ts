@@ -191,5 +191,10 @@ describe('emulator: impersonation, access reviews, metadata-only reads, SCC revi
     const no = await can('delete', 'leases.coordination.k8s.io');
     expect(no.stdout.trim()).toBe('no');
     expect(no.code).toBe(1);
+    // --list asks a SelfSubjectRulesReview: the rules of the ServiceAccount's Role.
+    const list = await run(KUBECTL, ['--kubeconfig', kc, '--cache-dir', join(dir, 'cache'), 'auth', 'can-i', '--list', '-n', ns, '--as', `system:serviceaccount:${ns}:mlops-start-training`], { HOME: dir });
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^leases\.coordination\.k8s\.io\s+\[\]\s+\[\]\s+\[get create update\]$/m);
+    expect(list.stdout).not.toMatch(/^secrets/m);
   });
 });

@@ -18,7 +18,7 @@ export interface RequestAttributes {
   name?: string;
 }
 
-interface PolicyRule {
+export interface PolicyRule {
   apiGroups?: string[];
   resources?: string[];
   resourceNames?: string[];

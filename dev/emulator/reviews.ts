@@ -48,6 +48,7 @@ export function reviewResources(opts: { openshift: boolean }): ResourceDef[] {
   const defs = [
     virtual('authorization.k8s.io', 'subjectaccessreviews', 'SubjectAccessReview', false),
     virtual('authorization.k8s.io', 'localsubjectaccessreviews', 'LocalSubjectAccessReview', true),
+    virtual('authorization.k8s.io', 'selfsubjectrulesreviews', 'SelfSubjectRulesReview', false),
     {
       group: 'batch', versions: ['v1'], resource: 'cronjobs', singular: 'cronjob', kind: 'CronJob', listKind: 'CronJobList', namespaced: true,
       shortNames: ['cj'], categories: ['all'], verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], subresources: ['status'],
@@ -199,6 +200,20 @@ export function answerReview(def: ResourceDef, namespace: string | undefined, us
       if (spec.resourceAttributes) spec.resourceAttributes.namespace = namespace;
       const subject: UserInfo = { name: spec.user ?? '', groups: [...(spec.groups ?? [])] };
       return echo('LocalSubjectAccessReview', 'authorization.k8s.io/v1', spec, decide(authorizer, rbac, subject, spec), namespace);
+    }
+    case 'authorization.k8s.io/selfsubjectrulesreviews': {
+      // `kubectl auth can-i --list`: the rules that apply in a namespace (kubernetes pkg/registry/authorization/selfsubjectrulesreview).
+      const spec = specOf(body) as { namespace?: string };
+      if (!spec.namespace) throw invalid('authorization.k8s.io', 'SelfSubjectRulesReview', '', [{ field: 'spec.namespace', message: 'Required value', reason: 'FieldValueRequired' }]);
+      const rules = user.groups.includes('system:masters') || !rbac
+        ? [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, { verbs: ['*'], nonResourceURLs: ['*'] }]
+        : authorizer.rulesFor(user, spec.namespace);
+      const resourceRules = rules.filter((r) => !r.nonResourceURLs).map((r) => ({ verbs: r.verbs ?? [], apiGroups: r.apiGroups ?? [], resources: r.resources ?? [], ...(r.resourceNames?.length ? { resourceNames: r.resourceNames } : {}) }));
+      const nonResourceRules = [
+        ...rules.filter((r) => r.nonResourceURLs).map((r) => ({ verbs: r.verbs ?? [], nonResourceURLs: r.nonResourceURLs ?? [] })),
+        { verbs: ['get'], nonResourceURLs: ['/api', '/api/*', '/apis', '/apis/*', '/healthz', '/livez', '/openapi', '/openapi/*', '/readyz', '/version', '/version/'] },
+      ];
+      return echo('SelfSubjectRulesReview', 'authorization.k8s.io/v1', spec, { resourceRules: [{ verbs: ['create'], apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'] }, ...resourceRules], nonResourceRules, incomplete: false });
     }
     case 'security.openshift.io/podsecuritypolicysubjectreviews':
       return podSecurityReview(namespace ?? 'default', body);
