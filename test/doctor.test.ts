@@ -85,6 +85,21 @@ describe('mlops doctor against the local cluster', () => {
       cronJob('weekly-predictive-analytics-training', 'predictive-analytics', true),
     ]);
 
+    // Its Tekton training Pipeline (KubeHeal/openshift-aiops-platform charts/hub/templates/tekton-model-training-pipeline.yaml,
+    // trimmed to its params and first task), under Tekton's Pipeline CRD (tektoncd/pipeline config/300-crds/300-pipeline.yaml,
+    // trimmed to names, scope and versions); and a pipeline of the user's that only asks us to retrain (not a leftover).
+    await local.emulator.applyManifests([{
+      apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'pipelines.tekton.dev' },
+      spec: { group: 'tekton.dev', scope: 'Namespaced', names: { kind: 'Pipeline', plural: 'pipelines', singular: 'pipeline', categories: ['tekton', 'tekton-pipelines'] },
+        versions: ['v1beta1', 'v1'].map((name) => ({ name, served: true, storage: name === 'v1', subresources: { status: {} }, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } })) },
+    }]);
+    await local.emulator.applyManifests([
+      { apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: 'model-training-pipeline', namespace: ns, labels: { 'app.kubernetes.io/part-of': 'model-training' } },
+        spec: { params: [{ name: 'model-name', type: 'string' }, { name: 'notebook-path', type: 'string' }], tasks: [{ name: 'train-model', taskRef: { name: 'run-notebook-validation' }, params: [{ name: 'model-name', value: '$(params.model-name)' }] }] } },
+      { apiVersion: 'tekton.dev/v1', kind: 'Pipeline', metadata: { name: 'refresh-features', namespace: ns, labels: { 'mlops.dev/retrain-model': 'anomaly-detector' } },
+        spec: { tasks: [{ name: 'features', taskRef: { name: 'build-features' }, params: [{ name: 'model', value: 'anomaly-detector' }] }] } },
+    ]);
+
     const r = await doctor(local.kubeconfigPath);
     expect(r.code).toBe(1);
     const out = r.stdout;
@@ -95,6 +110,8 @@ describe('mlops doctor against the local cluster', () => {
     expect(out).toMatch(/^FAIL +pvc +PersistentVolumeClaim model-storage-pvc is Pending, not Bound/m);
     expect(out).toMatch(/^FAIL +cut-over +CronJob weekly-anomaly-detector-training of the old platform still trains anomaly-detector/m);
     expect(out).toMatch(/^ok +cut-over +CronJob weekly-predictive-analytics-training of the old platform \(trains predictive-analytics\) is suspended/m);
+    expect(out).toMatch(/^FAIL +cut-over +Pipeline model-training-pipeline of the old platform trains models$/m);
+    expect(out).not.toMatch(/refresh-features/);
     expect(out).toMatch(/kubectl -n model-lifecycle patch cronjob weekly-anomaly-detector-training -p '\{"spec":\{"suspend":true\}\}'/);
     // Everything else is still fine.
     expect(out).toMatch(/^ok +broker /m);
@@ -104,7 +121,7 @@ describe('mlops doctor against the local cluster', () => {
     const json = await doctor(local.kubeconfigPath, ['--output', 'json']);
     expect(json.code).toBe(1);
     const findings = JSON.parse(json.stdout) as Finding[];
-    expect(findings.filter((f) => f.level === 'fail').map((f) => f.check).sort()).toEqual(['api', 'cut-over', 'pvc', 'rbac', 'secret']);
+    expect(findings.filter((f) => f.level === 'fail').map((f) => f.check).sort()).toEqual(['api', 'cut-over', 'cut-over', 'pvc', 'rbac', 'secret']);
     for (const f of findings.filter((x) => x.level === 'fail')) expect(f.fix).toEqual(expect.any(String));
   }, 150_000);
 });
