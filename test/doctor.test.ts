@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEV_NAMESPACE, startLocal, type Local } from '../dev/local.ts';
 import { startEmulator, type Emulator } from '../dev/emulator/index.ts';
+import { WIDGET_GROUP, widgetCrd } from '../dev/emulator/testkit.ts';
 import { renderManifests } from '../config/render.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
 import type { Finding } from '../cli/doctor.ts';
@@ -177,6 +178,34 @@ describe('emulator: impersonation, access reviews, metadata-only reads, SCC revi
     expect(refused.body.message).toBe(`serviceaccounts "mlops-gate-health" is forbidden: User "system:serviceaccount:${ns}:mlops-notify" cannot impersonate resource "serviceaccounts" in API group "" in the namespace "${ns}"`);
     // Groups without a user are refused.
     expect((await post(`/apis/batch/v1/namespaces/${ns}/jobs?dryRun=All`, job, { 'Impersonate-Group': 'system:masters' })).status).toBe(500);
+  });
+
+  test('dryRun=All on create, update and patch: validated and admitted like a real write, answered, never stored', async () => {
+    await emu.applyManifests([widgetCrd()]);
+    const send = async (method: string, path: string, body: unknown, type = 'application/json'): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const r = await fetch(`${emu.url}${path}`, { method, headers: { Authorization: `Bearer ${emu.adminToken}`, 'Content-Type': type }, body: JSON.stringify(body) });
+      return { status: r.status, body: await r.json() as Record<string, unknown> };
+    };
+    const widgets = `/apis/${WIDGET_GROUP}/v1/namespaces/${ns}/widgets`;
+    const rvBefore = emu.store.currentResourceVersion();
+    const bad = await send('POST', `${widgets}?dryRun=All`, { apiVersion: `${WIDGET_GROUP}/v1`, kind: 'Widget', metadata: { name: 'w' }, spec: { size: 'big' } });
+    expect(bad.status).toBe(422);
+    const good = await send('POST', `${widgets}?dryRun=All`, { apiVersion: `${WIDGET_GROUP}/v1`, kind: 'Widget', metadata: { name: 'w' }, spec: { size: 1 } });
+    expect(good.status).toBe(201);
+    expect(good.body).toMatchObject({ metadata: { name: 'w', namespace: ns }, spec: { size: 1, color: 'blue' } }); // defaulted, as stored would be
+    expect(emu.store.currentResourceVersion()).toBe(rvBefore);
+    expect(emu.store.get({ apiVersion: `${WIDGET_GROUP}/v1`, kind: 'Widget' }, { name: 'w', namespace: ns })).toBeUndefined();
+    // Update and patch of an existing object: answered with the change, stored object untouched.
+    await send('POST', widgets, { apiVersion: `${WIDGET_GROUP}/v1`, kind: 'Widget', metadata: { name: 'w' }, spec: { size: 1 } });
+    const stored = emu.store.read({ apiVersion: `${WIDGET_GROUP}/v1`, kind: 'Widget' }, { name: 'w', namespace: ns });
+    const patched = await send('PATCH', `${widgets}/w?dryRun=All`, { spec: { size: 5 } }, 'application/merge-patch+json');
+    expect(patched.status).toBe(200);
+    expect((patched.body.spec as { size: number }).size).toBe(5);
+    expect((await send('PATCH', `${widgets}/w?dryRun=All`, { spec: { size: -1 } }, 'application/merge-patch+json')).status).toBe(422);
+    const updated = await send('PUT', `${widgets}/w?dryRun=All`, { ...stored, spec: { size: 7 } });
+    expect(updated.status).toBe(200);
+    expect((updated.body.spec as { size: number }).size).toBe(7);
+    expect(emu.store.read({ apiVersion: `${WIDGET_GROUP}/v1`, kind: 'Widget' }, { name: 'w', namespace: ns })).toEqual(stored);
   });
 
   test('a metadata-only read of a Secret carries no data', async () => {
