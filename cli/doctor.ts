@@ -3,7 +3,7 @@
 // each finding: docs/doctor.md. It reads; the only writes are server-side dry runs (`dryRun=All`, nothing stored),
 // and Secrets are read as metadata only (their values never reach this process's output).
 import { randomUUID } from 'node:crypto';
-import { ARGOCD_NAMESPACE, BROKER_NAME, DEFAULT_IMAGE, SECRETS_NAME, renderManifests } from '../config/render.ts';
+import { ARGOCD_NAMESPACE, BROKER_NAME, CATALOG_CONFIGMAP, DEFAULT_IMAGE, SECRETS_NAME, renderManifests } from '../config/render.ts';
 import { copyJobManifest } from '../functions/copy-gpu-model/manifests.ts';
 import { gateJobManifest } from '../functions/gate-health/manifests.ts';
 import { promoteJobManifest } from '../functions/restart-predictor/effects.ts';
@@ -115,6 +115,15 @@ export async function diagnose(opts: DoctorOptions): Promise<Finding[]> {
   }
   const nsr = await api.request('GET', `/api/v1/namespaces/${encodeURIComponent(ns)}`, { accept: METADATA_ONLY });
   if (nsr.status === 404) add('fail', 'namespace', `namespace ${ns} does not exist`, `kubectl create namespace ${ns}, then apply the rendered manifests (README "Install on a cluster")`);
+
+  // ---- the catalog the functions run with is the one checked here
+  const cm = await api.request('GET', resourcePath(Resources.configMap, ns, CATALOG_CONFIGMAP));
+  const local = ((rendered['configmaps.yaml'] ?? []) as Obj[]).find((o) => (o.metadata as { name?: string }).name === CATALOG_CONFIGMAP)?.data as Record<string, string> | undefined;
+  if (cm.status === 404) add('fail', 'catalog', `ConfigMap ${CATALOG_CONFIGMAP} (the functions' catalog) does not exist in ${ns}`, 'apply the rendered manifests: mlops render --namespace NS --out DIR && kubectl apply -f DIR/configmaps.yaml');
+  else if (cm.status !== 200) add('warn', 'catalog', `cannot read ConfigMap ${CATALOG_CONFIGMAP}: ${statusMessage(cm)}`);
+  else if ((cm.body as { data?: Record<string, string> }).data?.['models.yaml'] !== local?.['models.yaml']) {
+    add('warn', 'catalog', `the cluster's catalog (ConfigMap ${CATALOG_CONFIGMAP}) differs from the local one these checks use`, 'render and apply the catalog you mean (mlops render), or point --catalog / MODEL_CATALOG at the deployed one');
+  } else add('ok', 'catalog', `the cluster runs the catalog checked here (${models.length} enabled models)`);
 
   // ---- the kinds we use are served (discovery)
   const needed: Kind[] = [
