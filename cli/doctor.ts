@@ -156,6 +156,19 @@ export async function diagnose(opts: DoctorOptions): Promise<Finding[]> {
     }
   }
 
+  // ---- each function's Knative Service is Ready (a Service that is not cannot receive its events)
+  if (isServed('serving.knative.dev/v1', 'Service')) {
+    for (const svc of (rendered['knative/services.yaml'] ?? []) as Obj[]) {
+      const name = (svc.metadata as { name: string }).name;
+      const r = await api.request('GET', `/apis/serving.knative.dev/v1/namespaces/${ns}/services/${name}`);
+      if (r.status === 404) { add('fail', 'function', `Knative Service ${name} does not exist in ${ns}`, 'apply the rendered manifests: mlops render --namespace NS --image IMAGE --out DIR && kubectl apply -f DIR/knative/services.yaml'); continue; }
+      if (r.status !== 200) { add('warn', 'function', `cannot read Knative Service ${name}: ${statusMessage(r)}`); continue; }
+      const cond = ((r.body as { status?: { conditions?: Array<{ type?: string; status?: string; reason?: string; message?: string }> } }).status?.conditions ?? []).find((c) => c.type === 'Ready');
+      if (cond?.status === 'True') add('ok', 'function', `Knative Service ${name} is Ready`);
+      else add('fail', 'function', `Knative Service ${name} is not Ready${cond ? ` (${[cond.reason, cond.message].filter(Boolean).join(': ')})` : ' (no Ready condition yet)'}`, `kubectl -n ${ns} describe ksvc ${name}: usually the image cannot be pulled or the pod does not start (its events and the revision's pods say why)`);
+    }
+  }
+
   // ---- each catalog model's InferenceService exists
   if (isServed(Resources.inferenceService.apiVersion, Resources.inferenceService.kind)) {
     for (const m of models) {

@@ -72,3 +72,12 @@ export function localInstall(opts: { catalog: Catalog; namespace: string; render
   ];
   return [...withStatus, ...pvcs, ...secrets];
 }
+
+/** The rendered Knative Services, Ready at the URL each local function serves on (what Knative Serving reports). */
+export function readyServices(rendered: Record<string, object[]>, urls: ReadonlyMap<string, string>): Obj[] {
+  const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return ((rendered['knative/services.yaml'] ?? []) as Obj[]).flatMap((svc) => {
+    const url = urls.get((svc.metadata as { name: string }).name);
+    return url ? [{ ...svc, status: { conditions: [ready(now)], url, address: { url } } }] : [];
+  });
+}

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
 import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts';
 import { startEmulator, type Emulator } from './emulator/index.ts';
-import { knativeCrds, localInstall } from './install.ts';
+import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerSources, type PingSources } from './sources/index.ts';
@@ -158,6 +158,8 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     steps[name] = running;
     closers.push(() => running.close());
   }
+
+  await emulator.applyManifests(readyServices(rendered, urls));
 
   const sinkToBroker = (ce: CloudEvent<unknown>): Promise<void> => broker.send(ce);
   const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });

@@ -42,6 +42,7 @@ describe('mlops doctor against the local cluster', () => {
     expect(r.stdout).not.toMatch(/^FAIL/m);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^ok +broker +Broker model-lifecycle is Ready$/m);
+    expect(r.stdout).toMatch(/^ok +function +Knative Service gate-health is Ready$/m);
     expect(r.stdout).toMatch(/^ok +rbac +ServiceAccount mlops-start-training may do all \d+ things/m);
     expect(r.stdout).toMatch(/^ok +dry-run +start-training may create the GPU NotebookValidationJob of predictive-analytics; the CRD keeps every field we set$/m);
     expect(r.stdout).toMatch(/^ok +scc +the pod of Job .*-gate runs under SCC restricted-v2/m);

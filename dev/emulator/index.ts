@@ -193,8 +193,8 @@ function applyOne(store: Store, obj: KubeObject): void {
   const existing = key.name ? store.get(sel, key) : undefined;
   if (existing) {
     const next: KubeObject = { ...withNs, metadata: { ...withNs.metadata, resourceVersion: existing.metadata.resourceVersion } };
-    store.update(sel, next);
-    if (obj.status !== undefined && def.subresources.includes('status')) store.updateStatus(sel, { ...next, status: obj.status });
+    const updated = store.update(sel, next);
+    if (obj.status !== undefined && def.subresources.includes('status')) store.updateStatus(sel, { ...updated, status: obj.status });
   } else {
     store.create(sel, withNs);
     if (obj.status !== undefined && def.subresources.includes('status')) {
