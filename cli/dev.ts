@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import { formatRecord, type DeliveryRecord } from '../dev/broker/index.ts';
 import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
+import { shortenDeadlines } from '../dev/deadlines.ts';
 import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
 import { waitForSignal } from './signals.ts';
 import { statusRows, statusTable } from './status.ts';
@@ -12,6 +13,8 @@ import { DEFAULT_DRAIN_SECONDS, RolloutModes, type KServeRolloutOptions } from '
 import type { ApiServerFaults } from '../dev/sources/index.ts';
 
 const ONCE_TIMEOUT_MS = 180_000;
+/** How often `mlops dev` runs the watchdog (the deployed PingSource ticks every minute). */
+export const DEFAULT_TICK_SECONDS = 5;
 
 /** What `mlops dev` emulates of KServe rollouts and of the ApiServerSource adapter (docs/verification.md). */
 export interface FidelityOptions { rollout?: KServeRolloutOptions; apiServerFaults?: ApiServerFaults }
@@ -50,14 +53,16 @@ export function fidelityOptions(values: Record<string, unknown>): FidelityOption
 
 /** `mlops dev [--scenario NAME] [--once]`. */
 export async function runDev(opts: {
-  scenario: string; once: boolean; keepState?: boolean; profile?: ClusterProfile; kubeVersion?: KubeVersion; env: Readonly<Record<string, string | undefined>>;
+  scenario: string; once: boolean; keepState?: boolean; tickSeconds?: number; profile?: ClusterProfile; kubeVersion?: KubeVersion; env: Readonly<Record<string, string | undefined>>;
 } & FidelityOptions): Promise<number> {
-  const catalog = loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml');
   const print = (line: string): void => { process.stdout.write(`${line}\n`); };
+  const tickSeconds = opts.tickSeconds ?? DEFAULT_TICK_SECONDS;
+  const { catalog, summary } = shortenDeadlines(loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml'));
+  print(`deadlines shortened for dev: ${summary}; watchdog tick every ${tickSeconds}s`);
   // Function logs go to stderr at error level by default; the timeline is the readable output.
   const logLevel = opts.env.LOG_LEVEL ?? 'error';
   const local = await startLocal({
-    catalog, scenario: opts.scenario, env: opts.env,
+    catalog, scenario: opts.scenario, env: opts.env, tickSeconds,
     profile: opts.profile ?? 'openshift',
     ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
     ...(opts.rollout ? { rollout: opts.rollout } : {}),

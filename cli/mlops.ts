@@ -22,7 +22,7 @@ const CLUSTER_OPTIONS = { profile: { type: 'string' }, 'kube-version': { type: '
 const USAGE = `usage: mlops <command> [options]
 
   dev [--scenario NAME] [--once] [--keep-state] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
-      [--rollout raw|serverless] [--drain-seconds N] [--ready-delay-seconds N] [--restart-pod]
+      [--tick-seconds N] [--rollout raw|serverless] [--drain-seconds N] [--ready-delay-seconds N] [--restart-pod]
       [--drop-events PERCENT] [--coalesce] [--reorder] [--seed N]
                                      the whole system locally on the Kubernetes API emulator (profile default openshift)
   cluster [--port N] [--kubeconfig PATH] [--state FILE] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
@@ -36,6 +36,10 @@ const USAGE = `usage: mlops <command> [options]
   render [--out DIR] [--namespace NS] [--image IMG] [--sender-auth]
          [--platform openshift-aiops-platform] [--training-image IMG] [--training-service-account SA] [--prometheus-url URL]
                                      the Kubernetes manifests for the catalog (EventPolicies with --sender-auth)
+  doctor [--namespace NS] [--output json]
+                                     check an install through your kubeconfig: APIs, Broker, InferenceServices,
+                                     PVCs, secrets (names only), each ServiceAccount's permissions, dry-run creates
+                                     as each creator, leftovers of the old platform; exit 1 on any failure
 `;
 
 /** `mlops dev` rollout and ApiServerSource fidelity flags (parsed and validated by cli/dev.ts). */
@@ -48,9 +52,11 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'dev': {
-      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' }, ...CLUSTER_OPTIONS, ...FIDELITY_FLAGS } });
+      const { values } = parseArgs({ args: rest, options: { scenario: { type: 'string' }, once: { type: 'boolean' }, port: { type: 'string' }, 'keep-state': { type: 'boolean' }, 'tick-seconds': { type: 'string' }, ...CLUSTER_OPTIONS, ...FIDELITY_FLAGS } });
       const { runDev, fidelityOptions } = await import('./dev.ts');
-      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, ...clusterFlags(values), env: process.env, ...fidelityOptions(values) });
+      const tick = values['tick-seconds'] === undefined ? undefined : Number(values['tick-seconds']);
+      if (tick !== undefined && !(Number.isFinite(tick) && tick > 0)) throw new Error('--tick-seconds must be a positive number');
+      return runDev({ scenario: values.scenario ?? 'happy', once: values.once ?? false, keepState: values['keep-state'] ?? false, ...(tick !== undefined ? { tickSeconds: tick } : {}), ...clusterFlags(values), env: process.env, ...fidelityOptions(values) });
     }
     case 'cluster': {
       const { values } = parseArgs({ args: rest, options: { port: { type: 'string' }, kubeconfig: { type: 'string' }, state: { type: 'string' }, ...CLUSTER_OPTIONS } });
@@ -90,6 +96,11 @@ async function main(argv: string[]): Promise<number> {
         platform: values.platform, trainingImage: values['training-image'], trainingServiceAccount: values['training-service-account'],
         prometheusUrl: values['prometheus-url'], senderAuth: values['sender-auth'] ?? false,
       });
+    }
+    case 'doctor': {
+      const { values } = parseArgs({ args: rest, options: { namespace: { type: 'string' }, output: { type: 'string', short: 'o' }, catalog: { type: 'string' } } });
+      const { runDoctor } = await import('./doctor.ts');
+      return runDoctor({ env: process.env, namespace: values.namespace, output: values.output, catalogPath: values.catalog });
     }
     case undefined:
     case '-h':

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
 import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts';
 import { startEmulator, type ClusterProfile, type Emulator, type KubeVersion } from './emulator/index.ts';
+import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
@@ -55,6 +56,8 @@ export interface LocalOptions {
   onNotification?: (channel: 'slack' | 'email', summary: string) => void;
   /** Deliver every event this many times (at-least-once; default 1). */
   deliveries?: number;
+  /** Fire the watchdog PingSource this often (seconds) besides its cron schedule; default: only the schedule. */
+  tickSeconds?: number;
   /** `test` makes the Job runner run the real gate script even without sklearn (it then fails, as it should). */
   simulatorMode?: 'dev' | 'test';
   /** What the emulated cluster enforces (docs/openshift.md); default `openshift`, the platform we target. */
@@ -108,7 +111,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   const all = Object.values(rendered).flat();
   const ofKind = (kind: string): object[] => all.filter((o) => (o as { kind?: string }).kind === kind);
   const namespace = (name: string): object => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  await emulator.applyManifests([...(await loadYamlDir('config/crds')), namespace(ns), namespace(ARGOCD_NAMESPACE)]);
+  await emulator.applyManifests([...(await loadYamlDir('config/crds')), ...knativeCrds(), namespace(ns), namespace(ARGOCD_NAMESPACE)]);
   await emulator.applyManifests([...(rendered['rbac/roles.yaml'] ?? []), ...(rendered['configmaps.yaml'] ?? []), ...(rendered['networkpolicies.yaml'] ?? [])]);
   const kubeconfigPath = join(stateDir, 'kubeconfig');
   await emulator.writeKubeconfig(kubeconfigPath, { namespace: ns });
@@ -139,6 +142,8 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     ...(opts.onRecord ? { onRecord: opts.onRecord } : {}),
   });
   closers.push(() => broker.close());
+  // What the cluster of a real install holds besides our Roles: Knative objects, volumes, secrets (mlops doctor reads them).
+  await emulator.applyManifests(localInstall({ catalog, namespace: ns, rendered, brokerUrl: broker.url, secrets }));
 
   const steps = {} as Record<StepName, RunningStep>;
   for (const name of STEP_NAMES) {
@@ -162,9 +167,15 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     closers.push(() => running.close());
   }
 
+  await emulator.applyManifests(readyServices(rendered, urls));
+
   const sinkToBroker = (ce: CloudEvent<unknown>): Promise<void> => broker.send(ce);
   const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });
   closers.push(() => pings.stop());
+  if (opts.tickSeconds) {
+    const tick = setInterval(() => { pings.fireNow(`${ns}/watchdog-tick`).catch(() => undefined); }, opts.tickSeconds * 1000);
+    closers.push(() => clearInterval(tick));
+  }
   const watcherToken = emulator.issueServiceAccountToken(ns, 'mlops-apiserversource');
   const watcherConfig = join(stateDir, 'kubeconfig-apiserversource');
   await emulator.writeKubeconfig(watcherConfig, { token: watcherToken, namespace: ns });

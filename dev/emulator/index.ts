@@ -11,6 +11,7 @@ import { Registry, builtinResources } from './registry.ts';
 import { ADMIN_GROUP, Authorizer, serviceAccountUser } from './rbac.ts';
 import type { UserInfo } from './rbac.ts';
 import { createHandler } from './router.ts';
+import { reviewResources } from './reviews.ts';
 import type { RequestLogEntry } from './router.ts';
 import { Store } from './store.ts';
 import { NEWEST_KUBE_VERSION, createAdmission } from './admission.ts';
@@ -40,6 +41,8 @@ export interface EmulatorOptions {
   historySize?: number;
   /** How often watches that allow bookmarks get one (default 10000 ms). */
   bookmarkIntervalMs?: number;
+  /** Serve OpenShift's security.openshift.io review API (default true: `mlops dev` emulates OpenShift). */
+  openshiftApis?: boolean;
   /** Largest accepted request body (default 3 MiB, like the real server). */
   maxBodyBytes?: number;
   /**
@@ -78,7 +81,7 @@ export interface Emulator {
 const CRD_KIND = 'CustomResourceDefinition';
 
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
-  const registry = new Registry(builtinResources());
+  const registry = new Registry([...builtinResources(), ...reviewResources({ openshift: opts.openshiftApis ?? true })]);
   const store = new Store(registry, opts.historySize ?? 10000);
   const faults = new Faults(opts.seed ?? 1);
   const authorizer = new Authorizer(store);
@@ -212,8 +215,8 @@ function applyOne(store: Store, obj: KubeObject): void {
   const existing = key.name ? store.get(sel, key) : undefined;
   if (existing) {
     const next: KubeObject = { ...withNs, metadata: { ...withNs.metadata, resourceVersion: existing.metadata.resourceVersion } };
-    store.update(sel, next);
-    if (obj.status !== undefined && def.subresources.includes('status')) store.updateStatus(sel, { ...next, status: obj.status });
+    const updated = store.update(sel, next);
+    if (obj.status !== undefined && def.subresources.includes('status')) store.updateStatus(sel, { ...updated, status: obj.status });
   } else {
     store.create(sel, withNs);
     if (obj.status !== undefined && def.subresources.includes('status')) {

@@ -95,6 +95,11 @@ const KINDS: Record<string, MessageSchema> = {
       },
     },
   },
+  // k8s.io/api authorization/v1 generated.proto: SelfSubjectRulesReviewSpec { string namespace = 1; } (`auth can-i --list`).
+  'authorization.k8s.io/v1/SelfSubjectRulesReview': {
+    1: { name: 'metadata', type: 'message', schema: OBJECT_META },
+    2: { name: 'spec', type: 'message', schema: { 1: { name: 'namespace', type: 'string' } } },
+  },
   'v1/ConfigMap': {
     1: { name: 'metadata', type: 'message', schema: OBJECT_META },
     2: { name: 'data', type: 'map', value: 'string' },

@@ -18,7 +18,7 @@ export interface RequestAttributes {
   name?: string;
 }
 
-interface PolicyRule {
+export interface PolicyRule {
   apiGroups?: string[];
   resources?: string[];
   resourceNames?: string[];
@@ -83,6 +83,38 @@ export class Authorizer {
     if (user.groups.includes(ADMIN_GROUP)) return true;
     for (const rule of this.rulesFor(user, a.namespace)) if (ruleAllows(rule, a)) return true;
     return false;
+  }
+
+  /**
+   * Which binding allows the request, worded like the RBAC authorizer's SubjectAccessReview reason
+   * (kubernetes plugin/pkg/auth/authorizer/rbac: `RBAC: allowed by RoleBinding "name/ns" of Role "r" to ServiceAccount "sa/ns"`).
+   */
+  allowedBy(user: UserInfo, a: RequestAttributes): string | undefined {
+    if (user.groups.includes(ADMIN_GROUP)) return '';
+    const roleRules = (kind: string, name: string, namespace: string | undefined): PolicyRule[] => {
+      const found = kind === 'ClusterRole'
+        ? this.store.rawAll('rbac.authorization.k8s.io', 'clusterroles').find((r) => r.metadata.name === name)
+        : this.store.rawAll('rbac.authorization.k8s.io', 'roles').find((r) => r.metadata.namespace === namespace && r.metadata.name === name);
+      return (found?.rules as PolicyRule[] | undefined) ?? [];
+    };
+    const describe = (s: Subject, ns: string | undefined): string =>
+      s.kind === 'ServiceAccount' ? `${s.kind} "${s.name}/${s.namespace ?? ns ?? ''}"` : `${s.kind} "${s.name}"`;
+    for (const b of this.store.rawAll('rbac.authorization.k8s.io', 'clusterrolebindings') as unknown as (Binding & { metadata: { name: string } })[]) {
+      if (b.roleRef?.kind !== 'ClusterRole') continue;
+      const s = (b.subjects ?? []).find((x) => subjectMatches(x, user, undefined));
+      if (s && roleRules('ClusterRole', b.roleRef.name, undefined).some((r) => ruleAllows(r, a))) {
+        return `RBAC: allowed by ClusterRoleBinding "${b.metadata.name}" of ClusterRole "${b.roleRef.name}" to ${describe(s, undefined)}`;
+      }
+    }
+    if (a.namespace === undefined) return undefined;
+    for (const b of this.store.rawAll('rbac.authorization.k8s.io', 'rolebindings') as unknown as (Binding & { metadata: { name: string } })[]) {
+      if (b.metadata.namespace !== a.namespace || !b.roleRef) continue;
+      const s = (b.subjects ?? []).find((x) => subjectMatches(x, user, a.namespace));
+      if (s && roleRules(b.roleRef.kind, b.roleRef.name, a.namespace).some((r) => ruleAllows(r, a))) {
+        return `RBAC: allowed by RoleBinding "${b.metadata.name}/${a.namespace}" of ${b.roleRef.kind} "${b.roleRef.name}" to ${describe(s, a.namespace)}`;
+      }
+    }
+    return undefined;
   }
 
   /** The rules that apply to a user in a namespace (cluster-wide rules always apply). */

@@ -13,6 +13,7 @@ import { toTable } from './table.ts';
 import type { IncludeObject } from './table.ts';
 import type { KubeObject, PropagationPolicy, Verb } from './types.ts';
 import { serveWatch } from './watch.ts';
+import { answerReview, impersonate, partialList, partialObject, wantsMetadata } from './reviews.ts';
 import { openApiV3GroupVersion, openApiV3Root } from './openapi.ts';
 import { decodeKubernetesProtobuf } from './protobuf.ts';
 
@@ -264,11 +265,13 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
   res.on('finish', () => finish(res.statusCode));
   res.on('close', () => finish(res.headersSent ? res.statusCode : 0));
 
-  const user = authenticate(req, ctx.users) ?? (pathToken !== undefined ? ctx.users.get(pathToken) : undefined);
-  if (!user) {
+  const authenticated = authenticate(req, ctx.users) ?? (pathToken !== undefined ? ctx.users.get(pathToken) : undefined);
+  if (!authenticated) {
     sendError(res, unauthorized());
     return;
   }
+  entry.user = authenticated.name;
+  const user = impersonate(req, authenticated, ctx.authorizer, ctx.rbac);
   entry.user = user.name;
 
   const def = ctx.registry.lookup(rp);
@@ -294,7 +297,7 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
   if (rp.namespace !== undefined) attrs.namespace = rp.namespace;
   if (rp.name !== undefined) attrs.name = rp.name;
   // Everyone may ask what they may do (the real system:basic-user role).
-  const selfReview = def.resource === 'selfsubjectaccessreviews';
+  const selfReview = def.group === 'authorization.k8s.io' && (def.resource === 'selfsubjectaccessreviews' || def.resource === 'selfsubjectrulesreviews');
   if (ctx.rbac && !selfReview && !ctx.authorizer.allowed(user, attrs)) {
     sendError(res, forbiddenFor(user, attrs));
     return;
@@ -325,6 +328,7 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
         ? decodeKubernetesProtobuf(await readBody(req, ctx.maxBodyBytes))
         : parseBody((await readBody(req, ctx.maxBodyBytes)).toString('utf8'), contentType);
   const table = wantsTable(req.headers.accept);
+  const metadataOnly = wantsMetadata(req.headers.accept);
   const includeObject = (query.get('includeObject') ?? 'Metadata') as IncludeObject;
   const dryRun = query.getAll('dryRun').includes('All');
   const version = rp.version;
@@ -366,7 +370,7 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
   switch (verb) {
     case 'get': {
       const obj = store.read(ref, { name: rp.name ?? '', namespace: ns });
-      sendJson(res, 200, table ? toTable(def, version, [obj], { resourceVersion: obj.metadata.resourceVersion }, includeObject) : obj);
+      sendJson(res, 200, table ? toTable(def, version, [obj], { resourceVersion: obj.metadata.resourceVersion }, includeObject) : metadataOnly ? partialObject(obj) : obj);
       return;
     }
     case 'list': {
@@ -381,6 +385,7 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
       if (page.continue) meta.continue = page.continue;
       if (page.remainingItemCount !== undefined) meta.remainingItemCount = page.remainingItemCount;
       if (table) sendJson(res, 200, toTable(def, version, page.items, meta, includeObject));
+      else if (metadataOnly) sendJson(res, 200, partialList(page.items, meta));
       else sendJson(res, 200, { apiVersion: apiVersionOf(def.group, version), kind: def.listKind, metadata: meta, items: page.items });
       return;
     }
@@ -408,8 +413,9 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
       return;
     }
     case 'create': {
-      if (selfReview) {
-        sendJson(res, 201, reviewAccess(ctx, user, body as KubeObject | undefined));
+      const review = def.virtual ? answerReview(def, ns, user, body as KubeObject | undefined, ctx.authorizer, ctx.rbac) : undefined;
+      if (review) {
+        sendJson(res, 201, review);
         return;
       }
       if (!body || typeof body !== 'object') throw badRequest('the request body must be an object');
@@ -455,33 +461,6 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
     default:
       throw methodNotSupported(def.group, def.resource, verb);
   }
-}
-
-function reviewAccess(ctx: RouterContext, user: UserInfo, body: KubeObject | undefined): object {
-  const spec = (body?.spec ?? {}) as {
-    resourceAttributes?: { namespace?: string; verb?: string; group?: string; resource?: string; subresource?: string; name?: string };
-    nonResourceAttributes?: { path?: string; verb?: string };
-  };
-  let allowed: boolean;
-  if (spec.resourceAttributes) {
-    const ra = spec.resourceAttributes;
-    const attrs: RequestAttributes = { verb: ra.verb ?? '', group: ra.group ?? '', resource: ra.resource ?? '' };
-    if (ra.subresource) attrs.subresource = ra.subresource;
-    if (ra.namespace) attrs.namespace = ra.namespace;
-    if (ra.name) attrs.name = ra.name;
-    allowed = !ctx.rbac || ctx.authorizer.allowed(user, attrs);
-  } else {
-    allowed = true; // non-resource URLs (discovery, /version) are open to every authenticated user here
-  }
-  const status: Record<string, unknown> = { allowed };
-  if (!allowed) status.reason = '';
-  return {
-    apiVersion: 'authorization.k8s.io/v1',
-    kind: 'SelfSubjectAccessReview',
-    metadata: { creationTimestamp: null },
-    spec,
-    status,
-  };
 }
 
 export type { ResourceDef };
