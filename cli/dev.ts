@@ -9,6 +9,7 @@ import { statusRows, statusTable } from './status.ts';
 import { createKubePort } from '../runtime/kube.ts';
 import type { ClusterProfile, KubeVersion } from '../dev/emulator/index.ts';
 import { z } from 'zod';
+import { checkInvariants, invariantInput, type ChaosOptions } from '../dev/chaos.ts';
 import { DEFAULT_DRAIN_SECONDS, RolloutModes, type KServeRolloutOptions } from '../dev/sim/index.ts';
 import type { ApiServerFaults } from '../dev/sources/index.ts';
 
@@ -17,7 +18,7 @@ const ONCE_TIMEOUT_MS = 180_000;
 export const DEFAULT_TICK_SECONDS = 5;
 
 /** What `mlops dev` emulates of KServe rollouts and of the ApiServerSource adapter (docs/verification.md). */
-export interface FidelityOptions { rollout?: KServeRolloutOptions; apiServerFaults?: ApiServerFaults }
+export interface FidelityOptions { rollout?: KServeRolloutOptions; apiServerFaults?: ApiServerFaults; chaos?: ChaosOptions }
 
 const nonNegative = (flag: string, max: number) => z.coerce.number({ error: `--${flag} must be a number` }).min(0, `--${flag} must be >= 0`).max(max, `--${flag} must be <= ${max}`);
 const FidelityFlags = z.object({
@@ -30,6 +31,9 @@ const FidelityFlags = z.object({
   coalesce: z.boolean().optional(),
   reorder: z.boolean().optional(),
   seed: z.coerce.number({ error: '--seed must be an integer' }).int('--seed must be an integer').optional(),
+  'api-faults': nonNegative('api-faults', 90).optional(),
+  'crash-rate': nonNegative('crash-rate', 90).optional(),
+  'max-deliveries': z.coerce.number({ error: '--max-deliveries must be an integer' }).int('--max-deliveries must be an integer').min(1, '--max-deliveries must be >= 1').max(10, '--max-deliveries must be <= 10').optional(),
 });
 export type FidelityFlags = z.infer<typeof FidelityFlags>;
 
@@ -38,16 +42,25 @@ export function fidelityOptions(values: Record<string, unknown>): FidelityOption
   const parsed = FidelityFlags.safeParse(values);
   if (!parsed.success) throw new Error(parsed.error.issues.map((i) => i.message).join('; '));
   const f = parsed.data;
+  const chaosOn = f['api-faults'] || f['crash-rate'] || (f['max-deliveries'] ?? 1) > 1;
+  const seed = f.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const chaos: ChaosOptions | undefined = chaosOn ? {
+    seed,
+    ...(f['api-faults'] ? { apiFaultsPercent: f['api-faults'] } : {}),
+    ...(f['crash-rate'] ? { crashPercent: f['crash-rate'] } : {}),
+    ...(f['max-deliveries'] ? { maxDeliveries: f['max-deliveries'] } : {}),
+  } : undefined;
   const faults: ApiServerFaults = {
     ...(f['drop-events'] !== undefined ? { dropPercent: f['drop-events'] } : {}),
     ...(f.coalesce ? { coalesce: true } : {}),
     ...(f.reorder ? { reorder: true } : {}),
     // A seed is always chosen (and printed) when a knob is on, so the run can be repeated.
-    ...(f['drop-events'] || f.coalesce || f.reorder || f.seed !== undefined ? { seed: f.seed ?? Math.floor(Math.random() * 2 ** 31) } : {}),
+    ...(f['drop-events'] || f.coalesce || f.reorder || f.seed !== undefined ? { seed } : {}),
   };
   return {
     rollout: { rollout: f.rollout, drainSeconds: f['drain-seconds'], readyDelaySeconds: f['ready-delay-seconds'], ...(f['restart-pod'] ? { restartOnce: true } : {}) },
     ...(Object.keys(faults).length > 0 ? { apiServerFaults: faults } : {}),
+    ...(chaos ? { chaos } : {}),
   };
 }
 
@@ -56,6 +69,7 @@ export async function runDev(opts: {
   scenario: string; once: boolean; keepState?: boolean; tickSeconds?: number; profile?: ClusterProfile; kubeVersion?: KubeVersion; env: Readonly<Record<string, string | undefined>>;
 } & FidelityOptions): Promise<number> {
   const print = (line: string): void => { process.stdout.write(`${line}\n`); };
+  const notified = new Map<string, number>();
   const tickSeconds = opts.tickSeconds ?? DEFAULT_TICK_SECONDS;
   const { catalog, summary } = shortenDeadlines(loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml'));
   print(`deadlines shortened for dev: ${summary}; watchdog tick every ${tickSeconds}s`);
@@ -67,9 +81,14 @@ export async function runDev(opts: {
     ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
     ...(opts.rollout ? { rollout: opts.rollout } : {}),
     ...(opts.apiServerFaults ? { apiServerFaults: opts.apiServerFaults } : {}),
+    ...(opts.chaos ? { chaos: opts.chaos } : {}),
     logger: devLogger(logLevel, {}),
     onRecord: (r) => { if (opts.env.MLOPS_VERBOSE || worthShowing(r)) print(formatRecord(r)); },
-    onNotification: (channel, summary) => { print(`${new Date().toISOString().slice(11, 23)} notify ${channel}: ${summary}`); },
+    onNotification: (channel, summary) => {
+      const run = /\(([a-z0-9-]+)\)/.exec(summary)?.[1];
+      if (run) notified.set(run, (notified.get(run) ?? 0) + 1);
+      print(`${new Date().toISOString().slice(11, 23)} notify ${channel}: ${summary}`);
+    },
   });
   // The state folder (kubeconfigs, model files) goes with the run unless asked to keep it.
   const closeLocal = async (): Promise<void> => {
@@ -83,6 +102,7 @@ export async function runDev(opts: {
   print(`scenario: ${opts.scenario}; cluster: ${local.emulator.profile} ${local.emulator.kubeVersion}; state: ${local.stateDir}`);
   if (opts.rollout) print(`rollout: ${opts.rollout.rollout ?? 'raw'}, drain ${opts.rollout.drainSeconds ?? DEFAULT_DRAIN_SECONDS} s, ready delay ${opts.rollout.readyDelaySeconds ?? 0} s${opts.rollout.restartOnce ? ', one predictor pod restarts' : ''}`);
   if (opts.apiServerFaults) print(`apiserver source faults: ${JSON.stringify(opts.apiServerFaults)}`);
+  if (opts.chaos) print(`chaos: ${JSON.stringify(opts.chaos)}`);
 
   if (!opts.once) {
     print('serving; Ctrl-C to stop');
@@ -117,6 +137,18 @@ export async function runDev(opts: {
     ok &&= good;
     print(`  ${model}: ${run?.metadata.name ?? '-'} ${phase}${want ? ` (expected ${want})` : ''}${run?.status?.gate?.simulated ? ' [gate report simulated: sklearn not available]' : ''} ${good ? 'ok' : 'FAIL'}`);
   }
+  // What every run must keep, chaos or not (docs/run-lifecycle.md).
+  const problems = checkInvariants(await invariantInput(createKubePort({ kubeconfigPath: local.kubeconfigPath, namespace: DEV_NAMESPACE }), {
+    expected: Object.fromEntries(models.map((m) => [m, local.expected[m]])),
+    isvcOf: new Map(catalog.models.filter((m) => models.includes(m.name)).map((m) => [m.name, m.inferenceService])),
+    seeded: new Set(models.map((m) => `${m}-seed`)),
+    notifications: notified,
+  }));
+  print('');
+  const injected = local.emulator.requests.filter((r) => r.status === 0 || r.status >= 500 || r.status === 409).length;
+  print(`invariants: ${problems.length === 0 ? 'ok' : `${problems.length} violated`} (steps stopped dead: ${local.crashes.crashes}; API answers 5xx/409/reset: ${injected}; notifications: ${[...notified.values()].reduce((a, b) => a + b, 0)})`);
+  for (const p of problems) print(`  FAIL ${p}`);
+  ok &&= problems.length === 0;
   await closeLocal();
   return ok ? 0 : 1;
 }

@@ -23,15 +23,14 @@ export interface ChaosOptions {
 /**
  * The emulator's fault rules for `--api-faults P`: half of P as 500s on writes, a quarter as 409 Conflicts on
  * updates and patches (a create's 409 means AlreadyExists and is not a fault a real server injects), an eighth as
- * connection resets, a quarter as 503s on reads; and latency on P of everything. Watches are spared: the local
- * ApiServerSource has its own knobs (--drop-events, --coalesce, --reorder).
+ * connection resets, a quarter as 503s on gets; and latency on P of everything. Only the functions' requests
+ * (`userPrefix`): the local ApiServerSource has its own knobs (--drop-events, --coalesce, --reorder).
  */
-export function apiFaultRules(percent: number): FaultRule[] {
+export function apiFaultRules(percent: number, userPrefix: string): FaultRule[] {
   const p = Math.min(Math.max(percent, 0), 100) / 100;
   if (p === 0) return [];
-  return [
+  const rules: FaultRule[] = [
     { verb: 'get', rate: p / 4, status: 503, message: 'injected: etcd leader changed' },
-    { verb: 'list', rate: p / 4, status: 503, message: 'injected: etcd leader changed' },
     { verb: 'create', rate: p / 2, status: 500, message: 'injected: internal error' },
     { verb: 'update', rate: p / 2, status: 500, message: 'injected: internal error' },
     { verb: 'patch', rate: p / 2, status: 500, message: 'injected: internal error' },
@@ -43,6 +42,7 @@ export function apiFaultRules(percent: number): FaultRule[] {
     { verb: 'list', rate: p, latencyMs: 15 },
     { verb: 'write', rate: p, latencyMs: 15 },
   ];
+  return rules.map((r) => ({ ...r, userPrefix }));
 }
 
 /** A step stopped dead: what it did so far happened, nothing after; the broker sees a failure and redelivers. */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
 import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts';
+import { apiFaultRules, crashing, seeded, type ChaosOptions, type CrashCounter } from './chaos.ts';
 import { startEmulator, type ClusterProfile, type Emulator, type KubeVersion } from './emulator/index.ts';
 import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
@@ -66,6 +67,8 @@ export interface LocalOptions {
   kubeVersion?: KubeVersion;
   /** KServe rollout emulation: raw|serverless, drain, ready delay, one restart (docs/verification.md). */
   rollout?: KServeRolloutOptions;
+  /** API faults, steps stopping dead between effects, events delivered 1..N times (dev/chaos.ts). */
+  chaos?: ChaosOptions;
   /** Lossy local ApiServerSource: dropped, coalesced, reordered deliveries (dev/sources/apiserver.ts). */
   apiServerFaults?: ApiServerFaults;
 }
@@ -81,6 +84,8 @@ export interface Local {
   /** Terminal phase and event types per model for one run of each, as the scenario scripts them. */
   expected: Record<string, ExpectedRun>;
   secrets: Record<string, string>;
+  /** How often a step was stopped dead by `chaos.crashPercent`. */
+  crashes: CrashCounter;
   close(): Promise<void>;
 }
 
@@ -128,6 +133,10 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     if (value) secrets[key] = value;
   }
 
+  // Chaos (dev/chaos.ts): one seeded PRNG for delivery counts and crashes; the API faults have their own.
+  const chaos = opts.chaos;
+  const random = seeded(chaos?.seed ?? 1);
+  const crashes: CrashCounter = { crashes: 0 };
   // Broker first (functions need K_SINK), subscribers resolved lazily once the steps listen.
   const urls = new Map<string, string>();
   const brokerManifest = ofKind('Broker')[0] as { spec?: { delivery?: object } } | undefined;
@@ -139,6 +148,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     resolve: (ref) => (ref.kind === 'Service' ? urls.get(ref.name) : ref.kind === 'Broker' ? undefined : undefined),
     timeScale: opts.timeScale ?? 0.01,
     ...(opts.deliveries ? { deliveries: opts.deliveries } : {}),
+    ...(chaos?.maxDeliveries ? { deliveryCount: () => 1 + Math.floor(random() * (chaos.maxDeliveries ?? 1)) } : {}),
     ...(opts.onRecord ? { onRecord: opts.onRecord } : {}),
   });
   closers.push(() => broker.close());
@@ -152,14 +162,17 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     await emulator.writeKubeconfig(kubeconfig, { token, namespace: ns });
     const settings = loadSettings({
       ...secrets, FUNCTION: name, NAMESPACE: ns, KUBECONFIG: kubeconfig, K_SINK: broker.url, MLOPS_MODE: 'dev', LOG_LEVEL: opts.env.LOG_LEVEL ?? 'info',
+      // The reconcile's head start for the event path follows the local tick (30 s on a cluster).
+      ...(opts.tickSeconds ? { RECONCILE_GRACE_SECONDS: String(Math.max(1, Math.min(30, Math.round(opts.tickSeconds)))) } : {}),
     });
     const logger = opts.logDestination
       ? createLogger({ name, level: opts.env.LOG_LEVEL ?? 'debug', secrets: secretValues(settings), destination: opts.logDestination })
       : opts.logger ? opts.logger.child({ step: name }) : silentLogger();
-    const deps = createDeps(settings, {
+    let deps = createDeps(settings, {
       catalog, logger, kube: createKubePort({ kubeconfigPath: kubeconfig, namespace: ns }),
       ...(opts.clock ? { clock: opts.clock } : {}),
     });
+    if (chaos?.crashPercent) deps = { ...deps, ...crashing(name, deps.kube, deps.sink, chaos.crashPercent, random, crashes) };
     const step = await StepLoaders[name]();
     const running = await serveStep(step, deps, { port: 0 });
     urls.set(name, running.url);
@@ -168,6 +181,10 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   }
 
   await emulator.applyManifests(readyServices(rendered, urls));
+  if (chaos?.apiFaultsPercent) {
+    emulator.faults.reseed(chaos.seed);
+    emulator.faults.set(apiFaultRules(chaos.apiFaultsPercent, `system:serviceaccount:${ns}:mlops-`));
+  }
 
   const sinkToBroker = (ce: CloudEvent<unknown>): Promise<void> => broker.send(ce);
   const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });
@@ -196,7 +213,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   closers.push(() => sims.close());
 
   return {
-    emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets,
+    emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets, crashes,
     async close() {
       for (const close of closers.reverse()) {
         try { await close(); } catch { /* keep closing the rest */ }

@@ -45,6 +45,8 @@ export type BrokerOptions = {
    * may; tests use it to prove that redelivery changes nothing.
    */
   deliveries?: number;
+  /** How often to deliver each matched event, asked per delivery (chaos: 1..N at random); wins over `deliveries`. */
+  deliveryCount?: () => number;
 };
 
 export type Broker = {
@@ -447,7 +449,10 @@ export async function startBroker(opts: BrokerOptions): Promise<Broker> {
       } catch (err) {
         log?.error({ err, trigger: trigger.name }, 'trigger filter failed');
       }
-      if (matched) for (let i = 0; i < (opts.deliveries ?? 1); i++) void deliver(trigger, event, ttl);
+      if (matched) {
+        const times = opts.deliveryCount ? opts.deliveryCount() : (opts.deliveries ?? 1);
+        for (let i = 0; i < times; i++) void deliver(trigger, event, ttl);
+      }
     }
   };
 

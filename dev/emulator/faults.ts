@@ -9,6 +9,8 @@ export interface FaultRule {
   resource?: string;
   subresource?: string;
   namespace?: string;
+  /** Only requests of users whose name starts with this (e.g. the functions' ServiceAccounts). */
+  userPrefix?: string;
   /** Probability per matching request; default 1. */
   rate?: number;
   /** Answer with this HTTP status (a Status body with the matching reason). */
@@ -25,6 +27,7 @@ export interface FaultRequest {
   resource: string;
   subresource?: string;
   namespace?: string;
+  user?: string;
 }
 
 export interface FaultDecision {
@@ -94,6 +97,7 @@ export class Faults {
       if (r.resource !== undefined && r.resource !== req.resource) continue;
       if (r.subresource !== undefined && r.subresource !== req.subresource) continue;
       if (r.namespace !== undefined && r.namespace !== req.namespace) continue;
+      if (r.userPrefix !== undefined && !(req.user ?? '').startsWith(r.userPrefix)) continue;
       if (this.random() >= (r.rate ?? 1)) continue;
       if (r.latencyMs) out.latencyMs += r.latencyMs;
       if (out.reset || out.status !== undefined) continue;

@@ -303,7 +303,7 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
     return;
   }
 
-  const faultReq: { verb: string; resource: string; subresource?: string; namespace?: string } = { verb, resource: def.resource };
+  const faultReq: { verb: string; resource: string; subresource?: string; namespace?: string; user?: string } = { verb, resource: def.resource, user: user.name };
   if (rp.subresource !== undefined) faultReq.subresource = rp.subresource;
   if (rp.namespace !== undefined) faultReq.namespace = rp.namespace;
   const fault = ctx.faults.decide(faultReq);
