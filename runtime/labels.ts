@@ -21,6 +21,11 @@ export const Annotations = {
   modelRelease: 'mlops.dev/model-release',
   queuedRequest: 'mlops.dev/queued-request',
   idempotencyKey: 'mlops.dev/idempotency-key',
+  /**
+   * The watchdog is about to end the run and owes `run.failed` (`{"step","reason"}`): written before the run
+   * ends, removed once sent, so a watchdog stopped in between sends it on the next tick (docs/run-lifecycle.md).
+   */
+  pendingNotice: 'mlops.dev/pending-notice',
 } as const;
 
 export type StepLabel = 'training' | 'copy' | 'gate' | 'promote' | 'verify' | 'rollback' | 'lock';

@@ -1,7 +1,7 @@
-import { EventTypes, buildEvent, type TrainingRequested } from '../../events/index.ts';
+import { EventTypes, MESSAGE_MAX, buildEvent, clip, type RunStep, type TrainingRequested } from '../../events/index.ts';
 import { finishRun, resubmitQueued } from '../../runtime/finish.ts';
 import { ConflictError, type KubeObject, type KubePort } from '../../runtime/kube.ts';
-import { Labels, MANAGER } from '../../runtime/labels.ts';
+import { Annotations, Labels, MANAGER } from '../../runtime/labels.ts';
 import { releaseLock } from '../../runtime/lock.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { updateRunStatus } from '../../runtime/modelrun.ts';
@@ -48,6 +48,12 @@ export async function rememberCatchUp(kube: KubePort, model: string, slot: strin
 
 /** A reconcile action: wake a step (one event per run, target and tick: a redelivered tick sends the same id) or fix a lagging phase label. */
 export async function runReconcileAction(action: ReconcileAction, deps: StepDeps, tickId: string): Promise<void> {
+  if (action.kind === 'resend-run-failed') {
+    await sendRunFailed(deps, { model: action.model, run: action.run, step: action.step, reason: action.reason, message: action.message }, {});
+    await clearPendingNotice(deps.kube, action.run);
+    deps.logger.warn({ run: action.run }, 'reconcile: run.failed owed by an interrupted tick sent');
+    return;
+  }
   if (action.kind === 'sync-label') {
     await deps.kube.mergePatch(Resources.modelRun, action.run, { metadata: { labels: { [Labels.phase]: action.phase } } });
     return;
@@ -132,6 +138,8 @@ async function failRun(action: Extract<WatchdogAction, { kind: 'fail-run' }>, de
   if (action.kill.kind === 'nvj') await kube.delete(Resources.notebookValidationJob, action.kill.name, { propagationPolicy: 'Background' });
   else await kube.delete(Resources.job, action.kill.name, { propagationPolicy: 'Background' });
 
+  // Owe the notice before ending the run: a watchdog stopped after the end still sends it next tick.
+  await kube.mergePatch(Resources.modelRun, action.run, { metadata: { annotations: { [Annotations.pendingNotice]: JSON.stringify({ step: action.step, reason: action.reason }) } } });
   const now = deps.clock.now().toISOString();
   let wrote = false;
   const run = await finishRun(deps, action.run, {
@@ -148,13 +156,20 @@ async function failRun(action: Extract<WatchdogAction, { kind: 'fail-run' }>, de
   });
   // finishRun is a CAS: the patch ran AND the stored result is ours only if this tick ended the run.
   const ended = wrote && run?.status?.phase === 'Failed' && run.status.message === action.message && run.status.steps?.[action.step]?.finished === now;
-  if (!ended) return;
-  await deps.sink.send(buildEvent(EventTypes.runFailed, {
-    step: STEP,
-    data: { model: action.model, run: action.run, step: action.step, reason: action.reason, message: action.message },
-    ...trace,
-  }));
-  deps.logger.warn({ run: action.run, step: action.step, reason: action.reason }, 'run failed by the watchdog');
+  if (ended) {
+    await sendRunFailed(deps, { model: action.model, run: action.run, step: action.step, reason: action.reason, message: action.message }, trace);
+    deps.logger.warn({ run: action.run, step: action.step, reason: action.reason }, 'run failed by the watchdog');
+  }
+  await clearPendingNotice(kube, action.run);
+}
+
+/** `run.failed` with its deterministic id (`<run>.run.failed`): a resend is the same event, de-duplicated by notify. */
+async function sendRunFailed(deps: StepDeps, data: { model: string; run: string; step: Exclude<RunStep, 'watchdog'>; reason: string; message: string }, trace: { traceparent?: string }): Promise<void> {
+  await deps.sink.send(buildEvent(EventTypes.runFailed, { step: STEP, data: { ...data, message: clip(data.message, MESSAGE_MAX) }, ...trace }));
+}
+
+async function clearPendingNotice(kube: KubePort, run: string): Promise<void> {
+  await kube.mergePatch(Resources.modelRun, run, { metadata: { annotations: { [Annotations.pendingNotice]: null } } });
 }
 
 /** Same identity as runtime/finish.ts gives a queued request, so both paths de-duplicate to one. */

@@ -40,6 +40,16 @@ const pod = (release: string, ready: boolean, readyFor: number, deleting = false
 const cases: Array<{ name: string; world: ReconcileWorld; expected: ReconcileAction[] }> = [
   { name: 'a terminal run is left alone', world: world(run({ phase: 'Succeeded' })), expected: [] },
   { name: 'a terminal run whose phase label lags gets the label synced', world: world(run({ phase: 'Failed' }, 'Training')), expected: [{ kind: 'sync-label', run: RUN, phase: 'Failed' }] },
+  {
+    name: 'a tick ended the run but stopped before sending run.failed: send it now (the owed notice is on the run)',
+    world: world({ ...run({ phase: 'Failed', message: 'deadline exceeded in gate after 3 min' }), metadata: { name: RUN, labels: { 'mlops.dev/model': AD, 'mlops.dev/phase': 'Failed' }, annotations: { 'mlops.dev/pending-notice': '{"step":"gate","reason":"deadline"}' } } }),
+    expected: [{ kind: 'resend-run-failed', run: RUN, model: AD, step: 'gate', reason: 'deadline', message: 'deadline exceeded in gate after 3 min' }],
+  },
+  {
+    name: 'an owed notice on a run that ended otherwise (verified meanwhile) is not sent',
+    world: world({ ...run({ phase: 'Succeeded', message: 'verified' }), metadata: { name: RUN, labels: { 'mlops.dev/model': AD, 'mlops.dev/phase': 'Succeeded' }, annotations: { 'mlops.dev/pending-notice': '{"step":"verify","reason":"deadline"}' } } }),
+    expected: [],
+  },
   { name: 'training still running: nothing', world: world(run({ phase: 'Training', steps: { training: { started: ago(600) } } }), { nvj: { phase: 'Running' } }), expected: [] },
   {
     name: 'NVJ succeeded a while ago but the run is still Training (training.succeeded or the NVJ update lost): wake track-training',

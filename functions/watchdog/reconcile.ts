@@ -1,6 +1,7 @@
-import type { ReconcileTarget } from '../../events/index.ts';
+import { z } from 'zod';
+import { RunStep, type ReconcileTarget } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
-import { Labels, jobNameFor } from '../../runtime/labels.ts';
+import { Annotations, Labels, jobNameFor } from '../../runtime/labels.ts';
 import { isTerminalPhase, type ModelRun } from '../../runtime/resources.ts';
 
 // The level-triggered half of the run lifecycle (docs/run-lifecycle.md): on every tick, for each unfinished run,
@@ -50,9 +51,25 @@ export interface ReconcileWorld {
 export type ReconcileAction =
   | { kind: 'poke'; run: string; model: string; target: ReconcileTarget; reason: string }
   /** `mlops.dev/phase` lags status.phase (its write after the status write was lost): make it agree. */
-  | { kind: 'sync-label'; run: string; phase: string };
+  | { kind: 'sync-label'; run: string; phase: string }
+  /** A tick ended the run but stopped before sending its `run.failed` (the pending-notice annotation says so). */
+  | { kind: 'resend-run-failed'; run: string; model: string; step: Exclude<RunStep, 'watchdog'>; reason: string; message: string };
 
 const NVJ_DONE = new Set(['Succeeded', 'Failed']);
+
+const PendingNotice = z.object({ step: RunStep.exclude(['watchdog']), reason: z.string().min(1).max(128) });
+
+/** The run.failed a tick owes (annotation written before it ended the run), if any. */
+function pendingNotice(run: ModelRun): z.infer<typeof PendingNotice> | undefined {
+  const raw = run.metadata.annotations?.[Annotations.pendingNotice];
+  if (!raw) return undefined;
+  try {
+    const parsed = PendingNotice.safeParse(JSON.parse(raw));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export function decideReconcile(world: ReconcileWorld): ReconcileAction[] {
   const actions: ReconcileAction[] = [];
@@ -69,6 +86,8 @@ export function decideReconcile(world: ReconcileWorld): ReconcileAction[] {
     const status = run.status ?? {};
     const phase = status.phase;
     if (phase && run.metadata.labels?.[Labels.phase] !== phase) actions.push({ kind: 'sync-label', run: name, phase });
+    const owed = pendingNotice(run);
+    if (owed && phase === 'Failed') actions.push({ kind: 'resend-run-failed', run: name, model: run.spec.model, step: owed.step, reason: owed.reason, message: status.message ?? `deadline exceeded in ${owed.step}` });
     if (!phase || phase === 'Pending' || isTerminalPhase(phase)) continue;
     const model = world.models.get(run.spec.model);
     if (!model) continue;
