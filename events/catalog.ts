@@ -327,7 +327,7 @@ export const RunFailed = z
 export type RunFailed = z.infer<typeof RunFailed>;
 
 /** Steps a reconcile may wake (each decides from the cluster, never from this event's data). */
-export const ReconcileTarget = z.enum(['track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint']);
+export const ReconcileTarget = z.enum(['start-training', 'track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint']);
 export type ReconcileTarget = z.infer<typeof ReconcileTarget>;
 
 export const RunReconcile = z

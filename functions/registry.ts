@@ -26,7 +26,7 @@ export function isStepName(name: string): name is StepName {
 export const Consumes: Record<StepName, readonly string[]> = {
   'drift-intake': [],
   'git-intake': [],
-  'start-training': ['dev.mlops.training.requested.v1', 'dev.knative.sources.ping', 'dev.tekton.event.pipelinerun.successful.v1'],
+  'start-training': ['dev.mlops.run.reconcile.v1', 'dev.mlops.training.requested.v1', 'dev.knative.sources.ping', 'dev.tekton.event.pipelinerun.successful.v1'],
   'track-training': ['dev.mlops.run.reconcile.v1', 'dev.knative.apiserver.resource.update'],
   'copy-gpu-model': ['dev.mlops.run.reconcile.v1', 'dev.mlops.training.succeeded.v1', 'dev.knative.apiserver.resource.update'],
   'gate-health': ['dev.mlops.run.reconcile.v1', 'dev.mlops.training.succeeded.v1', 'dev.mlops.model.copied.v1', 'dev.knative.apiserver.resource.update'],

@@ -6,7 +6,11 @@ import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideStart, type StartState } from './decide.ts';
 import { LockRaceLost, STEP, runStartEffects } from './effects.ts';
-import { normalise, type StartRequest } from './request.ts';
+import { normalise, type Normalised, type StartRequest } from './request.ts';
+import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
+import { findModel } from '../../runtime/catalog.ts';
+import type { TrainingRequested } from '../../events/index.ts';
+import type { CloudEvent } from 'cloudevents';
 import { faasModule } from '../../runtime/faas.ts';
 
 // start-training: training.requested, PingSource ticks and Tekton pipelinerun.successful → one ModelRun + NVJ per
@@ -17,7 +21,7 @@ export const step: StepDefinition = {
   input: 'cloudevent',
   async handle(input: StepInput, deps: StepDeps): Promise<StepReply> {
     if (input.kind !== 'event') throw invalid('start-training takes CloudEvents');
-    const normalised = normalise(input.event, deps.catalog);
+    const normalised = isReconcile(input.event) ? await pendingRun(input.event, deps) : normalise(input.event, deps.catalog);
     if (normalised.kind === 'ignore') {
       deps.logger.debug({ reason: normalised.reason }, 'ignored');
       return empty;
@@ -37,6 +41,26 @@ export const step: StepDefinition = {
     }
   },
 };
+
+/**
+ * The watchdog's reconcile about a run still Pending (a delivery stopped after creating the ModelRun, before its
+ * NVJ): the request is the run's own spec, so deciding again finishes what the first delivery started.
+ */
+async function pendingRun(event: CloudEvent<unknown>, deps: StepDeps): Promise<Normalised> {
+  const target = reconcileRun(event, STEP);
+  if (!target) return { kind: 'ignore', reason: 'a reconcile for another step' };
+  const run = await getRun(deps.kube, target.run);
+  if (!run || (run.status?.phase ?? 'Pending') !== 'Pending') return { kind: 'ignore', reason: `run ${target.run} is not Pending` };
+  const model = findModel(deps.catalog, run.spec.model);
+  if (!model) return { kind: 'ignore', reason: `model ${run.spec.model} left the catalog` };
+  const t = run.spec.training ?? {};
+  const data: TrainingRequested = {
+    model: run.spec.model, trigger: run.spec.trigger,
+    ...(t.dataSource ? { dataSource: t.dataSource } : {}), ...(t.trainingHours ? { trainingHours: t.trainingHours } : {}),
+    ...(run.spec.provenance ? { provenance: run.spec.provenance } : {}),
+  };
+  return { kind: 'request', request: { data, idempotencyKey: run.spec.idempotencyKey, model, origin: { source: event.source, id: event.id } } };
+}
 
 async function readState(request: StartRequest, runName: string, deps: StepDeps): Promise<StartState> {
   const { kube } = deps;

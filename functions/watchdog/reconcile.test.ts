@@ -50,6 +50,16 @@ const cases: Array<{ name: string; world: ReconcileWorld; expected: ReconcileAct
     world: world({ ...run({ phase: 'Succeeded', message: 'verified' }), metadata: { name: RUN, labels: { 'mlops.dev/model': AD, 'mlops.dev/phase': 'Succeeded' }, annotations: { 'mlops.dev/pending-notice': '{"step":"verify","reason":"deadline"}' } } }),
     expected: [],
   },
+  {
+    name: 'a run created a while ago that never left Pending (start-training stopped before its NVJ): wake start-training',
+    world: world({ ...run({}), metadata: { name: RUN, creationTimestamp: ago(40), labels: { 'mlops.dev/model': AD } } }),
+    expected: [poke('start-training', 'run not started')],
+  },
+  {
+    name: 'a Pending run created seconds ago is start-training\'s own business',
+    world: world({ ...run({}), metadata: { name: RUN, creationTimestamp: ago(2), labels: { 'mlops.dev/model': AD } } }),
+    expected: [],
+  },
   { name: 'training still running: nothing', world: world(run({ phase: 'Training', steps: { training: { started: ago(600) } } }), { nvj: { phase: 'Running' } }), expected: [] },
   {
     name: 'NVJ succeeded a while ago but the run is still Training (training.succeeded or the NVJ update lost): wake track-training',

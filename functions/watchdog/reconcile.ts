@@ -88,9 +88,15 @@ export function decideReconcile(world: ReconcileWorld): ReconcileAction[] {
     if (phase && run.metadata.labels?.[Labels.phase] !== phase) actions.push({ kind: 'sync-label', run: name, phase });
     const owed = pendingNotice(run);
     if (owed && phase === 'Failed') actions.push({ kind: 'resend-run-failed', run: name, model: run.spec.model, step: owed.step, reason: owed.reason, message: status.message ?? `deadline exceeded in ${owed.step}` });
-    if (!phase || phase === 'Pending' || isTerminalPhase(phase)) continue;
+    if (isTerminalPhase(phase)) continue;
     const model = world.models.get(run.spec.model);
     if (!model) continue;
+    if (!phase || phase === 'Pending') {
+      // Created, never started (a start-training delivery stopped before the NVJ): finish it from the run's spec.
+      const created = run.metadata.creationTimestamp;
+      if (settled(created === undefined ? undefined : new Date(created).toISOString())) actions.push({ kind: 'poke', run: name, model: run.spec.model, target: 'start-training', reason: 'run not started' });
+      continue;
+    }
     const steps = status.steps ?? {};
     const poke = (target: ReconcileTarget, reason: string): void => { actions.push({ kind: 'poke', run: name, model: run.spec.model, target, reason }); };
     /** A step whose Job is `<run>-<suffix>`: start it when its inputs stood long enough, or conclude it when the Job ended. */
