@@ -34,6 +34,10 @@ export interface ExpectedRun {
   phase: ExpectedPhase;
   /** The CloudEvent types of the run, in order. */
   events: EventType[];
+  /** Checks the gate must have failed (a subset of status.gate.checks that are not ok). */
+  failedChecks?: string[];
+  /** The release served before the run must still be served after it. */
+  keepsServed?: boolean;
 }
 
 export interface Scenario {
@@ -120,8 +124,10 @@ export function expectedRuns(scenario: Scenario, catalog: Catalog): Record<strin
         out[model.name] = { phase: 'Failed', events: [...started, EventTypes.runFailed] };
         break;
       case 'bad-model':
-      case 'worse-model':
         out[model.name] = { phase: 'Rejected', events: [...trained, EventTypes.modelRejected] };
+        break;
+      case 'worse-model':
+        out[model.name] = { phase: 'Rejected', events: [...trained, EventTypes.modelRejected], failedChecks: ['baseline-metrics'], keepsServed: true };
         break;
       case 'ok':
         out[model.name] = scenario.predictor === 'wrong-after-first'
