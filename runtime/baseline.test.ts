@@ -21,3 +21,25 @@ describe('baselineSummary', () => {
     expect(baselineSummary(report)).toBe(expected);
   });
 });
+
+describe('mlops runs shows the comparison', () => {
+  test('the timeline carries the baseline line under the gate verdict', async () => {
+    const { timeline } = await import('../cli/status.ts');
+    const text = timeline({
+      apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun',
+      metadata: { name: 'anomaly-detector-r1', creationTimestamp: '2026-11-22T09:00:00Z' },
+      spec: { model: 'anomaly-detector', trigger: 'schedule', idempotencyKey: 'k', profile: 'cpu' },
+      status: {
+        phase: 'Rejected',
+        gate: {
+          verdict: 'rejected', checks: [{ name: 'output-values', ok: true }, { name: 'baseline-agreement', ok: false }],
+          report: { baseline: { ...base, served: { state: 'release', release: 'r0' }, comparison: { agreement: 0.55, candidateRate: 0.56, servedRate: 0.11, rateChange: 0.45 } } },
+        },
+      },
+    });
+    expect(text.split('\n').slice(2, 4)).toEqual([
+      '  gate verdict rejected: output-values, baseline-agreement FAILED',
+      '  baseline vs served release r0 on 400 reference rows with targets: agreement 0.55 (min 0.9), anomaly rate 0.11 → 0.56 (max change 0.1)',
+    ]);
+  });
+});
