@@ -1,9 +1,11 @@
 import { rm } from 'node:fs/promises';
 import { formatRecord, type DeliveryRecord } from '../dev/broker/index.ts';
 import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
-import { loadCatalog } from '../runtime/catalog.ts';
+import type { ExpectedRun } from '../dev/sim/scenarios.ts';
+import { loadCatalog, type Catalog } from '../runtime/catalog.ts';
 import { shortenDeadlines } from '../dev/deadlines.ts';
-import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
+import { Annotations } from '../runtime/labels.ts';
+import { Resources, isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
 import { waitForSignal } from './signals.ts';
 import { statusRows, statusTable } from './status.ts';
 import { createKubePort } from '../runtime/kube.ts';
@@ -112,6 +114,7 @@ export async function runDev(opts: {
   }
 
   const models = catalog.models.filter((m) => m.enabled && m.schedule).map((m) => m.name);
+  const servedBefore = new Map(models.map((m) => [m, servedRelease(local, m, catalog)]));
   for (const model of models) await local.pings.fireNow(`${DEV_NAMESPACE}/schedule-${model}`);
   const deadline = Date.now() + ONCE_TIMEOUT_MS;
   let finished: Map<string, ModelRun> = new Map();
@@ -133,9 +136,10 @@ export async function runDev(opts: {
     const run = finished.get(model);
     const phase = run?.status?.phase ?? '(no terminal run)';
     const want = local.expected[model]?.phase;
-    const good = run !== undefined && (want === undefined || want === phase);
+    const missing = missingExpectations(local.expected[model], run, servedBefore.get(model), servedRelease(local, model, catalog));
+    const good = run !== undefined && (want === undefined || want === phase) && missing.length === 0;
     ok &&= good;
-    print(`  ${model}: ${run?.metadata.name ?? '-'} ${phase}${want ? ` (expected ${want})` : ''}${run?.status?.gate?.simulated ? ' [gate report simulated: sklearn not available]' : ''} ${good ? 'ok' : 'FAIL'}`);
+    print(`  ${model}: ${run?.metadata.name ?? '-'} ${phase}${want ? ` (expected ${want})` : ''}${run?.status?.gate?.simulated ? ' [gate report simulated: sklearn not available]' : ''} ${good ? 'ok' : 'FAIL'}${missing.length ? ` (${missing.join('; ')})` : ''}`);
   }
   // What every run must keep, chaos or not (docs/run-lifecycle.md).
   const problems = checkInvariants(await invariantInput(createKubePort({ kubeconfigPath: local.kubeconfigPath, namespace: DEV_NAMESPACE }), {
@@ -166,3 +170,20 @@ function terminalRuns(runs: ModelRun[]): Map<string, ModelRun> {
   return out;
 }
 
+
+/** The release the model's InferenceService is pointed at (the restart annotation), if any. */
+function servedRelease(local: Awaited<ReturnType<typeof startLocal>>, model: string, catalog: Catalog): string | undefined {
+  const name = catalog.models.find((m) => m.name === model)?.inferenceService ?? model;
+  const isvc = local.emulator.store.get({ apiVersion: Resources.inferenceService.apiVersion, kind: Resources.inferenceService.kind }, { name, namespace: DEV_NAMESPACE }) as
+    { spec?: { predictor?: { annotations?: Record<string, string> } } } | undefined;
+  return isvc?.spec?.predictor?.annotations?.[Annotations.modelRelease];
+}
+
+/** What a scenario expects beyond the phase: the gate checks that failed, the release still served. */
+function missingExpectations(want: ExpectedRun | undefined, run: ModelRun | undefined, before: string | undefined, after: string | undefined): string[] {
+  const missing: string[] = [];
+  const failed = new Set((run?.status?.gate?.checks ?? []).filter((c) => !c.ok).map((c) => c.name));
+  for (const name of want?.failedChecks ?? []) if (!failed.has(name)) missing.push(`gate check ${name} did not fail`);
+  if (want?.keepsServed && (before === undefined || before !== after)) missing.push(`served release ${before ?? 'none'} became ${after ?? 'none'}`);
+  return missing;
+}

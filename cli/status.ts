@@ -1,4 +1,5 @@
 import { CronExpressionParser } from 'cron-parser';
+import { baselineSummary } from '../runtime/baseline.ts';
 import { loadCatalog, type CatalogModel } from '../runtime/catalog.ts';
 import { createKubePort, type KubePort, type KubeObject } from '../runtime/kube.ts';
 import { Labels, lockNameFor } from '../runtime/labels.ts';
@@ -88,6 +89,8 @@ export function timeline(run: Run): string {
     lines.push(`  ${name.padEnd(9)} ${rec.started ? iso(rec.started) : '-'} → ${rec.finished ? iso(rec.finished) : '…'}  ${rec.outcome ?? 'running'}${rec.message ? `  ${rec.message}` : ''}`);
   }
   if (s.gate?.verdict) lines.push(`  gate verdict ${s.gate.verdict}${s.gate.simulated ? ' (simulated)' : ''}: ${(s.gate.checks ?? []).map((c) => `${c.name}${c.ok ? '' : ' FAILED'}`).join(', ')}`);
+  const baseline = baselineSummary(s.gate?.report);
+  if (baseline) lines.push(`  ${baseline}`);
   if (s.release?.promoted) lines.push(`  release ${s.release.promoted} (replaced ${s.release.replaced ?? 'none'})${s.release.restored ? `, restored ${s.release.restored}` : ''}`);
   for (const w of s.warnings ?? []) lines.push(`  warning: ${w}`);
   return `${lines.join('\n')}\n`;

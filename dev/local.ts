@@ -13,7 +13,7 @@ import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
-import { Scenarios, getScenario, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
+import { Scenarios, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
 import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -98,7 +98,8 @@ export function resolveScenario(name: string): Scenario {
 export async function startLocal(opts: LocalOptions): Promise<Local> {
   const scenario = resolveScenario(opts.scenario);
   // A scenario that pins the profile (happy-cpu, happy-gpu) runs every model that way.
-  const catalog: Catalog = scenario.profile ? { ...opts.catalog, models: opts.catalog.models.map((m) => ({ ...m, profile: scenario.profile as 'cpu' | 'gpu' })) } : opts.catalog;
+  const pinned: Catalog = scenario.profile ? { ...opts.catalog, models: opts.catalog.models.map((m) => ({ ...m, profile: scenario.profile as 'cpu' | 'gpu' })) } : opts.catalog;
+  const catalog = scenarioCatalog(scenario, pinned);
   const stateDir = opts.stateDir ?? await mkdtemp(join(tmpdir(), 'mlops-dev-'));
   await mkdir(stateDir, { recursive: true });
   const rendered = renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local' });

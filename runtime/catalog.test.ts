@@ -95,6 +95,35 @@ models:
     expect(catalog.models[0]).toMatchObject({ name: 'churn', profile: 'cpu', enabled: true, features: { count: 12 } });
   });
 
+  test('baseline thresholds, reference data and the serving runtime (docs/gate.md)', () => {
+    const model = (extra: string): string => `
+models:
+  - name: churn
+    inferenceService: churn-predictor
+    notebook: { gitUrl: https://example.com/r.git, gitRef: main, path: nb/churn.ipynb, image: img }
+    features: { count: 12 }
+    output: { kind: label, labels: [1, -1] }
+${extra}`;
+    const catalog = parseCatalog(model(`    referenceData: { path: reference/churn.csv }
+    serving: { sklearnVersion: "1.5" }
+    gate:
+      baseline: { minAgreement: 0.9, maxRateChange: 0.1, triggers: { drift: { advisory: [] } } }`));
+    expect(catalog.models[0]).toMatchObject({
+      referenceData: { path: 'reference/churn.csv' }, serving: { sklearnVersion: '1.5' },
+      gate: { minBytes: 1000, baseline: { minAgreement: 0.9, maxRateChange: 0.1, triggers: { drift: { advisory: [] } } } },
+    });
+    const problems = (extra: string): readonly string[] => {
+      try { parseCatalog(model(extra)); } catch (err) { return (err as CatalogError).problems; }
+      return [];
+    };
+    expect(problems('    gate: { baseline: { minAgreement: 0.9 } }')).toEqual(['models[0].referenceData: gate.baseline needs referenceData (the rows both models predict on)']);
+    expect(problems('    referenceData: { path: ../x.npz }')).toEqual(['models[0].referenceData.path: must be a relative path on the PVC ending in .npz or .csv']);
+    expect(problems('    referenceData: { path: x.parquet }')).toHaveLength(1);
+    expect(problems('    referenceData: { path: x.npz }\n    gate: { baseline: { minAgreement: 1.5 } }')).toHaveLength(1);
+    expect(problems('    referenceData: { path: x.npz }\n    gate: { baseline: { triggers: { nightly: {} } } }')).toHaveLength(1);
+    expect(problems('    serving: { sklearnVersion: latest }')).toEqual(['models[0].serving.sklearnVersion: must be a version like 1.5 or 1.5.2']);
+  });
+
   test('a bad catalog lists every problem with its path', () => {
     const bad = `
 models:

@@ -39,6 +39,35 @@ export const OutputSpec = z.discriminatedUnion('kind', [
 ]);
 export type OutputSpec = z.infer<typeof OutputSpec>;
 
+// Thresholds against the served release (config/jobs/gate.py BASELINE; docs/gate.md). A threshold left out is
+// not checked; `advisory` names checks whose failure is reported but does not reject.
+const baselineThresholds = {
+  minAgreement: z.number().min(0).max(1).optional(),
+  maxRateChange: z.number().min(0).max(1).optional(),
+  maxRelativeChange: z.number().min(0).optional(),
+  maxMetricRegression: z.number().min(0).optional(),
+  advisory: z.array(z.enum(['baseline-agreement', 'baseline-rate', 'baseline-change', 'baseline-metrics'])).optional(),
+};
+export const GateBaseline = z.object({
+  ...baselineThresholds,
+  /** Per trigger overrides (drift: the agreement checks are advisory unless set here). */
+  triggers: z.partialRecord(z.enum(['schedule', 'drift', 'git', 'manual', 'pipeline', 'retry', 'catchup']), z.object(baselineThresholds).strict()).optional(),
+}).strict();
+export type GateBaseline = z.infer<typeof GateBaseline>;
+
+/** The reference data set on the model's PVC: .npz (X, optional y) or .csv (targets in columns y / y_*). */
+export const ReferenceData = z.object({
+  path: z.string().max(512).regex(/^(?!\/)(?!.*(^|\/)\.\.(\/|$))[A-Za-z0-9._/-]+\.(npz|csv)$/, 'must be a relative path on the PVC ending in .npz or .csv'),
+  anomalyLabel: z.union([z.number(), z.string()]).optional(),
+}).strict();
+export type ReferenceData = z.infer<typeof ReferenceData>;
+
+/** The runtime that serves the model: its scikit-learn version (the predictor image's), for the pickle check. */
+export const ServingRuntime = z.object({
+  sklearnVersion: z.string().regex(/^[0-9]+\.[0-9]+(\.[0-9]+)?$/, 'must be a version like 1.5 or 1.5.2').optional(),
+}).strict();
+export type ServingRuntime = z.infer<typeof ServingRuntime>;
+
 export const EventShortNames = [
   'training.requested', 'training.started', 'training.skipped', 'training.succeeded', 'training.failed',
   'model.copied', 'model.approved', 'model.rejected', 'predictor.restarted', 'deployment.verified',
@@ -117,11 +146,14 @@ export const CatalogModel = z.object({
   features: z.object({ count: z.number().int().min(1).max(100000), names: z.array(z.string()).optional() }).strict(),
   output: OutputSpec,
   protocol: z.enum(['v1', 'v2']).default('v1'),
+  referenceData: ReferenceData.optional(),
+  serving: ServingRuntime.optional(),
   gate: z.object({
     minBytes: z.number().int().min(1).default(1000),
     probeRows: z.number().int().min(1).max(64).default(8),
     tolerance: z.number().nonnegative().default(1e-6),
     maxLoadSeconds: z.number().positive().default(60),
+    baseline: GateBaseline.optional(),
   }).strict().default({ minBytes: 1000, probeRows: 8, tolerance: 1e-6, maxLoadSeconds: 60 }),
   drift: z.object({
     alerts: z.array(z.string().min(1)).min(1).default(['ModelDriftDetected']),
@@ -153,6 +185,9 @@ export const Catalog = z.object({
     seen.add(m.name);
     if (m.features.names && m.features.names.length !== m.features.count) {
       ctx.addIssue({ code: 'custom', path: ['models', i, 'features', 'names'], message: `has ${m.features.names.length} names but count is ${m.features.count}` });
+    }
+    if (m.gate.baseline && !m.referenceData) {
+      ctx.addIssue({ code: 'custom', path: ['models', i, 'referenceData'], message: 'gate.baseline needs referenceData (the rows both models predict on)' });
     }
     if (m.schedule) {
       try { Intl.DateTimeFormat('en-US', { timeZone: m.schedule.timezone }); } catch {

@@ -159,6 +159,27 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
     } finally { await closeScenario(o); }
   });
 
+  test('baseline-regression: a clearly worse model that loads and predicts is rejected by the baseline checks; the good release stays served', async () => {
+    const o = await runScenario('baseline-regression');
+    try {
+      checkCommon(o, 'baseline-regression');
+      for (const run of runs(o.local)) {
+        expect(run.status?.gate?.verdict).toBe('rejected');
+        const checks = run.status?.gate?.checks ?? [];
+        // The model itself is fine: it loads and predicts the declared shape and values.
+        for (const name of ['load', 'predict', 'output-shape', 'output-values', 'reference-data']) expect(checks.find((c) => c.name === name)?.ok).toBe(true);
+        const failed = checks.filter((c) => !c.ok).map((c) => c.name);
+        expect(failed).toEqual(run.spec.model === 'anomaly-detector' ? ['baseline-agreement', 'baseline-rate', 'baseline-metrics'] : ['baseline-change', 'baseline-metrics']);
+        const baseline = (run.status?.gate?.report as { baseline?: { served?: unknown } } | undefined)?.baseline;
+        expect(baseline?.served).toEqual({ state: 'release', release: `${run.spec.model}-seed` });
+        expect(run.status?.message ?? run.status?.steps?.gate?.message).toMatch(/baseline vs served release .*-seed on 400 reference rows with targets/);
+        expect(sha256(servedFile(o.local, run.spec.model))).toBe(o.before[run.spec.model]);
+        expect(o.before[run.spec.model]).toBeDefined();
+      }
+      expect(o.rollouts).toEqual([]);
+    } finally { await closeScenario(o); }
+  });
+
   test('verify-fail-rollback: the new pods answer wrong, the previous release is served again', async () => {
     const o = await runScenario('verify-fail-rollback');
     try {

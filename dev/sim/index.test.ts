@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { EventTypes } from '../../events/index.ts';
-import { ScenarioNames, Scenarios, expectedRuns, getScenario, pythonWithSklearn, startSimulators } from './index.ts';
+import { ScenarioNames, Scenarios, expectedRuns, getScenario, pythonWithSklearn, scenarioCatalog, startSimulators } from './index.ts';
 import { NS, createNvj, startSimCluster, waitFor } from './testkit.ts';
 import type { SimCluster } from './testkit.ts';
 
@@ -34,7 +34,18 @@ describe('scenarios', () => {
       phase: 'RolledBack',
       events: [...start, e.trainingSucceeded, e.modelApproved, e.predictorRestarted, e.deploymentFailed, e.deploymentRolledback],
     });
-    expect([...ScenarioNames]).toEqual(['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback']);
+    expect(expectedRuns(Scenarios['baseline-regression'], cluster.catalog)).toEqual({
+      'anomaly-detector': { phase: 'Rejected', events: [...start, e.trainingSucceeded, e.modelRejected], failedChecks: ['baseline-metrics'], keepsServed: true },
+      'predictive-analytics': { phase: 'Rejected', events: [...start, e.trainingSucceeded, e.modelCopied, e.modelRejected], failedChecks: ['baseline-metrics'], keepsServed: true },
+    });
+    expect([...ScenarioNames]).toEqual(['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'baseline-regression']);
+    // Only the baseline scenario configures the comparison; a model that already has one keeps it.
+    expect(scenarioCatalog(Scenarios['happy-cpu'], cluster.catalog)).toBe(cluster.catalog);
+    const baselined = scenarioCatalog(Scenarios['baseline-regression'], cluster.catalog).models;
+    expect(baselined.map((m) => [m.referenceData?.path, m.gate.baseline])).toEqual([
+      ['reference/anomaly-detector.npz', { minAgreement: 0.9, maxRateChange: 0.1, maxMetricRegression: 0.1 }],
+      ['reference/predictive-analytics.npz', { maxRelativeChange: 0.5, maxMetricRegression: 0.1 }],
+    ]);
     expect(() => getScenario('nope')).toThrow('unknown scenario "nope"');
   });
 

@@ -15,7 +15,7 @@ import type { ExpectedRun, Scenario } from './scenarios.ts';
 
 export { pythonWithSklearn, choosePython, plainPython } from './python.ts';
 export type { PythonChoice } from './python.ts';
-export { ScenarioNames, Scenarios, TRAINING_FAIL_MESSAGE, expectedRuns, getScenario, isScenarioName } from './scenarios.ts';
+export { ScenarioNames, Scenarios, TRAINING_FAIL_MESSAGE, expectedRuns, getScenario, isScenarioName, scenarioCatalog, withBaseline } from './scenarios.ts';
 export type { ExpectedPhase, ExpectedRun, PredictorBehaviour, Scenario, ScenarioName, TrainingBehaviour } from './scenarios.ts';
 export { pvcDir, resolveMounts, localPathFor, rewriteEnv } from './volumes.ts';
 export type { ResolvedMount, PodSpecLike } from './volumes.ts';

@@ -9,9 +9,9 @@ import { findModel } from '../../runtime/catalog.ts';
 import { Resources } from '../../runtime/resources.ts';
 import { choosePython } from './python.ts';
 import type { PythonChoice, RunningProcess } from './python.ts';
-import { writeModelFile } from './model-files.ts';
+import { writeModelFile, writeReferenceData } from './model-files.ts';
 import type { Scenario } from './scenarios.ts';
-import { localPathFor, resolveMounts } from './volumes.ts';
+import { localPathFor, pvcDir, resolveMounts } from './volumes.ts';
 import type { PodSpecLike } from './volumes.ts';
 
 export const NVJ_MODEL_MOUNT = '/mnt/models';
@@ -112,8 +112,12 @@ export async function startNvjOperator(opts: NvjOperatorOptions): Promise<NvjOpe
     if (!modelsDir) return { ok: false, message: `Notebook execution failed: nothing mounted at ${NVJ_MODEL_MOUNT}` };
     const outPath = path.join(modelsDir, modelName || model.name, 'model.pkl');
     try {
+      // The reference data the gate's baseline checks read, where the catalog names one (docs/gate.md).
+      if (model.referenceData && py.sklearn) {
+        await writeReferenceData({ features: model.features.count, output: model.output, outPath: path.join(pvcDir(opts.stateDir, model.storage.pvc), model.referenceData.path) }, py);
+      }
       const written = await writeModelFile(
-        { model: model.name, features: model.features.count, output: model.output, outPath, bad: scenario.training === 'bad-model' },
+        { model: model.name, features: model.features.count, output: model.output, outPath, bad: scenario.training === 'bad-model', worse: scenario.training === 'worse-model' },
         py,
         (p) => { processes.add(p); void p.done.then(() => processes.delete(p)); },
       );

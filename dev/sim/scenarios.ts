@@ -1,10 +1,10 @@
 // What the simulated controllers do in a scenario, and how each run should end. `mlops dev --scenario NAME`
 // and the end-to-end tests pick one; `expected` is what they check the runs against.
-import type { Catalog } from '../../runtime/catalog.ts';
+import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 import { EventTypes } from '../../events/index.ts';
 import type { EventType } from '../../events/index.ts';
 
-export const ScenarioNames = ['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback'] as const;
+export const ScenarioNames = ['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'baseline-regression'] as const;
 export type ScenarioName = (typeof ScenarioNames)[number];
 
 export const TrainingBehaviours = {
@@ -14,6 +14,8 @@ export const TrainingBehaviours = {
   badModel: 'bad-model',
   /** The notebook fails. */
   fail: 'fail',
+  /** The notebook writes a model that loads and predicts the right shape but is clearly worse than the served one. */
+  worseModel: 'worse-model',
   /** The validation pod never finishes (phase stays Running): the watchdog's deadline ends the run. */
   hang: 'hang',
 } as const;
@@ -32,6 +34,10 @@ export interface ExpectedRun {
   phase: ExpectedPhase;
   /** The CloudEvent types of the run, in order. */
   events: EventType[];
+  /** Checks the gate must have failed (a subset of status.gate.checks that are not ok). */
+  failedChecks?: string[];
+  /** The release served before the run must still be served after it. */
+  keepsServed?: boolean;
 }
 
 export interface Scenario {
@@ -47,6 +53,8 @@ export interface Scenario {
    * something to roll back to.
    */
   seedRelease: boolean;
+  /** Gate against the served release with the catalog defaults of docs/gate.md (reference data on the PVC). */
+  baseline?: boolean;
 }
 
 export const TRAINING_FAIL_MESSAGE = 'Notebook execution failed: cell 7 raised ValueError';
@@ -67,7 +75,28 @@ export const Scenarios: Record<ScenarioName, Scenario> = {
     predictor: PredictorBehaviours.wrongAfterFirst,
     seedRelease: true,
   },
+  'baseline-regression': {
+    ...base,
+    name: 'baseline-regression',
+    description: 'a good release is served; the notebook writes a clearly worse model; the baseline checks reject it and the good one stays served',
+    training: 'worse-model',
+    seedRelease: true,
+    baseline: true,
+  },
 };
+
+/** The docs/gate.md defaults: reference data on the model's PVC and thresholds against the served release. */
+export function withBaseline(model: CatalogModel): CatalogModel {
+  const baseline = model.output.kind === 'label'
+    ? { minAgreement: 0.9, maxRateChange: 0.1, maxMetricRegression: 0.1 }
+    : { maxRelativeChange: 0.5, maxMetricRegression: 0.1 };
+  return { ...model, referenceData: { path: `reference/${model.name}.npz` }, gate: { ...model.gate, baseline } };
+}
+
+/** The catalog as a scenario runs it (the baseline scenario configures the comparison for every model). */
+export function scenarioCatalog(scenario: Scenario, catalog: Catalog): Catalog {
+  return scenario.baseline ? { ...catalog, models: catalog.models.map((m) => (m.gate.baseline ? m : withBaseline(m))) } : catalog;
+}
 
 export function isScenarioName(name: string): name is ScenarioName {
   return (ScenarioNames as readonly string[]).includes(name);
@@ -96,6 +125,9 @@ export function expectedRuns(scenario: Scenario, catalog: Catalog): Record<strin
         break;
       case 'bad-model':
         out[model.name] = { phase: 'Rejected', events: [...trained, EventTypes.modelRejected] };
+        break;
+      case 'worse-model':
+        out[model.name] = { phase: 'Rejected', events: [...trained, EventTypes.modelRejected], failedChecks: ['baseline-metrics'], keepsServed: true };
         break;
       case 'ok':
         out[model.name] = scenario.predictor === 'wrong-after-first'

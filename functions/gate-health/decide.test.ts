@@ -247,3 +247,85 @@ describe('gate-health decide: after the verdict', () => {
     expect(decide(finished(goodReport()), run)).toEqual(expected);
   });
 });
+
+describe('gate-health decide: the comparison with the served release and the serving runtime', () => {
+  // The anomaly-detector with the baseline and serving runtime configured (as docs/gate.md describes).
+  const baselined: CatalogModel = {
+    ...anomaly,
+    gate: { ...anomaly.gate, baseline: { minAgreement: 0.9, maxRateChange: 0.1, maxMetricRegression: 0.1 } },
+    referenceData: { path: 'reference/anomaly-detector.npz' },
+    serving: { sklearnVersion: '1.2' },
+  };
+  const BASELINE_CHECKS = ['serving-runtime', 'reference-data', 'baseline-agreement', 'baseline-rate', 'baseline-metrics'];
+  const extraChecks = (over: Record<string, { ok: boolean; message: string }> = {}) => BASELINE_CHECKS.map((name) => ({ name, ok: true, message: `${name} ok`, observed: null, ...over[name] }));
+  const comparison = {
+    served: { state: 'release', release: 'anomaly-detector-r0' }, reference: { rows: 400, targets: true }, trigger: 'schedule', advisory: [],
+    thresholds: { minAgreement: 0.9, maxRateChange: 0.1, maxRelativeChange: null, maxMetricRegression: 0.1 },
+    candidate: { precision: 0.0897, recall: 1, anomalyRate: 0.5575 }, servedMetrics: { precision: 0.3864, recall: 0.85, anomalyRate: 0.11 },
+    comparison: { agreement: 0.5525, candidateRate: 0.5575, servedRate: 0.11, rateChange: 0.4475 }, metricChanges: { precision: 0.2967, recall: -0.15 },
+  };
+  const runtime = { pickled: ['1.2.1'], serving: '1.2', gate: '1.2.1' };
+  const decideBaselined = (report: Record<string, unknown>) => decide(finished(report), gating(), { model: baselined });
+
+  test('every configured check passes → approved, the comparison recorded on the ModelRun report', () => {
+    const report = goodReport({ checks: [...allChecks(), ...extraChecks()], baseline: { ...comparison, comparison: { agreement: 1, candidateRate: 0.11, servedRate: 0.11, rateChange: 0 } }, runtime });
+    const actions = decideBaselined(report);
+    expect(actions.map((a) => a.kind)).toEqual(['record-approved', 'reply-approved']);
+    const record = actions[0] as Extract<GateAction, { kind: 'record-approved' }>;
+    expect(record.gate.report).toEqual(withoutProbe(report));
+    expect(record.message).toBe('all 13 checks passed; 3 probe rows recorded');
+  });
+
+  test('an exact rejection on agreement, rate and metrics: the message names what was compared, the numbers and the thresholds', () => {
+    const messages = {
+      'baseline-agreement': { ok: false, message: 'labels agree on 0.5525 of rows, minAgreement NOT met: 0.9' },
+      'baseline-rate': { ok: false, message: 'anomaly rate 0.11 -> 0.5575, maxRateChange NOT met: 0.1' },
+      'baseline-metrics': { ok: false, message: 'worst regression precision 0.2967, maxMetricRegression NOT met: 0.1' },
+    };
+    const checks = [...allChecks(), ...extraChecks(messages)];
+    const report = goodReport({ ok: false, checks, baseline: comparison, runtime });
+    const failed = ['baseline-agreement', 'baseline-rate', 'baseline-metrics'];
+    const message = 'gate rejected the model; failed checks: baseline-agreement, baseline-rate, baseline-metrics ('
+      + 'baseline-agreement: labels agree on 0.5525 of rows, minAgreement NOT met: 0.9; baseline-rate: anomaly rate 0.11 -> 0.5575, maxRateChange NOT met: 0.1; '
+      + 'baseline-metrics: worst regression precision 0.2967, maxMetricRegression NOT met: 0.1); '
+      + 'baseline vs served release anomaly-detector-r0 on 400 reference rows with targets: agreement 0.5525 (min 0.9), anomaly rate 0.11 → 0.5575 (max change 0.1), worst metric regression 0.2967 (max 0.1)';
+    const gateChecks = checks.map((c) => ({ name: c.name, ok: c.ok, message: c.message, observed: c.observed }));
+    expect(decideBaselined(report)).toEqual([
+      { kind: 'record-rejected', run: RUN, gate: { verdict: 'rejected', checks: statusChecks(gateChecks), report: withoutProbe(report) }, message },
+      { kind: 'reply-rejected', data: { model: 'anomaly-detector', run: RUN, checks: gateChecks, failed, message } },
+    ]);
+  });
+
+  test.each<[string, Record<string, unknown>, string[]]>([
+    ['a report without the baseline checks (an older gate script)', goodReport(), BASELINE_CHECKS],
+    ['a report without serving-runtime', goodReport({ checks: [...allChecks(), ...extraChecks().filter((c) => c.name !== 'serving-runtime')], baseline: comparison }), ['serving-runtime']],
+    ['a pickle from an incompatible scikit-learn', goodReport({ ok: false, checks: [...allChecks(), ...extraChecks({ 'serving-runtime': { ok: false, message: 'pickled with scikit-learn 0.24.2; the serving runtime has 1.2' } })], runtime: { pickled: ['0.24.2'], serving: '1.2', gate: '1.2.1' } }), ['serving-runtime']],
+    ['a baseline report of the wrong shape', goodReport({ checks: [...allChecks(), ...extraChecks()], baseline: { served: 'r0' } }), ['report']],
+  ])('%s → rejected naming %j', (_name, report, failed) => {
+    const actions = decideBaselined(report);
+    expect(actions.map((a) => a.kind)).toEqual(['record-rejected', 'reply-rejected']);
+    expect((actions[1] as Extract<GateAction, { kind: 'reply-rejected' }>).data.failed).toEqual(failed);
+  });
+
+  test('nothing served: the skipped comparison is reported and approves', () => {
+    const skipped = extraChecks({ 'baseline-agreement': { ok: true, message: 'skipped: nothing served' }, 'baseline-rate': { ok: true, message: 'skipped: nothing served' }, 'baseline-metrics': { ok: true, message: 'skipped: nothing served' } });
+    const report = goodReport({ checks: [...allChecks(), ...skipped], baseline: { ...comparison, served: { state: 'none', release: null }, servedMetrics: undefined, comparison: undefined, metricChanges: undefined } });
+    const clean = JSON.parse(JSON.stringify(report)) as Record<string, unknown>;
+    expect(decideBaselined(clean).map((a) => a.kind)).toEqual(['record-approved', 'reply-approved']);
+  });
+});
+
+describe('gate Job env for the baseline', () => {
+  test('the catalog baseline, reference data, trigger and serving runtime reach the Job', async () => {
+    const { gateEnv } = await import('./manifests.ts');
+    const model: CatalogModel = { ...predictive, gate: { ...predictive.gate, baseline: { maxRelativeChange: 0.5, triggers: { drift: { advisory: [] } } } }, referenceData: { path: 'reference/predictive-analytics.csv' }, serving: { sklearnVersion: '1.5' } };
+    expect(gateEnv('r1', model, '.runs/r1/predictive-analytics/model.pkl', 'drift')).toEqual({
+      MODEL_DIR: '/mnt/shared/.runs/r1/predictive-analytics', FEATURES: '5', OUTPUT_KIND: 'regression', OUTPUT_WIDTH: '5',
+      MIN_BYTES: String(predictive.gate.minBytes), PROBE_ROWS: String(predictive.gate.probeRows), SEED: '42', MAX_LOAD_SECONDS: String(predictive.gate.maxLoadSeconds),
+      SERVING_SKLEARN: '1.5', BASELINE: '{"maxRelativeChange":0.5,"triggers":{"drift":{"advisory":[]}}}',
+      REFERENCE_DATA: '/mnt/shared/reference/predictive-analytics.csv', ROOT: '/mnt/shared', MODEL: 'predictive-analytics', TRIGGER: 'drift',
+    });
+    const plain = { ...predictive, gate: { ...predictive.gate, baseline: undefined }, referenceData: undefined, serving: undefined };
+    expect(Object.keys(gateEnv('r1', plain))).not.toContain('BASELINE');
+  });
+});

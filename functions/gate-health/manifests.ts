@@ -11,8 +11,20 @@ import type { ModelRun } from '../../runtime/resources.ts';
 export const GATE_SEED = 42;
 
 /** `artifactPath` is the staged model's path on the shared PVC (status.artifact.path; argocd-sync runs stage elsewhere). */
-export function gateEnv(runName: string, model: CatalogModel, artifactPath: string = stagedArtifactPath(runName, model.name)): Record<string, string> {
+/**
+ * `trigger` picks the catalog's per-trigger baseline thresholds inside the script (drift: agreement advisory).
+ * The served release and the reference data are read from the same read-only mount (config/jobs/promote.py layout).
+ */
+export function gateEnv(runName: string, model: CatalogModel, artifactPath: string = stagedArtifactPath(runName, model.name), trigger?: string): Record<string, string> {
   const output = model.output;
+  const baseline = model.gate.baseline && model.referenceData ? {
+    BASELINE: JSON.stringify(model.gate.baseline),
+    REFERENCE_DATA: `${SHARED_MOUNT}/${model.referenceData.path}`,
+    ROOT: SHARED_MOUNT,
+    MODEL: model.name,
+    ...(trigger ? { TRIGGER: trigger } : {}),
+    ...(model.referenceData.anomalyLabel !== undefined ? { ANOMALY_LABEL: JSON.stringify(model.referenceData.anomalyLabel) } : {}),
+  } : {};
   return {
     MODEL_DIR: `${SHARED_MOUNT}/${posix.dirname(artifactPath)}`,
     FEATURES: String(model.features.count),
@@ -22,6 +34,8 @@ export function gateEnv(runName: string, model: CatalogModel, artifactPath: stri
     PROBE_ROWS: String(model.gate.probeRows),
     SEED: String(GATE_SEED),
     MAX_LOAD_SECONDS: String(model.gate.maxLoadSeconds),
+    ...(model.serving?.sklearnVersion ? { SERVING_SKLEARN: model.serving.sklearnVersion } : {}),
+    ...baseline,
   };
 }
 
@@ -32,7 +46,7 @@ export function gateJobManifest(run: ModelRun, model: CatalogModel): KubeObject 
     model,
     script: 'gate.py',
     image: model.notebook.image,
-    env: gateEnv(run.metadata.name ?? '', model, run.status?.artifact?.path),
+    env: gateEnv(run.metadata.name ?? '', model, run.status?.artifact?.path, run.spec.trigger),
     volumes: [{ claimName: model.storage.pvc, mountPath: SHARED_MOUNT, readOnly: true }],
     deadlineSeconds: model.deadlines.gateMinutes * 60,
   });

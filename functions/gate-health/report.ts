@@ -2,6 +2,7 @@ import type { JobEvidence } from '../../runtime/jobs.ts';
 import { z } from 'zod';
 import type { GateCheck, Probe } from '../../events/index.ts';
 import { CHECK_NAME_MAX, SUMMARY_MAX, clip as clipText, describeIssues } from '../../events/index.ts';
+import { baselineSummary } from '../../runtime/baseline.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 
 // The gate Job's report (config/jobs/gate.py) and the fail-closed verdict on it. Pure: no I/O, no clock.
@@ -9,6 +10,50 @@ import type { CatalogModel } from '../../runtime/catalog.ts';
 // names each failed check (synthetic ones for evidence that is missing rather than failed).
 
 export const EXPECTED_CHECKS = ['exists', 'min-bytes', 'sha256', 'load', 'has-predict', 'predict', 'output-shape', 'output-values'] as const;
+
+/** The checks the catalog asks for on top of EXPECTED_CHECKS (config/jobs/gate.py: SERVING_SKLEARN, BASELINE). */
+export function expectedChecks(model: CatalogModel): string[] {
+  const names: string[] = [...EXPECTED_CHECKS];
+  if (model.serving?.sklearnVersion) names.push('serving-runtime');
+  if (model.gate.baseline && model.referenceData) {
+    names.push('reference-data', ...(model.output.kind === 'label' ? ['baseline-agreement', 'baseline-rate'] : ['baseline-change']), 'baseline-metrics');
+  }
+  return names;
+}
+
+const Num = z.number();
+const Metrics = z.object({
+  mae: z.array(Num).max(1000).optional(),
+  rmse: z.array(Num).max(1000).optional(),
+  r2: z.array(Num).max(1000).optional(),
+  precision: Num.optional(),
+  recall: Num.optional(),
+  anomalyRate: Num.optional(),
+}).strict();
+const Threshold = Num.nullable();
+
+/** gate.py's comparison with the served release (docs/gate.md). */
+export const BaselineReport = z.union([
+  z.object({ skipped: z.string().max(4096) }).strict(),
+  z.object({
+    served: z.object({ state: z.enum(['none', 'placeholder', 'archived', 'release']), release: z.string().max(63).nullable() }).strict(),
+    reference: z.object({ rows: z.int().min(1), targets: z.boolean() }).strict(),
+    trigger: z.string().max(64).nullable(),
+    advisory: z.array(z.string().max(64)).max(8),
+    thresholds: z.object({ minAgreement: Threshold, maxRateChange: Threshold, maxRelativeChange: Threshold, maxMetricRegression: Threshold }).strict(),
+    candidate: Metrics.optional(),
+    servedMetrics: Metrics.optional(),
+    comparison: z.object({
+      agreement: Num.optional(), candidateRate: Num.optional(), servedRate: Num.optional(), rateChange: Num.optional(),
+      meanAbsChange: z.array(Num).max(1000).optional(), relativeChange: z.array(Num).max(1000).optional(),
+    }).strict().optional(),
+    metricChanges: z.object({
+      precision: Num.optional(), recall: Num.optional(),
+      mae: z.array(Num).max(1000).optional(), rmse: z.array(Num).max(1000).optional(), r2: z.array(Num).max(1000).optional(),
+    }).strict().optional(),
+  }).strict(),
+]);
+export type BaselineReport = z.infer<typeof BaselineReport>;
 
 /** Names of checks the function adds itself when the evidence, not a model property, is at fault. */
 export const SyntheticChecks = {
@@ -48,6 +93,9 @@ export const GateReport = z.object({
   sklearn: z.string().max(64).nullable().optional(),
   truncated: z.literal(true).optional(),
   error: z.string().max(4096).optional(),
+  runtime: z.object({ pickled: z.array(z.string().max(64)).max(16), serving: z.string().max(64), gate: z.string().max(64).nullable() }).strict().optional(),
+  baseline: BaselineReport.optional(),
+  notebookMetrics: z.union([z.object({ metrics: z.record(z.string().max(64), Num) }).strict(), z.object({ invalid: z.string().max(4096) }).strict()]).optional(),
   /** Set only by the `mlops dev` simulator on a stand-in artifact. */
   simulated: z.boolean().optional(),
 }).strict();
@@ -124,7 +172,7 @@ export function evaluateGate(evidence: GateEvidence, ctx: GateContext): GateVerd
     seen.add(c.name);
     if (!c.ok) fail(c.name, c.message ?? 'failed');
   }
-  for (const name of EXPECTED_CHECKS) if (!seen.has(name)) fail(name, 'missing from the report');
+  for (const name of expectedChecks(model)) if (!seen.has(name)) fail(name, 'missing from the report');
 
   const simulated = isRecord(raw) && raw.simulated === true;
   if (simulated && ctx.mode !== 'dev') fail(SyntheticChecks.simulated, 'a simulated gate report is accepted only under mlops dev');
@@ -156,7 +204,8 @@ export function evaluateGate(evidence: GateEvidence, ctx: GateContext): GateVerd
     };
   }
   const details = failed.map((n) => `${n}: ${checks.find((c) => c.name === n)?.message ?? 'failed'}`);
-  const message = clip(`gate rejected the model; failed checks: ${failed.join(', ')} (${details.join('; ')})`);
+  const baseline = failed.some((n) => n.startsWith('baseline-')) ? baselineSummary(raw) : undefined;
+  const message = clip(`gate rejected the model; failed checks: ${failed.join(', ')} (${details.join('; ')})${baseline ? `; ${baseline}` : ''}`);
   return { verdict: 'rejected', checks, failed, report: reportRecord, simulated, message };
 }
 

@@ -287,6 +287,26 @@ describe('toNotice', () => {
     expect(a.recordKey).not.toBe(b.recordKey);
     expect(a.recordKey).toBe(a2.recordKey);
   });
+  test('a rejection by the baseline checks says what was compared, the numbers and the thresholds (docs/gate.md)', () => {
+    const message = 'gate rejected the model; failed checks: baseline-agreement, baseline-metrics (...); baseline vs served release anomaly-detector-r0 on 400 reference rows with targets: agreement 0.5525 (min 0.9), anomaly rate 0.11 → 0.5575 (max change 0.1), worst metric regression 0.2967 (max 0.1)';
+    const n = notice(buildEvent(EventTypes.modelRejected, {
+      step: 'gate-health', time: TIME,
+      data: {
+        model: 'anomaly-detector', run: RUN, message, failed: ['baseline-agreement', 'baseline-metrics'],
+        checks: [
+          { name: 'output-values', ok: true },
+          { name: 'baseline-agreement', ok: false, message: 'labels agree on 0.5525 of rows, minAgreement NOT met: 0.9' },
+          { name: 'baseline-metrics', ok: false, message: 'worst regression precision 0.2967, maxMetricRegression NOT met: 0.1' },
+        ],
+      },
+    }));
+    expect(n.details).toEqual([['Failed checks', 'baseline-agreement, baseline-metrics']]);
+    expect(n.problem).toBe([
+      message,
+      '- baseline-agreement: labels agree on 0.5525 of rows, minAgreement NOT met: 0.9',
+      '- baseline-metrics: worst regression precision 0.2967, maxMetricRegression NOT met: 0.1',
+    ].join('\n'));
+  });
   test('a run-scoped notice is keyed by run and type, not by event id', () => {
     const failed = (id: string) => notice(buildEvent(EventTypes.runFailed, { step: 'watchdog', id, data: { model: 'm', run: 'm-1', step: 'training', reason: 'deadline', message: 'late' } }));
     expect(failed('one').recordKey).toBe('run-failed');

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PYTHON, TEST_JOBS_DIR, removeDir, runScript, tempDir } from './run-script.ts';
 
@@ -213,6 +213,218 @@ describe('gate.py usage errors', () => {
     const run = await gate(labelEnv('anomaly-detector', over));
     expect(run.code).toBe(2);
     expect(run.result['ok']).toBe(false);
+    expect(String(run.result['error']).startsWith(message)).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------- baseline comparison and serving runtime
+
+describe('gate.py against the served release (BASELINE) and the serving runtime (SERVING_SKLEARN)', () => {
+  let models: string;
+  let roots: string;
+  let rootCount = 0;
+  const model = (name: string): string => path.join(models, name);
+  const reference = (name: string): string => path.join(models, 'reference', name);
+
+  beforeAll(async () => {
+    models = tempDir('gate-baseline-');
+    roots = tempDir('gate-roots-');
+    await python([path.join(TEST_JOBS_DIR, 'train_baseline_fixture.py'), models], {});
+  }, 120_000);
+
+  afterAll(() => {
+    removeDir(models);
+    removeDir(roots);
+  });
+
+  type Served = { model: string; servedCase?: string; release?: Record<string, unknown>; bare?: boolean };
+  /** A PVC root laid out like config/jobs/promote.py leaves it: <model>/RELEASE, .releases/<model>/r0/. */
+  function root(served: Served): string {
+    const dirRoot = path.join(roots, `root-${rootCount++}`);
+    mkdirSync(path.join(dirRoot, served.model), { recursive: true });
+    if (served.servedCase === undefined) return dirRoot;
+    if (served.bare) {
+      copyFileSync(path.join(model(served.servedCase), 'model.pkl'), path.join(dirRoot, served.model, 'model.pkl'));
+      return dirRoot;
+    }
+    const release = path.join(dirRoot, '.releases', served.model, 'r0');
+    mkdirSync(release, { recursive: true });
+    copyFileSync(path.join(model(served.servedCase), 'model.pkl'), path.join(release, 'model.pkl'));
+    writeFileSync(path.join(release, 'release.json'), JSON.stringify({ run: 'r0', ...served.release }));
+    writeFileSync(path.join(dirRoot, served.model, 'RELEASE'), 'r0\n');
+    return dirRoot;
+  }
+
+  const anomaly = (candidate: string, served: Served | undefined, baseline: Record<string, unknown>, over: Record<string, string> = {}) => gate({
+    MODEL_DIR: model(candidate), FEATURES: '45', OUTPUT_KIND: 'label', LABELS: '[1,-1]', MIN_BYTES: '1024',
+    BASELINE: JSON.stringify(baseline), REFERENCE_DATA: reference('anomaly.npz'), MODEL: 'anomaly-detector',
+    ROOT: root(served ?? { model: 'anomaly-detector' }), ...over,
+  });
+  const predictive = (candidate: string, served: Served | undefined, baseline: Record<string, unknown>, over: Record<string, string> = {}) => gate({
+    MODEL_DIR: model(candidate), FEATURES: '5', OUTPUT_KIND: 'regression', OUTPUT_WIDTH: '5', MIN_BYTES: '100',
+    BASELINE: JSON.stringify(baseline), REFERENCE_DATA: reference('predictive.csv'), MODEL: 'predictive-analytics',
+    ROOT: root(served ?? { model: 'predictive-analytics' }), ...over,
+  });
+  const check = (run: { checks: Check[] }, name: string): Check | undefined => run.checks.find((c) => c.name === name);
+  type Metrics = { mae: number[]; rmse: number[]; r2: number[]; precision: number; recall: number; anomalyRate: number };
+  type Baseline = {
+    served: unknown; reference: unknown; candidate: Metrics; servedMetrics: Metrics;
+    comparison: { relativeChange: number[] } & Record<string, unknown>; metricChanges: { mae: number[] } & Record<string, unknown>;
+  };
+  const LABEL_DEFAULTS = { minAgreement: 0.9, maxRateChange: 0.1, maxMetricRegression: 0.1 };
+  const REGRESSION_DEFAULTS = { maxRelativeChange: 0.5, maxMetricRegression: 0.1 };
+
+  test('a better regression model is approved; the numbers for both models are reported', async () => {
+    const run = await predictive('predictive-good', { model: 'predictive-analytics', servedCase: 'predictive-weak' }, REGRESSION_DEFAULTS);
+    expect(run.failed).toEqual([]);
+    expect(run.result['ok']).toBe(true);
+    expect(run.checks.map((c) => c.name)).toEqual([...CHECK_NAMES, 'reference-data', 'baseline-change', 'baseline-metrics']);
+    const baseline = run.result['baseline'] as Baseline;
+    expect(baseline['served']).toEqual({ state: 'release', release: 'r0' });
+    expect(baseline['reference']).toEqual({ rows: 300, targets: true });
+    for (let j = 0; j < 5; j++) {
+      expect(baseline['candidate'].r2[j]).toBeGreaterThan(baseline['servedMetrics'].r2[j] ?? NaN);
+      expect(baseline['candidate'].mae[j]).toBeLessThan(baseline['servedMetrics'].mae[j] ?? NaN);
+      expect(baseline['metricChanges'].mae[j]).toBeLessThan(0);
+      expect(baseline['comparison'].relativeChange[j]).toBeLessThan(0.5);
+    }
+    expect(check(run, 'baseline-metrics')?.message).toMatch(/^worst regression r2\[\d\] -0\.\d+, maxMetricRegression met 0\.1$/);
+    expect(run.resultBytes).toBeLessThanOrEqual(4096);
+  });
+
+  test('the same model as the one served is approved with full agreement', async () => {
+    const run = await anomaly('anomaly-good', { model: 'anomaly-detector', servedCase: 'anomaly-good' }, LABEL_DEFAULTS);
+    expect(run.failed).toEqual([]);
+    const baseline = run.result['baseline'] as Baseline;
+    expect(baseline['comparison']).toEqual({ agreement: 1, candidateRate: baseline['servedMetrics'].anomalyRate, servedRate: baseline['servedMetrics'].anomalyRate, rateChange: 0 });
+    expect(baseline['metricChanges']).toEqual({ precision: 0, recall: 0 });
+    expect(baseline['candidate'].recall).toBeGreaterThan(0.5);
+    expect(check(run, 'baseline-agreement')?.message).toBe('labels agree on 1 of rows, minAgreement met 0.9');
+    expect(run.resultBytes).toBeLessThanOrEqual(4096);
+  });
+
+  test('a detector that flags half of normal traffic is rejected on agreement (only minAgreement set)', async () => {
+    const run = await anomaly('anomaly-worse', { model: 'anomaly-detector', servedCase: 'anomaly-good' }, { minAgreement: 0.9 });
+    expect(run.failed).toEqual(['baseline-agreement']);
+    expect(run.result['ok']).toBe(false);
+    expect(check(run, 'baseline-agreement')?.message).toMatch(/^labels agree on 0\.\d+ of rows, minAgreement NOT met: 0\.9$/);
+    expect(check(run, 'baseline-agreement')?.observed).toBeLessThan(0.7);
+    expect(check(run, 'baseline-rate')?.message).toMatch(/\(no maxRateChange set\)$/);
+  });
+
+  test('with every threshold the worse detector fails agreement, rate and metrics', async () => {
+    const run = await anomaly('anomaly-worse', { model: 'anomaly-detector', servedCase: 'anomaly-good' }, LABEL_DEFAULTS);
+    expect(run.failed).toEqual(['baseline-agreement', 'baseline-rate', 'baseline-metrics']);
+    expect(check(run, 'baseline-metrics')?.message).toMatch(/^worst regression precision 0\.\d+, maxMetricRegression NOT met: 0\.1$/);
+  });
+
+  test('a regression model predicting a constant is rejected on a metric (only maxMetricRegression set)', async () => {
+    const run = await predictive('predictive-constant', { model: 'predictive-analytics', servedCase: 'predictive-good' }, { maxMetricRegression: 0.1 });
+    expect(run.failed).toEqual(['baseline-metrics']);
+    expect(check(run, 'baseline-metrics')?.message).toMatch(/^worst regression (mae|rmse)\[\d\] [0-9.]+, maxMetricRegression NOT met: 0\.1$/);
+    const baseline = run.result['baseline'] as Baseline;
+    for (const r2 of baseline['candidate'].r2) expect(r2).toBeLessThan(0.05);
+  });
+
+  test('a drift-triggered run: the agreement checks are advisory, the metric check is not', async () => {
+    const served = { model: 'anomaly-detector', servedCase: 'anomaly-good' };
+    const drift = await anomaly('anomaly-worse', served, { minAgreement: 0.9, maxRateChange: 0.1 }, { TRIGGER: 'drift' });
+    expect(drift.failed).toEqual([]);
+    expect(drift.result['ok']).toBe(true);
+    expect(check(drift, 'baseline-agreement')?.message).toMatch(/^advisory: labels agree on 0\.\d+ of rows, minAgreement NOT met: 0\.9$/);
+    expect(check(drift, 'baseline-rate')?.message).toMatch(/^advisory: anomaly rate/);
+    expect((drift.result['baseline'] as Record<string, unknown>)['advisory']).toEqual(['baseline-agreement', 'baseline-rate', 'baseline-change']);
+    // The metric check stays required on drift.
+    const metric = await anomaly('anomaly-worse', served, LABEL_DEFAULTS, { TRIGGER: 'drift' });
+    expect(metric.failed).toEqual(['baseline-metrics']);
+    // The catalog can make agreement required for drift too; a scheduled run is never advisory by default.
+    const strict = await anomaly('anomaly-worse', served, { minAgreement: 0.9, triggers: { drift: { advisory: [] } } }, { TRIGGER: 'drift' });
+    expect(strict.failed).toEqual(['baseline-agreement']);
+    const scheduled = await anomaly('anomaly-worse', served, { minAgreement: 0.9 }, { TRIGGER: 'schedule' });
+    expect(scheduled.failed).toEqual(['baseline-agreement']);
+  });
+
+  test('nothing served: the comparison is skipped and the report says so', async () => {
+    const run = await anomaly('anomaly-worse', undefined, LABEL_DEFAULTS);
+    expect(run.failed).toEqual([]);
+    for (const name of ['baseline-agreement', 'baseline-rate', 'baseline-metrics']) expect(check(run, name)?.message).toBe('skipped: nothing served');
+    const baseline = run.result['baseline'] as Record<string, unknown>;
+    expect(baseline['served']).toEqual({ state: 'none', release: null });
+    expect(baseline['comparison']).toBeUndefined();
+    expect(baseline['candidate']).toEqual(expect.objectContaining({ anomalyRate: expect.any(Number) }));
+  });
+
+  test('a placeholder served (storage bootstrap): the comparison is skipped and said', async () => {
+    const run = await anomaly('anomaly-worse', { model: 'anomaly-detector', servedCase: 'anomaly-good', release: { placeholder: true } }, LABEL_DEFAULTS);
+    expect(run.failed).toEqual([]);
+    expect(check(run, 'baseline-agreement')?.message).toBe('skipped: the served release r0 is a placeholder');
+    expect((run.result['baseline'] as Record<string, unknown>)['served']).toEqual({ state: 'placeholder', release: 'r0' });
+  });
+
+  test('an archived release without metrics: predictions compared, metric regression skipped and said', async () => {
+    const archived = { model: 'anomaly-detector', servedCase: 'anomaly-good', release: { archived: true } };
+    const same = await anomaly('anomaly-good', archived, LABEL_DEFAULTS);
+    expect(same.failed).toEqual([]);
+    expect(check(same, 'baseline-metrics')?.message).toBe('skipped: the served release r0 is archived from before the lifecycle (no metrics)');
+    expect(check(same, 'baseline-agreement')?.message).toBe('labels agree on 1 of rows, minAgreement met 0.9');
+    // Predictions are really compared: the worse detector still fails agreement against the archived one.
+    const worse = await anomaly('anomaly-worse', archived, LABEL_DEFAULTS);
+    expect(worse.failed).toEqual(['baseline-agreement', 'baseline-rate']);
+    // A served <model>/model.pkl without RELEASE (never promoted by the lifecycle) counts as archived.
+    const bare = await anomaly('anomaly-worse', { model: 'anomaly-detector', servedCase: 'anomaly-good', bare: true }, LABEL_DEFAULTS);
+    expect(bare.failed).toEqual(['baseline-agreement', 'baseline-rate']);
+    expect((bare.result['baseline'] as Record<string, unknown>)['served']).toEqual({ state: 'archived', release: null });
+  });
+
+  test('a required metric check without targets in the reference data fails (missing evidence)', async () => {
+    const served = { model: 'anomaly-detector', servedCase: 'anomaly-good' };
+    const run = await anomaly('anomaly-good', served, LABEL_DEFAULTS, { REFERENCE_DATA: reference('anomaly-unlabelled.npz') });
+    expect(run.failed).toEqual(['baseline-metrics']);
+    expect(check(run, 'baseline-metrics')?.message).toBe('no targets in the reference data: metric regression cannot be checked');
+    const unchecked = await anomaly('anomaly-good', served, { minAgreement: 0.9 }, { REFERENCE_DATA: reference('anomaly-unlabelled.npz') });
+    expect(unchecked.failed).toEqual([]);
+  });
+
+  test('missing reference data fails every baseline check', async () => {
+    const run = await anomaly('anomaly-good', { model: 'anomaly-detector', servedCase: 'anomaly-good' }, LABEL_DEFAULTS, { REFERENCE_DATA: reference('absent.npz') });
+    expect(run.failed).toEqual(['reference-data', 'baseline-agreement', 'baseline-rate', 'baseline-metrics']);
+    expect(check(run, 'reference-data')?.message).toMatch(/^FileNotFoundError/);
+    expect(run.result['baseline']).toEqual({ skipped: expect.stringMatching(/^no comparison: FileNotFoundError/) });
+  });
+
+  test('a notebook metrics.json is reported, never required', async () => {
+    const candidate = path.join(models, 'with-metrics');
+    mkdirSync(candidate, { recursive: true });
+    copyFileSync(path.join(model('anomaly-good'), 'model.pkl'), path.join(candidate, 'model.pkl'));
+    writeFileSync(path.join(candidate, 'metrics.json'), JSON.stringify({ metrics: { precision: 0.91, recall: 0.8, note: 'x' } }));
+    const run = await anomaly('with-metrics', undefined, LABEL_DEFAULTS);
+    expect(run.failed).toEqual([]);
+    expect(run.result['notebookMetrics']).toEqual({ metrics: { precision: 0.91, recall: 0.8 } });
+  });
+
+  test('a model pickled with an incompatible scikit-learn version is rejected by serving-runtime', async () => {
+    const control = await gate({ ...labelEnv('anomaly-detector'), MODEL_DIR: model('anomaly-good'), SERVING_SKLEARN: '0.0' });
+    const running = String(control.result['sklearn']);
+    const servingMinor = running.split('.').slice(0, 2).join('.');
+    const ok = await gate({ ...labelEnv('anomaly-detector'), MODEL_DIR: model('anomaly-good'), SERVING_SKLEARN: servingMinor });
+    expect(ok.failed).toEqual([]);
+    expect(ok.result['runtime']).toEqual({ pickled: [running], serving: servingMinor, gate: running });
+    // Control above: the same model against a serving runtime of another minor version fails.
+    expect(control.failed).toEqual(['serving-runtime']);
+    const old = await gate({ ...labelEnv('anomaly-detector'), MODEL_DIR: model('anomaly-old-sklearn'), SERVING_SKLEARN: servingMinor });
+    expect(old.failed).toEqual(['serving-runtime']);
+    expect(check(old, 'serving-runtime')?.observed).toEqual(['0.24.2']);
+    expect(check(old, 'serving-runtime')?.message).toBe(`pickled with scikit-learn 0.24.2; the serving runtime has ${servingMinor} (pickles load only under the same major.minor)`);
+  });
+
+  test.each([
+    [{ BASELINE: '[1]' }, 'usage: BASELINE must be a JSON object'],
+    [{ BASELINE: '{"minAgreement":-1}' }, 'usage: BASELINE minAgreement must be a number >= 0'],
+    [{ BASELINE: '{}', REFERENCE_DATA: 'rel.npz' }, 'usage: REFERENCE_DATA must be an absolute path'],
+    [{ SERVING_SKLEARN: 'latest' }, 'usage: SERVING_SKLEARN must be a version'],
+  ])('%j exits 2', async (over, message) => {
+    const run = await gate({ ...labelEnv('anomaly-detector'), ROOT: '/tmp', MODEL: 'anomaly-detector', REFERENCE_DATA: '/tmp/x.npz', ...over });
+    expect(run.code).toBe(2);
     expect(String(run.result['error']).startsWith(message)).toBe(true);
   });
 });
