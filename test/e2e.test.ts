@@ -292,6 +292,10 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
       ...['copy-gpu-model', 'gate-health', 'restart-predictor'].flatMap((s) => [`${s} batch/jobs delete`, `${s} lifecycle.mlops.dev/modelruns/finalizers update`]),
       // Read only when a Job update shows a started Job without a pod (FailedCreate).
       ...['copy-gpu-model', 'gate-health', 'restart-predictor'].map((s) => `${s} /events list`),
+      // The reconcile's reads and the steps it wakes reading their own Job/NVJ (test/chaos.test.ts, functions/watchdog tests).
+      ...['mlops.mlops.dev/notebookvalidationjobs list', 'batch/jobs list', '/pods list', 'serving.kserve.io/inferenceservices list'].map((r) => `watchdog ${r}`),
+      ...['copy-gpu-model', 'gate-health', 'restart-predictor'].map((s) => `${s} batch/jobs get`),
+      'track-training mlops.mlops.dev/notebookvalidationjobs get',
     ];
     expect(unused.filter((u) => !onlyElsewhere.includes(u))).toEqual([]);
   });
