@@ -33,14 +33,6 @@ export function round(n: number, digits = 2): number {
   return Math.round(n * f) / f;
 }
 
-/** Deterministic PRNG (mulberry32), so a bench run's random choices are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, seedable (uniform in [0, 1)): one implementation, dev/emulator/faults.ts. */
+import { prng } from '../dev/emulator/faults.ts';
+export const seededRandom = prng;

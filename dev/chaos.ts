@@ -3,7 +3,6 @@
 // failing run can be repeated. `checkInvariants` is what every chaos run must still satisfy.
 import type { CloudEvent } from 'cloudevents';
 import type { FaultRule } from './emulator/index.ts';
-import { prng } from './emulator/faults.ts';
 import type { KubePort } from '../runtime/kube.ts';
 import { Annotations, Labels } from '../runtime/labels.ts';
 import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
@@ -84,7 +83,6 @@ export function crashing(step: string, kube: KubePort, sink: EventSink, percent:
   };
 }
 
-export const seeded = (seed: number): (() => number) => prng(seed);
 
 export interface InvariantInput {
   runs: readonly ModelRun[];

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
 import { startBroker, type Broker, type DeliveryRecord } from './broker/index.ts';
-import { apiFaultRules, crashing, seeded, type ChaosOptions, type CrashCounter } from './chaos.ts';
+import { apiFaultRules, crashing, type ChaosOptions, type CrashCounter } from './chaos.ts';
+import { prng } from './emulator/faults.ts';
 import { startEmulator, type ClusterProfile, type Emulator, type KubeVersion } from './emulator/index.ts';
 import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
@@ -136,7 +137,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
 
   // Chaos (dev/chaos.ts): one seeded PRNG for delivery counts and crashes; the API faults have their own.
   const chaos = opts.chaos;
-  const random = seeded(chaos?.seed ?? 1);
+  const random = prng(chaos?.seed ?? 1);
   const crashes: CrashCounter = { crashes: 0 };
   // Broker first (functions need K_SINK), subscribers resolved lazily once the steps listen.
   const urls = new Map<string, string>();

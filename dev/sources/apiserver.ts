@@ -142,17 +142,9 @@ export interface ApiServerFaults {
 
 export interface ApiServerFaultStats { seen: number; coalesced: number; dropped: number; delivered: number }
 
-/** mulberry32: a small, fast, seedable PRNG (uniform in [0, 1)). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, seedable (uniform in [0, 1)): one implementation, dev/emulator/faults.ts. */
+import { prng } from '../emulator/faults.ts';
+export const seededRandom = prng;
 
 export interface Pending<T> { object: string; item: T }
 
