@@ -153,7 +153,7 @@ describe('emulator: impersonation, access reviews, metadata-only reads, SCC revi
     const yes = await sar('create', 'jobs', 'batch');
     expect(yes.status).toBe(201);
     expect(yes.body.status).toEqual({ allowed: true, reason: `RBAC: allowed by RoleBinding "mlops-gate-health/${ns}" of Role "mlops-gate-health" to ServiceAccount "mlops-gate-health/${ns}"` });
-    expect((await sar('delete', 'jobs', 'batch')).body.status).toEqual({ allowed: false });
+    expect((await sar('delete', 'pods', '')).body.status).toEqual({ allowed: false });
     const bad = await post('/apis/authorization.k8s.io/v1/subjectaccessreviews', { kind: 'SubjectAccessReview', spec: { resourceAttributes: { verb: 'get', resource: 'pods' } } });
     expect(bad.status).toBe(422);
     // A ServiceAccount may not review others (no create on subjectaccessreviews).
@@ -235,7 +235,7 @@ describe('emulator: impersonation, access reviews, metadata-only reads, SCC revi
     const can = (verb: string, what: string): Promise<Run> => run(KUBECTL, ['--kubeconfig', kc, '--cache-dir', join(dir, 'cache'), 'auth', 'can-i', verb, what, '-n', ns, '--as', `system:serviceaccount:${ns}:mlops-start-training`], { HOME: dir });
     const yes = await can('create', 'leases.coordination.k8s.io');
     expect(yes.stdout.trim()).toBe('yes');
-    const no = await can('delete', 'leases.coordination.k8s.io');
+    const no = await can('delete', 'pods');
     expect(no.stdout.trim()).toBe('no');
     expect(no.code).toBe(1);
     // --list asks a SelfSubjectRulesReview: the rules of the ServiceAccount's Role.
