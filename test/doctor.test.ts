@@ -241,7 +241,7 @@ describe('emulator: impersonation, access reviews, metadata-only reads, SCC revi
     // --list asks a SelfSubjectRulesReview: the rules of the ServiceAccount's Role.
     const list = await run(KUBECTL, ['--kubeconfig', kc, '--cache-dir', join(dir, 'cache'), 'auth', 'can-i', '--list', '-n', ns, '--as', `system:serviceaccount:${ns}:mlops-start-training`], { HOME: dir });
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/^leases\.coordination\.k8s\.io\s+\[\]\s+\[\]\s+\[get create update\]$/m);
+    expect(list.stdout).toMatch(/^leases\.coordination\.k8s\.io\s+\[\]\s+\[\]\s+\[get create update delete\]$/m);
     expect(list.stdout).not.toMatch(/^secrets/m);
   });
 });
