@@ -10,6 +10,7 @@ export default {
   },
   testMatch: ['<rootDir>/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.dev/'],
-  testTimeout: 60000,
+  // Whole scenarios on 2 shared cores take up to about a minute each; a hung test still fails.
+  testTimeout: 180000,
   maxWorkers: 2,
 };
