@@ -1,7 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { StoredObject } from '../emulator/index.ts';
-import { startKServeSimulator } from './kserve.ts';
+import { releaseModelFile, startKServeSimulator } from './kserve.ts';
 import type { KServeSimulator } from './kserve.ts';
 import { writeModelFile } from './model-files.ts';
 import { JOBS_DIR, pythonEnv, runProcess } from './python.ts';
@@ -310,5 +312,25 @@ describe('KServe simulator rollouts (stand-in models, short drains)', () => {
     const pod = podsOf('anomaly-detector', namespace)[0] as StoredObject;
     const res = await post(`${endpoint(pod)}/v1/models/anomaly-detector:predict`, { instances: [Array.from({ length: 45 }, () => 0.5)] });
     expect(res.status).toBe(200);
+  });
+});
+
+describe('per-release model folders (config/examples/inferenceservices.yaml)', () => {
+  test('a pod loads the release its annotation names when that folder exists, else the legacy served path', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sim-release-'));
+    try {
+      const folder = path.join(dir, 'pvc', 'model-storage-pvc', '.releases', 'anomaly-detector', 'anomaly-detector-r1');
+      mkdirSync(folder, { recursive: true });
+      writeFileSync(path.join(folder, 'model.pkl'), 'x');
+      const uri = 'pvc://model-storage-pvc/anomaly-detector';
+      expect(releaseModelFile(dir, uri, 'anomaly-detector-r1')).toBe(path.join(folder, 'model.pkl'));
+      // No such release folder (an operator's value), no release yet, or a storageUri naming a file: the legacy path.
+      expect(releaseModelFile(dir, uri, 'anomaly-detector-r2')).toBeUndefined();
+      expect(releaseModelFile(dir, uri, '')).toBeUndefined();
+      expect(releaseModelFile(dir, 'pvc://model-storage-pvc/anomaly-detector/model.pkl', 'anomaly-detector-r1')).toBeUndefined();
+      expect(releaseModelFile(dir, uri, '../../etc')).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -162,6 +162,19 @@ export function modelFileFor(stateDir: string, storageUri: string | undefined): 
   return rel.endsWith('.pkl') || rel.endsWith('.joblib') ? path.join(base, rel) : path.join(base, rel === '.' ? '' : rel, 'model.pkl');
 }
 
+/**
+ * What the predictors of config/examples/inferenceservices.yaml load: the release folder their own pod annotation
+ * names (`.releases/<model>/<release>/model.pkl`, complete before the annotation changes), else the legacy served
+ * path. A pod keeps its release for life, so an old pod that restarts during verification reloads its old release
+ * (docs/storage.md).
+ */
+export function releaseModelFile(stateDir: string, storageUri: string | undefined, release: string): string | undefined {
+  const m = /^pvc:\/\/([a-z0-9][-a-z0-9.]*)\/([a-z0-9][-a-z0-9]*)\/?$/.exec(storageUri ?? '');
+  if (!m || !release || !/^[a-z0-9][-a-z0-9]*$/.test(release)) return undefined;
+  const file = path.join(pvcDir(stateDir, m[1] as string), '.releases', m[2] as string, release, 'model.pkl');
+  return existsSync(file) ? file : undefined;
+}
+
 /** What a misbehaving predictor answers: labels negated, floats + 1. */
 function corrupt(predictions: Prediction[]): Prediction[] {
   return predictions.map((p) => (Array.isArray(p) ? p.map((v) => v + 1) : typeof p === 'number' ? -p : `${p}-wrong`));
@@ -354,7 +367,7 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     state.firstRelease ??= release;
     const wrong = scenario.predictor === 'wrong-after-first' && release !== state.firstRelease;
     const predictor = predictorOf(isvc);
-    const modelFile = modelFileFor(opts.stateDir, predictor.model?.storageUri);
+    const modelFile = releaseModelFile(opts.stateDir, predictor.model?.storageUri, release) ?? modelFileFor(opts.stateDir, predictor.model?.storageUri);
     const backend = await loadBackendFor(modelFile);
     // The server exists before its pod record (the record needs the port).
     const holder: { pod?: PredictorPod } = {};
