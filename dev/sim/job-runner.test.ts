@@ -269,7 +269,8 @@ describe('Job controller behaviour per cluster profile and Kubernetes version', 
     const m = cluster.model('anomaly-detector');
     const manifest = stepJobManifest({
       step: 'gate', run: fakeRun(m, 'anomaly-detector-4030000000'), model: m, script: 'gate.py', image: m.notebook.image,
-      env: {}, volumes: [], deadlineSeconds: 1,
+      // 3 s: room for several 100 ms-based retries before the deadline even on a loaded machine.
+      env: {}, volumes: [], deadlineSeconds: 3,
     }) as { metadata: object; spec: { template: { spec: { securityContext?: unknown; containers: Array<{ securityContext?: unknown }> } } } };
     // The template as it was before the restricted securityContext.
     delete manifest.spec.template.spec.securityContext;
