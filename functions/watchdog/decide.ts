@@ -169,7 +169,7 @@ function deadlineAction(run: ModelRun, model: CatalogModel | undefined, now: Dat
   if (phase === undefined || phase === 'Pending') {
     const created = timeOf(run.metadata.creationTimestamp);
     if (created === undefined || t - created <= PENDING_LIMIT_MS) return undefined;
-    return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: 'training', reason: 'deadline', message: `deadline exceeded in training after ${wholeMinutes(t - created)} min (the run never left Pending)`, kill: { kind: 'nvj', name } };
+    return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: 'training', reason: 'deadline', message: `deadline exceeded in training after ${elapsed(t - created)} (the run never left Pending)`, kill: { kind: 'nvj', name } };
   }
   const w = stepWindow(run, model);
   if (!w) return undefined;
@@ -177,11 +177,11 @@ function deadlineAction(run: ModelRun, model: CatalogModel | undefined, now: Dat
   const pastStep = w.deadline !== undefined && t > w.deadline;
   const pastRun = runDeadline !== undefined && t > runDeadline;
   if (!pastStep && !pastRun) return undefined;
-  const minutes = wholeMinutes(t - (w.started ?? timeOf(run.metadata.creationTimestamp) ?? t));
+  const minutes = elapsed(t - (w.started ?? timeOf(run.metadata.creationTimestamp) ?? t));
   if (w.verifyPending) {
-    return { kind: 'fail-verify', run: name, model: run.spec.model, release: releaseOf(run), reason: 'no-ready-pod', message: `no new predictor pod became verifiable: deadline exceeded in verify after ${minutes} min` };
+    return { kind: 'fail-verify', run: name, model: run.spec.model, release: releaseOf(run), reason: 'no-ready-pod', message: `no new predictor pod became verifiable: deadline exceeded in verify after ${minutes}` };
   }
-  return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: w.step, reason: 'deadline', message: `deadline exceeded in ${w.step} after ${minutes} min`, kill: killTarget(name, w.step) };
+  return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: w.step, reason: 'deadline', message: `deadline exceeded in ${w.step} after ${minutes}`, kill: killTarget(name, w.step) };
 }
 
 /** The lock outlived its whole run budget while the run is still in flight: fail it the same way. */
@@ -190,11 +190,11 @@ function expiredLockAction(run: ModelRun, model: CatalogModel | undefined, now: 
   const t = now.getTime();
   const w = stepWindow(run, model);
   const step = w?.step ?? 'training';
-  const minutes = wholeMinutes(t - (w?.started ?? timeOf(run.metadata.creationTimestamp) ?? t));
+  const minutes = elapsed(t - (w?.started ?? timeOf(run.metadata.creationTimestamp) ?? t));
   if (w?.verifyPending) {
-    return { kind: 'fail-verify', run: name, model: run.spec.model, release: releaseOf(run), reason: 'timeout', message: `the model lock expired while verifying (${minutes} min in verify)` };
+    return { kind: 'fail-verify', run: name, model: run.spec.model, release: releaseOf(run), reason: 'timeout', message: `the model lock expired while verifying (${minutes} in verify)` };
   }
-  return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step, reason: 'lock-expired', message: `the model lock expired while in ${step} (after ${minutes} min)`, kill: killTarget(name, step) };
+  return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step, reason: 'lock-expired', message: `the model lock expired while in ${step} (after ${minutes})`, kill: killTarget(name, step) };
 }
 
 function killTarget(run: string, step: Exclude<RunStep, 'watchdog'>): KillTarget {
@@ -277,3 +277,5 @@ function timeOf(value: string | Date | undefined): number | undefined {
 }
 
 const wholeMinutes = (ms: number): number => Math.max(0, Math.floor(ms / 60_000));
+/** `300 min`, or seconds under a minute (dev's shortened deadlines): never "after 0 min". */
+const elapsed = (ms: number): string => (ms < 60_000 ? `${Math.max(0, Math.round(ms / 1000))} s` : `${wholeMinutes(ms)} min`);
