@@ -455,7 +455,7 @@ function parsePushOrThrow(input: unknown): GitHubPush {
 describe('fixture provenance', () => {
   const dirs = ['alertmanager', 'apiserversource', 'github', 'pingsource', 'tekton'];
   test.each(dirs)('%s: every fixture has an entry in _provenance.json and every entry a file', (dir) => {
-    const provenance = fixture(`${dir}/_provenance.json`) as Record<string, { kind: string; sources?: Array<{ repo: string; path: string }>; what: string }>;
+    const provenance = fixture(`${dir}/_provenance.json`) as Record<string, { kind: string; sources?: Array<{ repo: string; path: string }>; what: string; derivedFrom?: string }>;
     const files = [...fixtureNames(dir, 'good-'), ...fixtureNames(dir, 'bad-')];
     expect(Object.keys(provenance).sort()).toEqual(files.sort());
     for (const [file, entry] of Object.entries(provenance)) {
@@ -466,6 +466,13 @@ describe('fixture provenance', () => {
         expect(entry.sources?.length).toBeGreaterThan(0);
         for (const source of entry.sources ?? []) expect(source.repo).toMatch(/^[\w.-]+\/[\w.-]+$/);
       }
+      // A negative case broken out of an upstream-shaped fixture carries that fixture's sources.
+      if (entry.derivedFrom !== undefined) {
+        const base = provenance[entry.derivedFrom];
+        expect([file, base?.kind]).toEqual([file, expect.stringMatching(/^(verbatim|derived|hand-written|synthetic)$/)]);
+        expect([file, entry.sources ?? []]).toEqual([file, base?.sources ?? []]);
+      }
+      for (const source of entry.sources ?? []) expect([file, source.repo, source.path.length > 0]).toEqual([file, expect.stringMatching(/^[\w.-]+\/[\w.-]+$/), true]);
     }
   });
 });
