@@ -1,4 +1,4 @@
-// The `mlops` command line (DESIGN.md section 9).
+// The `mlops` command line (docs/design.md).
 import { parseArgs } from 'node:util';
 import { KubeVersions, isClusterProfile, isKubeVersion, type ClusterProfile, type KubeVersion } from '../dev/emulator/admission.ts';
 

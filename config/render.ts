@@ -1,4 +1,4 @@
-// Renders the catalog-dependent manifests (DESIGN.md sections 3, 9): per step a Knative Service with its
+// Renders the catalog-dependent manifests (docs/design.md): per step a Knative Service with its
 // ServiceAccount and least-privilege Role, the Broker and its Triggers, PingSources, ApiServerSources, the
 // SinkBinding, the catalog and scripts ConfigMaps. `mlops render` writes them; `mlops dev` loads the same
 // objects, so what runs locally is what deploys.

@@ -1,4 +1,4 @@
-// The whole system on one machine (DESIGN.md section 8): the Kubernetes API emulator with RBAC from the
+// The whole system on one machine (docs/design.md, Local mode): the Kubernetes API emulator with RBAC from the
 // rendered Roles (one token per function ServiceAccount), every function over HTTP through the real
 // client-node, the local broker loaded with the rendered Triggers, PingSources, ApiServerSources and the
 // SinkBinding, and the simulated NVJ operator, Job runner and KServe predictor.

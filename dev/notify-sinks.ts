@@ -1,5 +1,5 @@
 // Local stand-ins for the notification channels, so `mlops dev` shows what notify would send when the
-// environment names no real Slack webhook or SMTP server (DESIGN.md section 6: made-up local values).
+// environment names no real Slack webhook or SMTP server (README: local stand-ins).
 import { createServer, type Server } from 'node:http';
 import { SMTPServer } from 'smtp-server';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-// Names and labels of everything we create (DESIGN.md section 5). Deterministic names are what make
+// Names and labels of everything we create (docs/design.md, Kubernetes contract). Deterministic names are what make
 // every effect idempotent: the same request always maps to the same ModelRun, NVJ, Job and Lease.
 
 export const MANAGER = 'model-lifecycle';

@@ -347,7 +347,7 @@ export type NotebookValidationJob = z.infer<typeof NotebookValidationJob>;
 // ---------------------------------------------------------------------------------------------------
 // InferenceService (serving.kserve.io/v1beta1) — the subset we read and patch
 
-/** The predictor annotation whose change rolls the predictor (DESIGN.md section 5). */
+/** The predictor annotation whose change rolls the predictor (docs/design.md, Kubernetes contract). */
 export const ModelReleaseAnnotation = 'mlops.dev/model-release';
 
 export const InferenceService = z.looseObject({

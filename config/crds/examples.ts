@@ -115,7 +115,7 @@ function trainingEnv(model: string, hours: number) {
   ];
 }
 
-/** The NVJ start-training creates for a CPU model (DESIGN.md section 5). */
+/** The NVJ start-training creates for a CPU model (docs/design.md, Kubernetes contract). */
 export function exampleNvjCpu() {
   return {
     apiVersion: 'mlops.mlops.dev/v1alpha1',

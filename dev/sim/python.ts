@@ -1,5 +1,5 @@
 // Finding a Python for the simulators, and running its helpers. Debian's /usr/bin/python3 has sklearn
-// (python3-sklearn); `python3` on PATH may be another interpreter without it (DESIGN.md section 8).
+// (python3-sklearn); `python3` on PATH may be another interpreter without it (docs/design.md, Local mode).
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

@@ -34,7 +34,7 @@ export function promoteJobManifest(run: ModelRun, model: CatalogModel, job: JobK
   });
 }
 
-/** The merge patch that rolls the predictor: only the release annotation changes (DESIGN.md section 5). */
+/** The merge patch that rolls the predictor: only the release annotation changes (docs/design.md, Kubernetes contract). */
 export const releasePatch = (release: string): object => ({ spec: { predictor: { annotations: { [Annotations.modelRelease]: release } } } });
 
 export interface EffectContext {

@@ -5,7 +5,7 @@ import type { KubeObject } from '../../runtime/kube.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
 import { TRACE_ANNOTATION } from '../../runtime/trace.ts';
 
-// The ModelRun and NotebookValidationJob start-training creates (DESIGN.md section 5).
+// The ModelRun and NotebookValidationJob start-training creates (docs/design.md, Kubernetes contract).
 
 export const MODEL_MOUNT = '/mnt/models';
 export const MODEL_VOLUME = 'model-storage';
