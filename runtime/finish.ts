@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import { EventTypes, buildEvent, type RunStep, type TrainingRequested } from '../events/index.ts';
+import { EventTypes, buildEvent, clip, type RunStep, type TrainingRequested } from '../events/index.ts';
 import type { ForbiddenError } from './errors.ts';
 import { releaseLock } from './lock.ts';
 import { metrics } from './metrics.ts';
@@ -80,7 +80,7 @@ export async function failRunForbidden(
   opts: { what: string; traceparent?: string },
 ): Promise<CloudEvent<unknown> | undefined> {
   const name = run.metadata.name ?? '';
-  const message = clipMessage(`cannot ${opts.what}: the Role lacks ${err.missing} (${err.message})`);
+  const message = clip(`cannot ${opts.what}: the Role lacks ${err.missing} (${err.message})`, 1000, { oneLine: true });
   deps.logger.error({ run: name, step, missing: err.missing }, 'forbidden: the run fails');
   const now = deps.clock.now().toISOString();
   const finished = await finishRun(deps, name, {
@@ -105,7 +105,3 @@ const STEP_FUNCTIONS: Record<RunStep, string> = {
 };
 const stepNameOf = (step: RunStep): string => STEP_FUNCTIONS[step];
 
-function clipMessage(text: string): string {
-  const flat = text.replace(/\s+/g, ' ');
-  return flat.length > 1000 ? `${flat.slice(0, 997)}...` : flat;
-}

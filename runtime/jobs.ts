@@ -211,7 +211,7 @@ async function outcomeOf(kube: KubePort, found: ClassifiedStepJob): Promise<Step
   if (!failed) throw retryable(`job ${name} has started but has no pod and no FailedCreate event yet`);
   return {
     kind: 'finished', run: found.run, model: found.model, step: found.step, job: found.job,
-    evidence: { job: name, succeeded: false, problem: `job ${name} could not create its pod`, failure: clipText(`FailedCreate: ${failed}`, 1000) },
+    evidence: { job: name, succeeded: false, problem: `job ${name} could not create its pod`, failure: clip(`FailedCreate: ${failed}`, 1000, { oneLine: true }) },
   };
 }
 
@@ -229,10 +229,6 @@ export async function failedCreateMessage(kube: KubePort, job: Job): Promise<str
   return newest ? (newest.message ?? 'FailedCreate') : undefined;
 }
 
-function clipText(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, ' ');
-  return flat.length > max ? `${flat.slice(0, max - 3)}...` : flat;
-}
 
 /** What a finished step Job left: its verdict, the parsed result JSON or why there is none, its Failed reason. */
 export interface JobEvidence {

@@ -28,7 +28,7 @@ import type { Logger } from 'pino';
 import type { Store, StoredObject } from '../emulator/index.ts';
 import { ApiError } from '../emulator/index.ts';
 import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
-import { Annotations } from '../../runtime/labels.ts';
+import { Annotations, KSERVE_ISVC_LABEL } from '../../runtime/labels.ts';
 import { Resources } from '../../runtime/resources.ts';
 import { writeModelFile } from './model-files.ts';
 import { loadBackend } from './predictor-backend.ts';
@@ -39,7 +39,8 @@ import type { Scenario } from './scenarios.ts';
 import { pvcDir } from './volumes.ts';
 
 export const PREDICTOR_CONTAINER = 'kserve-container';
-export const ISVC_LABEL = 'serving.kserve.io/inferenceservice';
+/** KServe's label on every predictor pod (runtime/labels.ts). */
+export const ISVC_LABEL = KSERVE_ISVC_LABEL;
 const SKLEARN_IMAGE = 'kserve/sklearnserver:v0.14.1';
 const MAX_BODY = 16 * 1024 * 1024;
 const NAME_CHARS = 'bcdfghjklmnpqrstvwxz2456789';

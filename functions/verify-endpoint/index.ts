@@ -3,7 +3,7 @@ import { EventTypes, isApiServerEventType, parseApiServerSource, parseEvent } fr
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
-import { Annotations, Labels } from '../../runtime/labels.ts';
+import { Annotations, KSERVE_ISVC_LABEL, Labels } from '../../runtime/labels.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Pod, Resources, isPodReady, type ModelRun } from '../../runtime/resources.ts';
 import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
@@ -18,7 +18,8 @@ import { faasModule } from '../../runtime/faas.ts';
 // look again at the model's run that is Verifying; once the new release's pods are all Ready, send them the
 // gate's probe rows and compare → deployment.verified / deployment.failed, once per run (docs/verification.md).
 
-export const ISVC_LABEL = 'serving.kserve.io/inferenceservice';
+/** KServe's label on every predictor pod (runtime/labels.ts). */
+export const ISVC_LABEL = KSERVE_ISVC_LABEL;
 const DEFAULT_PORT = 8080;
 
 export const step: StepDefinition = {
