@@ -23,6 +23,15 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# prometheus' maintainer scripts want to start a service; policy-rc.d 101 keeps them from doing it in a container.
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# prometheus' maintainer scripts want to start a service; a policy-rc.d answering 101 keeps them from doing it
+# (the Debian way in containers and CI). Only a policy we put there is removed again.
+policy=/usr/sbin/policy-rc.d
+placed=""
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy" && placed=1
+fi
+status=0
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || status=$?
+if [ -n "$placed" ]; then $SUDO rm -f "$policy"; fi
+if [ "$status" -ne 0 ]; then echo "test-deps: apt-get install failed ($status): ${need[*]}" >&2; exit "$status"; fi
 echo "test-deps: installed ${need[*]}"
