@@ -14,7 +14,7 @@ import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
-import { Scenarios, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
+import { Scenarios, choosePython, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
 import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -100,7 +100,9 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   const scenario = resolveScenario(opts.scenario);
   // A scenario that pins the profile (happy-cpu, happy-gpu) runs every model that way.
   const pinned: Catalog = scenario.profile ? { ...opts.catalog, models: opts.catalog.models.map((m) => ({ ...m, profile: scenario.profile as 'cpu' | 'gpu' })) } : opts.catalog;
-  const catalog = scenarioCatalog(scenario, pinned);
+  // Whether this machine trains real models: without sklearn the gate cannot compare with the served release.
+  const sklearn = opts.env.MLOPS_NO_SKLEARN === '1' ? false : (await choosePython({})).sklearn;
+  const catalog = scenarioCatalog(scenario, pinned, { sklearn });
   const stateDir = opts.stateDir ?? await mkdtemp(join(tmpdir(), 'mlops-dev-'));
   await mkdir(stateDir, { recursive: true });
   const rendered = renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local' });
