@@ -191,12 +191,6 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   }
 
   const sinkToBroker = (ce: CloudEvent<unknown>): Promise<void> => broker.send(ce);
-  const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });
-  closers.push(() => pings.stop());
-  if (opts.tickSeconds) {
-    const tick = setInterval(() => { pings.fireNow(`${ns}/watchdog-tick`).catch(() => undefined); }, opts.tickSeconds * 1000);
-    closers.push(() => clearInterval(tick));
-  }
   const watcherToken = emulator.issueServiceAccountToken(ns, 'mlops-apiserversource');
   const watcherConfig = join(stateDir, 'kubeconfig-apiserversource');
   await emulator.writeKubeconfig(watcherConfig, { token: watcherToken, namespace: ns });
@@ -215,6 +209,14 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     ...(opts.env.MLOPS_NO_SKLEARN === '1' ? { sklearn: false } : {}),
   });
   closers.push(() => sims.close());
+  // Schedules and watchdog ticks start runs (catch-ups too) only once the simulated cluster is as the scenario
+  // sets it up: a run gated before the seeded release is served would compare with nothing.
+  const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });
+  closers.push(() => pings.stop());
+  if (opts.tickSeconds) {
+    const tick = setInterval(() => { pings.fireNow(`${ns}/watchdog-tick`).catch(() => undefined); }, opts.tickSeconds * 1000);
+    closers.push(() => clearInterval(tick));
+  }
 
   return {
     emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets, crashes,
