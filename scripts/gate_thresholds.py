@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How much two sound retrains of the catalog models differ, to choose the gate's baseline thresholds (docs/gate.md).
 
-Usage: /usr/bin/python3 scripts/gate_thresholds.py [PAIRS]     (numpy + scikit-learn; about a minute on 2 cores)
+Usage: /usr/bin/python3 scripts/gate_thresholds.py [PAIRS]     (numpy + scikit-learn; a few minutes on 2 cores)
 
 Each retrain sees a different data window, as a weekly retrain does. The data and models follow the platform's
 notebooks (tosin2013/openshift-aiops-platform):
