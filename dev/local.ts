@@ -14,7 +14,7 @@ import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
-import { Scenarios, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
+import { Scenarios, choosePython, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
 import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -100,7 +100,9 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   const scenario = resolveScenario(opts.scenario);
   // A scenario that pins the profile (happy-cpu, happy-gpu) runs every model that way.
   const pinned: Catalog = scenario.profile ? { ...opts.catalog, models: opts.catalog.models.map((m) => ({ ...m, profile: scenario.profile as 'cpu' | 'gpu' })) } : opts.catalog;
-  const catalog = scenarioCatalog(scenario, pinned);
+  // Whether this machine trains real models: without sklearn the gate cannot compare with the served release.
+  const sklearn = opts.env.MLOPS_NO_SKLEARN === '1' ? false : (await choosePython({})).sklearn;
+  const catalog = scenarioCatalog(scenario, pinned, { sklearn });
   const stateDir = opts.stateDir ?? await mkdtemp(join(tmpdir(), 'mlops-dev-'));
   await mkdir(stateDir, { recursive: true });
   const rendered = renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local' });
@@ -189,12 +191,6 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   }
 
   const sinkToBroker = (ce: CloudEvent<unknown>): Promise<void> => broker.send(ce);
-  const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });
-  closers.push(() => pings.stop());
-  if (opts.tickSeconds) {
-    const tick = setInterval(() => { pings.fireNow(`${ns}/watchdog-tick`).catch(() => undefined); }, opts.tickSeconds * 1000);
-    closers.push(() => clearInterval(tick));
-  }
   const watcherToken = emulator.issueServiceAccountToken(ns, 'mlops-apiserversource');
   const watcherConfig = join(stateDir, 'kubeconfig-apiserversource');
   await emulator.writeKubeconfig(watcherConfig, { token: watcherToken, namespace: ns });
@@ -213,6 +209,14 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     ...(opts.env.MLOPS_NO_SKLEARN === '1' ? { sklearn: false } : {}),
   });
   closers.push(() => sims.close());
+  // Schedules and watchdog ticks start runs (catch-ups too) only once the simulated cluster is as the scenario
+  // sets it up: a run gated before the seeded release is served would compare with nothing.
+  const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });
+  closers.push(() => pings.stop());
+  if (opts.tickSeconds) {
+    const tick = setInterval(() => { pings.fireNow(`${ns}/watchdog-tick`).catch(() => undefined); }, opts.tickSeconds * 1000);
+    closers.push(() => clearInterval(tick));
+  }
 
   return {
     emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets, crashes,

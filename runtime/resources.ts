@@ -187,6 +187,26 @@ export type ModelRunCondition = z.infer<typeof ModelRunCondition>;
 export const GateCheck = z.object({ name: z.string(), ok: z.boolean(), message: z.string().optional() });
 export type GateCheck = z.infer<typeof GateCheck>;
 
+/** status.gate.baseline (config/crds/modelrun.yaml): what the gate compared with the served release (docs/gate.md). */
+export const GateBaselineStatus = z.object({
+  served: z.enum(['none', 'placeholder', 'archived', 'release']).optional(),
+  release: z.string().optional(),
+  referenceRows: z.number().int().optional(),
+  trigger: z.string().optional(),
+  skipped: z.string().optional(),
+  checks: z.array(z.object({
+    check: z.string(),
+    measure: z.string(),
+    value: z.number().optional(),
+    threshold: z.number().optional(),
+    worst: z.string().optional(),
+    advisory: z.boolean().optional(),
+    ok: z.boolean(),
+  })).optional(),
+  metrics: z.array(z.object({ model: z.enum(['candidate', 'served']), metric: z.string(), output: z.string().optional(), value: z.number() })).optional(),
+});
+export type GateBaselineStatus = z.infer<typeof GateBaselineStatus>;
+
 export const ModelRunStatus = z.object({
   phase: ModelRunPhase.optional(),
   step: z.string().optional(),
@@ -217,6 +237,8 @@ export const ModelRunStatus = z.object({
       simulated: z.boolean().optional(),
       checks: z.array(GateCheck).optional(),
       report: z.record(z.string(), z.unknown()).optional(),
+      /** The comparison with the served release in typed fields for kube-state-metrics (runtime/baseline.ts). */
+      baseline: GateBaselineStatus.optional(),
     })
     .optional(),
   /** Probe rows and the gate's outputs for them (preserve-unknown in the CRD). */

@@ -96,6 +96,39 @@ describe('ModelRun metrics from real runs', () => {
     }
   });
 
+  test('the gate compared every run with the served release through the catalog defaults; the series carry the numbers', () => {
+    for (const r of runs) {
+      const name = r.metadata.name ?? '';
+      const model = catalog.models.find((m) => m.name === r.spec.model);
+      const label = model?.output.kind === 'label';
+      // happy-gpu starts with nothing served; verify-fail-rollback serves a seeded release first.
+      const state = r.status?.phase === 'RolledBack' ? 'release' : 'none';
+      expect(series('mlops_modelrun_gate_baseline_served', name).filter((s) => s.value === 1).map((s) => s.labels.served)).toEqual([state]);
+      expect(series('mlops_modelrun_gate_baseline_reference_rows', name).map((s) => s.value)).toEqual([400]);
+      const measures = label ? ['agreement', 'metricRegression', 'rateChange'] : ['metricRegression', 'relativeChange'];
+      const thresholds = new Map(series('mlops_modelrun_gate_baseline_threshold', name).map((s) => [s.labels.measure ?? '', s.value]));
+      const b = model?.gate.baseline;
+      expect(Object.fromEntries(thresholds)).toEqual(label
+        ? { agreement: b?.minAgreement, rateChange: b?.maxRateChange, metricRegression: b?.maxMetricRegression }
+        : { relativeChange: b?.maxRelativeChange, metricRegression: b?.maxMetricRegression });
+      expect(series('mlops_modelrun_gate_baseline_check', name).map((s) => `${s.labels.check ?? ''}=${s.value}`).sort())
+        .toEqual((label ? ['baseline-agreement', 'baseline-metrics', 'baseline-rate'] : ['baseline-change', 'baseline-metrics']).map((c) => `${c}=1`));
+      const values = series('mlops_modelrun_gate_baseline_value', name);
+      const sides = new Set(series('mlops_modelrun_gate_baseline_metric', name).map((s) => s.labels.side));
+      if (state === 'none') {
+        // Nothing to compare with: no numbers (absent, not 0), the candidate's own metrics only.
+        expect(values).toEqual([]);
+        expect([...sides]).toEqual(['candidate']);
+      } else {
+        // The simulated notebook retrains the seeded model exactly: full agreement, no change, no regression.
+        expect(values.map((s) => s.labels.measure).sort()).toEqual(measures);
+        for (const v of values) expect(v.value).toBe(v.labels.measure === 'agreement' ? 1 : 0);
+        expect([...sides].sort()).toEqual(['candidate', 'served']);
+      }
+      if (!label) expect(series('mlops_modelrun_gate_baseline_metric', name).filter((s) => s.labels.metric === 'r2' && s.labels.side === 'candidate').map((s) => s.labels.output)).toEqual(['0', '1', '2', '3', '4']);
+    }
+  });
+
   test('a RolledBack run carries its rollback step and the release it restored', () => {
     for (const r of runs.filter((x) => x.status?.phase === 'RolledBack')) {
       const name = r.metadata.name ?? '';

@@ -165,6 +165,8 @@ describe('kube-state-metrics config for ModelRuns', () => {
       'mlops_modelrun_phase', 'mlops_modelrun_trained_timestamp_seconds', 'mlops_modelrun_finished_timestamp_seconds',
       'mlops_modelrun_step_started_timestamp_seconds', 'mlops_modelrun_step_finished_timestamp_seconds',
       'mlops_modelrun_gate_verdict', 'mlops_modelrun_deadline_timestamp_seconds', 'mlops_modelrun_last_dead_letter_timestamp_seconds',
+      'mlops_modelrun_gate_baseline_served', 'mlops_modelrun_gate_baseline_value', 'mlops_modelrun_gate_baseline_threshold',
+      'mlops_modelrun_gate_baseline_check', 'mlops_modelrun_gate_baseline_metric', 'mlops_modelrun_gate_baseline_reference_rows',
     ]));
   });
 
@@ -186,6 +188,15 @@ describe('kube-state-metrics config for ModelRuns', () => {
     expect(mutate((s) => { ((status(s).properties?.artifact as SchemaNode).properties?.bytes as SchemaNode).type = 'string'; }))
       .toEqual([expect.stringContaining('mlops_modelrun_artifact_bytes: value at status.artifact.bytes')]);
     expect(mutate((s) => { delete (status(s).properties?.deadlines as SchemaNode).properties; })).toEqual(expect.arrayContaining([expect.stringContaining('mlops_modelrun_deadline_timestamp_seconds')]));
+    // The baseline comparison (status.gate.baseline): typed fields, not the preserve-unknown report.
+    const baseline = (s: SchemaNode): SchemaNode => ((status(s).properties?.gate as SchemaNode).properties?.baseline as SchemaNode);
+    const baselineItem = (s: SchemaNode, list: string): SchemaNode => (baseline(s).properties?.[list] as SchemaNode).items as SchemaNode;
+    expect(mutate((s) => { delete baselineItem(s, 'checks').properties?.threshold; })).toEqual(['mlops_modelrun_gate_baseline_threshold valueFrom.threshold: no such field in the ModelRun schema']);
+    expect(mutate((s) => { (baselineItem(s, 'checks').properties?.value as SchemaNode).type = 'string'; })).toEqual([expect.stringContaining('mlops_modelrun_gate_baseline_value: value at status.gate.baseline.checks.value')]);
+    expect(mutate((s) => { delete baselineItem(s, 'metrics').properties?.output; })).toEqual(['mlops_modelrun_gate_baseline_metric label output.output: no such field in the ModelRun schema']);
+    expect(mutate((s) => { (baseline(s).properties?.served as SchemaNode).enum?.push('unknown'); })).toEqual([expect.stringContaining('mlops_modelrun_gate_baseline_served: list')]);
+    expect(mutate((s) => { (status(s).properties?.gate as SchemaNode).properties = { ...((status(s).properties?.gate as SchemaNode).properties ?? {}), baseline: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } }; }))
+      .toEqual(expect.arrayContaining([expect.stringContaining('under a preserve-unknown-fields object, cannot be checked')]));
   });
 });
 
@@ -386,7 +397,7 @@ describe('Grafana dashboard', () => {
 
   test('covers freshness per model, runs by outcome, step durations, gate verdicts and per-function traffic', () => {
     const text = exprs().map((e) => e.expr).join('\n');
-    for (const needle of ['mlops:model_age_seconds', 'mlops_modelrun_phase', 'mlops:modelrun_step_duration_seconds', 'mlops_modelrun_gate_verdict', 'faas_invocations', 'faas_execution_latency_bucket', 'faas_errors']) {
+    for (const needle of ['mlops:model_age_seconds', 'mlops_modelrun_phase', 'mlops:modelrun_step_duration_seconds', 'mlops_modelrun_gate_verdict', 'mlops_modelrun_gate_baseline_value', 'mlops_modelrun_gate_baseline_threshold', 'mlops_modelrun_gate_baseline_metric', 'faas_invocations', 'faas_execution_latency_bucket', 'faas_errors']) {
       expect(text).toContain(needle);
     }
   });

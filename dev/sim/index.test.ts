@@ -44,8 +44,15 @@ describe('scenarios', () => {
     const baselined = scenarioCatalog(Scenarios['baseline-regression'], cluster.catalog).models;
     expect(baselined.map((m) => [m.referenceData?.path, m.gate.baseline])).toEqual([
       ['reference/anomaly-detector.npz', { minAgreement: 0.9, maxRateChange: 0.1, maxMetricRegression: 0.1 }],
-      ['reference/predictive-analytics.npz', { maxRelativeChange: 0.5, maxMetricRegression: 0.1 }],
+      ['reference/predictive-analytics.npz', { maxRelativeChange: 0.5, maxMetricRegression: 0.5 }],
     ]);
+    // A model without one gets the same defaults (docs/gate.md) in the baseline scenario.
+    const bare = { ...cluster.catalog, models: cluster.catalog.models.map((m) => ({ ...m, gate: { ...m.gate, baseline: undefined }, referenceData: undefined })) };
+    expect(scenarioCatalog(Scenarios['baseline-regression'], bare).models.map((m) => m.gate.baseline)).toEqual(baselined.map((m) => m.gate.baseline));
+    // Without sklearn nothing can be compared: the other scenarios run without gate.baseline; the baseline one keeps it.
+    expect(scenarioCatalog(Scenarios['happy-cpu'], cluster.catalog, { sklearn: false }).models.map((m) => m.gate.baseline)).toEqual([undefined, undefined]);
+    expect(scenarioCatalog(Scenarios['baseline-regression'], cluster.catalog, { sklearn: false }).models.map((m) => m.gate.baseline)).toEqual(baselined.map((m) => m.gate.baseline));
+    expect(scenarioCatalog(Scenarios['happy-cpu'], cluster.catalog, { sklearn: true })).toBe(cluster.catalog);
     expect(() => getScenario('nope')).toThrow('unknown scenario "nope"');
   });
 

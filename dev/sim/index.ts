@@ -1,5 +1,6 @@
 // The simulated cluster controllers of `mlops dev` and the end-to-end tests: NVJ operator, Job runner,
 // KServe predictor. They talk to the emulator's store in-process; writes notify watchers like HTTP writes.
+import path from 'node:path';
 import type { Logger } from 'pino';
 import type { KubeObject, KubeVersion, Store } from '../emulator/index.ts';
 import type { Catalog } from '../../runtime/catalog.ts';
@@ -9,9 +10,11 @@ import { startKServeSimulator } from './kserve.ts';
 import type { KServeOptions, KServeSimulator } from './kserve.ts';
 import { startNvjOperator } from './nvj-operator.ts';
 import type { NvjOperator } from './nvj-operator.ts';
+import { writeReferenceData } from './model-files.ts';
 import { choosePython } from './python.ts';
 import { expectedRuns, getScenario } from './scenarios.ts';
 import type { ExpectedRun, Scenario } from './scenarios.ts';
+import { pvcDir } from './volumes.ts';
 
 export { pythonWithSklearn, choosePython, plainPython } from './python.ts';
 export type { PythonChoice } from './python.ts';
@@ -71,6 +74,13 @@ export async function startSimulators(opts: SimulatorsOptions): Promise<Simulato
   const scenario = typeof opts.scenario === 'string' ? getScenario(opts.scenario) : opts.scenario;
   const py = await choosePython(opts);
   const common = { store: opts.store, stateDir: opts.stateDir, namespace: opts.namespace, python: py.python, sklearn: py.sklearn, ...(opts.logger ? { logger: opts.logger } : {}) };
+  // The reference data the gate compares on is on the PVC before the first run, as the install step puts it
+  // there (README, docs/gate.md), so writing it never counts against a run's (shortened) training deadline.
+  if (py.sklearn) {
+    await Promise.all(opts.catalog.models.flatMap((m) => (m.referenceData
+      ? [writeReferenceData({ features: m.features.count, output: m.output, outPath: path.join(pvcDir(opts.stateDir, m.storage.pvc), m.referenceData.path) }, py)]
+      : [])));
+  }
   const nvj = await startNvjOperator({ ...common, scenario, catalog: opts.catalog, ...(opts.delayMs !== undefined ? { delayMs: opts.delayMs } : {}) });
   const jobs = await startJobRunner({
     ...common, mode: opts.mode,

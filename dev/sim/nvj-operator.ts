@@ -112,7 +112,8 @@ export async function startNvjOperator(opts: NvjOperatorOptions): Promise<NvjOpe
     if (!modelsDir) return { ok: false, message: `Notebook execution failed: nothing mounted at ${NVJ_MODEL_MOUNT}` };
     const outPath = path.join(modelsDir, modelName || model.name, 'model.pkl');
     try {
-      // The reference data the gate's baseline checks read, where the catalog names one (docs/gate.md).
+      // The reference data the gate's baseline checks read, where the catalog names one (docs/gate.md); startSimulators
+      // writes it at start, this covers an operator started alone. Written once (it skips an existing file).
       if (model.referenceData && py.sklearn) {
         await writeReferenceData({ features: model.features.count, output: model.output, outPath: path.join(pvcDir(opts.stateDir, model.storage.pvc), model.referenceData.path) }, py);
       }

@@ -5,8 +5,11 @@ import { decideGate, type GateAction, type GateInput } from './decide.ts';
 import { EXPECTED_CHECKS, evaluateGate, type GateEvidence } from './report.ts';
 
 const catalog = loadCatalog('config/models.yaml');
-const anomaly = findModel(catalog, 'anomaly-detector') as CatalogModel;
-const predictive = findModel(catalog, 'predictive-analytics') as CatalogModel;
+/** The core checks' tests use the catalog models without the comparison with the served release (tested below). */
+const withoutBaseline = (m: CatalogModel): CatalogModel => ({ ...m, gate: { ...m.gate, baseline: undefined }, referenceData: undefined });
+const shippedAnomaly = findModel(catalog, 'anomaly-detector') as CatalogModel;
+const anomaly = withoutBaseline(shippedAnomaly);
+const predictive = withoutBaseline(findModel(catalog, 'predictive-analytics') as CatalogModel);
 const NOW = new Date('2026-11-22T10:00:00.000Z');
 const RUN = 'anomaly-detector-0123456789';
 const SHA = 'a'.repeat(64);
@@ -291,7 +294,25 @@ describe('gate-health decide: the comparison with the served release and the ser
       + 'baseline vs served release anomaly-detector-r0 on 400 reference rows with targets: agreement 0.5525 (min 0.9), anomaly rate 0.11 → 0.5575 (max change 0.1), worst metric regression 0.2967 (max 0.1)';
     const gateChecks = checks.map((c) => ({ name: c.name, ok: c.ok, message: c.message, observed: c.observed }));
     expect(decideBaselined(report)).toEqual([
-      { kind: 'record-rejected', run: RUN, gate: { verdict: 'rejected', checks: statusChecks(gateChecks), report: withoutProbe(report) }, message },
+      {
+        kind: 'record-rejected', run: RUN, message,
+        gate: {
+          verdict: 'rejected', checks: statusChecks(gateChecks), report: withoutProbe(report),
+          // What kube-state-metrics reads (status.gate.baseline): each check's number and threshold, both models' metrics.
+          baseline: {
+            served: 'release', release: 'anomaly-detector-r0', referenceRows: 400, trigger: 'schedule',
+            checks: [
+              { check: 'baseline-agreement', measure: 'agreement', value: 0.5525, threshold: 0.9, ok: false },
+              { check: 'baseline-rate', measure: 'rateChange', value: 0.4475, threshold: 0.1, ok: false },
+              { check: 'baseline-metrics', measure: 'metricRegression', value: 0.2967, worst: 'precision', threshold: 0.1, ok: false },
+            ],
+            metrics: [
+              { model: 'candidate', metric: 'precision', value: 0.0897 }, { model: 'candidate', metric: 'recall', value: 1 }, { model: 'candidate', metric: 'anomalyRate', value: 0.5575 },
+              { model: 'served', metric: 'precision', value: 0.3864 }, { model: 'served', metric: 'recall', value: 0.85 }, { model: 'served', metric: 'anomalyRate', value: 0.11 },
+            ],
+          },
+        },
+      },
       { kind: 'reply-rejected', data: { model: 'anomaly-detector', run: RUN, checks: gateChecks, failed, message } },
     ]);
   });
@@ -327,5 +348,16 @@ describe('gate Job env for the baseline', () => {
     });
     const plain = { ...predictive, gate: { ...predictive.gate, baseline: undefined }, referenceData: undefined, serving: undefined };
     expect(Object.keys(gateEnv('r1', plain))).not.toContain('BASELINE');
+  });
+
+  test('the shipped catalog compares both models with the served release by default (docs/gate.md, "Defaults")', async () => {
+    const { gateEnv } = await import('./manifests.ts');
+    const { expectedChecks } = await import('./report.ts');
+    expect(expectedChecks(shippedAnomaly).slice(EXPECTED_CHECKS.length)).toEqual(['reference-data', 'baseline-agreement', 'baseline-rate', 'baseline-metrics']);
+    const env = gateEnv('r1', shippedAnomaly, '.runs/r1/anomaly-detector/model.pkl', 'schedule');
+    expect([env['BASELINE'], env['REFERENCE_DATA']]).toEqual(['{"minAgreement":0.9,"maxRateChange":0.1,"maxMetricRegression":0.1}', '/mnt/shared/reference/anomaly-detector.npz']);
+    const shippedPredictive = findModel(catalog, 'predictive-analytics') as CatalogModel;
+    expect(expectedChecks(shippedPredictive).slice(EXPECTED_CHECKS.length)).toEqual(['reference-data', 'baseline-change', 'baseline-metrics']);
+    expect(gateEnv('r1', shippedPredictive)['BASELINE']).toBe('{"maxRelativeChange":0.5,"maxMetricRegression":0.5}');
   });
 });

@@ -1,4 +1,5 @@
 import type { GateCheck, ModelApproved, ModelRejected, Probe } from '../../events/index.ts';
+import { baselineStatus, type BaselineStatus } from '../../runtime/baseline.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { jobNameFor } from '../../runtime/labels.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
@@ -26,6 +27,8 @@ export interface GateRecord {
   verdict: 'approved' | 'rejected';
   checks: Array<{ name: string; ok: boolean; message?: string }>;
   report: Record<string, unknown>;
+  /** The comparison with the served release, typed for kube-state-metrics (runtime/baseline.ts). */
+  baseline?: BaselineStatus;
   simulated?: true;
 }
 
@@ -73,10 +76,12 @@ export function decideGate(input: GateInput, state: GateState): GateAction[] {
     ...(status.artifact?.sha256 || status.artifact?.bytes !== undefined ? { copied: { sha256: status.artifact?.sha256, bytes: status.artifact?.bytes } } : {}),
     ...(state.served ? { served: state.served } : {}),
   });
+  const baseline = baselineStatus(verdict.report, verdict.checks);
   const record: GateRecord = {
     verdict: verdict.verdict,
     checks: verdict.checks.map(toStatusCheck),
     report: verdict.report,
+    ...(baseline ? { baseline } : {}),
     ...(verdict.simulated ? { simulated: true as const } : {}),
   };
   const model = run.spec.model;

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
+import { loadCatalog, type Catalog } from '../../runtime/catalog.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { Resources, type ModelRun, type ModelRunStatus } from '../../runtime/resources.ts';
 import { NAMESPACE, ManualClock, postEvent, serveForTest, startRecordingSink, startTestCluster, type RecordingSink, type ServedStep, type TestCluster } from '../../test/kit.ts';
@@ -15,6 +16,11 @@ const PODS = { group: '', version: 'v1', resource: 'pods' };
 const TRACE = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
 
 type JobObject = KubeObject & { spec: { activeDeadlineSeconds: number; backoffLimit: number; template: { metadata: unknown; spec: Record<string, unknown> } } };
+
+// The core checks, on the shipped catalog without the comparison with the served release (that one is covered by
+// test/jobs/gate.test.ts, the decide tests and the baseline-regression scenario, which need a served release).
+const shipped = loadCatalog('config/models.yaml');
+const catalog: Catalog = { ...shipped, models: shipped.models.map((m) => ({ ...m, gate: { ...m.gate, baseline: undefined }, referenceData: undefined })) };
 
 function train(dir: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -33,7 +39,7 @@ describe('gate-health over HTTP against the emulator', () => {
   beforeAll(async () => {
     fixtures = tempDir('gate-health-fixtures-');
     [cluster, sink] = await Promise.all([startTestCluster(), startRecordingSink(), train(fixtures)]).then(([c, s]) => [c, s] as const);
-    served = await serveForTest(step, { cluster, sinkUrl: sink.url, clock });
+    served = await serveForTest(step, { cluster, sinkUrl: sink.url, clock, catalog });
   }, 120_000);
   afterAll(async () => { await served.close(); await sink.close(); await cluster.close(); removeDir(fixtures); });
   beforeEach(() => {

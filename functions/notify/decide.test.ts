@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { buildEvent, EventTypes } from '../../events/index.ts';
-import type { NotificationRoute } from '../../runtime/catalog.ts';
+import { findModel, loadCatalog, type CatalogModel, type NotificationRoute } from '../../runtime/catalog.ts';
+import { evaluateGate } from '../gate-health/report.ts';
 import {
   DeadLetterAnnotations,
   DefaultRoutes,
@@ -346,5 +347,83 @@ describe('dead-letter tally on the ModelRun (read by kube-state-metrics)', () =>
   });
   test('other notices leave the tally alone', () => {
     expect(deadLetterTally(skipped, {}, NOW)).toEqual({});
+  });
+});
+
+describe('a rejection by the baseline checks, from the gate report to Slack and email', () => {
+  // The report config/jobs/gate.py writes for the baseline-regression scenario's anomaly-detector (docs/gate.md,
+  // "Locally"): a detector flagging 63% of rows against the served release that flags 1.75%. The shipped catalog's
+  // defaults apply; the rejection message is gate-health's own (evaluateGate), the notification notify's own.
+  const anomaly = findModel(loadCatalog('config/models.yaml'), 'anomaly-detector') as CatalogModel;
+  const core = ['exists', 'min-bytes', 'sha256', 'load', 'has-predict', 'predict', 'output-shape', 'output-values'].map((name) => ({ name, ok: true, message: `${name} ok`, observed: name === 'sha256' ? 'b'.repeat(64) : true }));
+  const report = {
+    ok: false,
+    checks: [
+      ...core,
+      { name: 'reference-data', ok: true, message: '400 rows with targets; served: anomaly-detector-seed', observed: { rows: 400, targets: true } },
+      { name: 'baseline-agreement', ok: false, message: 'labels agree on 0.39 of rows, minAgreement NOT met: 0.9', observed: 0.39 },
+      { name: 'baseline-rate', ok: false, message: 'anomaly rate 0.0175 -> 0.6275, maxRateChange NOT met: 0.1', observed: 0.61 },
+      { name: 'baseline-metrics', ok: false, message: 'worst regression precision 0.9203, maxMetricRegression NOT met: 0.1', observed: 0.9203 },
+    ],
+    bytes: 180_000, sha256: 'b'.repeat(64), loadSeconds: 0.04, probe: { rows: [Array.from({ length: 45 }, () => 0.1)], expected: [1] },
+    python: '3.11.2', sklearn: '1.2.1', truncated: true,
+    baseline: {
+      served: { state: 'release', release: 'anomaly-detector-seed' }, reference: { rows: 400, targets: true }, trigger: 'schedule', advisory: [],
+      thresholds: { minAgreement: 0.9, maxRateChange: 0.1, maxRelativeChange: null, maxMetricRegression: 0.1 },
+      candidate: { precision: 0.0797, recall: 1, anomalyRate: 0.6275 }, servedMetrics: { precision: 1, recall: 0.35, anomalyRate: 0.0175 },
+      comparison: { agreement: 0.39, candidateRate: 0.6275, servedRate: 0.0175, rateChange: 0.61 }, metricChanges: { precision: 0.9203, recall: -0.65 },
+    },
+  };
+  const message = 'gate rejected the model; failed checks: baseline-agreement, baseline-rate, baseline-metrics ('
+    + 'baseline-agreement: labels agree on 0.39 of rows, minAgreement NOT met: 0.9; '
+    + 'baseline-rate: anomaly rate 0.0175 -> 0.6275, maxRateChange NOT met: 0.1; '
+    + 'baseline-metrics: worst regression precision 0.9203, maxMetricRegression NOT met: 0.1); '
+    + 'baseline vs served release anomaly-detector-seed on 400 reference rows with targets: '
+    + 'agreement 0.39 (min 0.9), anomaly rate 0.0175 → 0.6275 (max change 0.1), worst metric regression 0.9203 (max 0.1)';
+  const lines = [
+    message,
+    '- baseline-agreement: labels agree on 0.39 of rows, minAgreement NOT met: 0.9',
+    '- baseline-rate: anomaly rate 0.0175 -> 0.6275, maxRateChange NOT met: 0.1',
+    '- baseline-metrics: worst regression precision 0.9203, maxMetricRegression NOT met: 0.1',
+  ];
+
+  test('Slack Block Kit and the text email say what was compared, the numbers and the thresholds', () => {
+    const verdict = evaluateGate({ job: `${RUN}-gate`, succeeded: true, result: report }, { model: anomaly, mode: 'cluster' });
+    if (verdict.verdict !== 'rejected') throw new Error('expected a rejection');
+    expect(verdict.failed).toEqual(['baseline-agreement', 'baseline-rate', 'baseline-metrics']);
+    expect(verdict.message).toBe(message);
+    const n = notice(buildEvent(EventTypes.modelRejected, {
+      step: 'gate-health', time: TIME,
+      data: { model: 'anomaly-detector', run: RUN, checks: verdict.checks, failed: verdict.failed, message: verdict.message },
+    }));
+    const plan = decide(n, ALL, { ...withRun, run: { ...withRun.run!, trigger: 'schedule', provenance: {} } }, NOW);
+    const header = `Model rejected by the health gate: anomaly-detector (${RUN})`;
+    const fields = ['Model: anomaly-detector', `Run: ${RUN}`, 'Trigger: schedule', 'Failed checks: baseline-agreement, baseline-rate, baseline-metrics', 'Duration: 1h 3m 4s'];
+    const slack = plan.actions.find((a) => a.kind === 'slack');
+    expect(slack).toEqual({
+      kind: 'slack',
+      message: {
+        text: [header, ...fields, ...lines].join('\n'),
+        blocks: [
+          { type: 'header', text: { type: 'plain_text', text: 'Model rejected by the health gate: anomaly-detector', emoji: false } },
+          {
+            type: 'section',
+            fields: [
+              { type: 'mrkdwn', text: '*Model*\nanomaly-detector' },
+              { type: 'mrkdwn', text: `*Run*\n${RUN}` },
+              { type: 'mrkdwn', text: '*Trigger*\nschedule' },
+              { type: 'mrkdwn', text: '*Failed checks*\nbaseline-agreement, baseline-rate, baseline-metrics' },
+              { type: 'mrkdwn', text: '*Duration*\n1h 3m 4s' },
+            ],
+          },
+          // Slack escapes only &, < and >: "->" becomes "-&gt;".
+          { type: 'section', text: { type: 'mrkdwn', text: `\`\`\`${lines.join('\n').replaceAll('>', '&gt;')}\`\`\`` } },
+          { type: 'context', elements: [{ type: 'mrkdwn', text: `CloudEvent ${RUN}.model.rejected from /model-lifecycle/gate-health` }] },
+        ],
+      },
+    });
+    const email = plan.actions.find((a) => a.kind === 'email');
+    expect(email && email.kind === 'email' ? email.text : undefined).toBe([header, ...fields, ...lines, '', `CloudEvent ${RUN}.model.rejected from /model-lifecycle/gate-health`, ''].join('\n'));
+    expect(email && email.kind === 'email' ? email.subject : undefined).toBe(`[model-lifecycle] anomaly-detector model.rejected (${RUN})`);
   });
 });

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { findModel, loadCatalog } from '../../runtime/catalog.ts';
 import { PYTHON, TEST_JOBS_DIR, removeDir, runScript, tempDir } from './run-script.ts';
 
 type Check = { name: string; ok: boolean; message: string; observed: unknown };
@@ -271,8 +272,10 @@ describe('gate.py against the served release (BASELINE) and the serving runtime 
     served: unknown; reference: unknown; candidate: Metrics; servedMetrics: Metrics;
     comparison: { relativeChange: number[] } & Record<string, unknown>; metricChanges: { mae: number[] } & Record<string, unknown>;
   };
-  const LABEL_DEFAULTS = { minAgreement: 0.9, maxRateChange: 0.1, maxMetricRegression: 0.1 };
-  const REGRESSION_DEFAULTS = { maxRelativeChange: 0.5, maxMetricRegression: 0.1 };
+  // The shipped catalog's defaults (config/models.yaml; why these values: docs/gate.md).
+  const catalog = loadCatalog('config/models.yaml');
+  const LABEL_DEFAULTS = findModel(catalog, 'anomaly-detector')?.gate.baseline ?? {};
+  const REGRESSION_DEFAULTS = findModel(catalog, 'predictive-analytics')?.gate.baseline ?? {};
 
   test('a better regression model is approved; the numbers for both models are reported', async () => {
     const run = await predictive('predictive-good', { model: 'predictive-analytics', servedCase: 'predictive-weak' }, REGRESSION_DEFAULTS);
@@ -288,11 +291,13 @@ describe('gate.py against the served release (BASELINE) and the serving runtime 
       expect(baseline['metricChanges'].mae[j]).toBeLessThan(0);
       expect(baseline['comparison'].relativeChange[j]).toBeLessThan(0.5);
     }
-    expect(check(run, 'baseline-metrics')?.message).toMatch(/^worst regression r2\[\d\] -0\.\d+, maxMetricRegression met 0\.1$/);
+    expect(REGRESSION_DEFAULTS).toEqual({ maxRelativeChange: 0.5, maxMetricRegression: 0.5 });
+    expect(check(run, 'baseline-metrics')?.message).toMatch(/^worst regression r2\[\d\] -0\.\d+, maxMetricRegression met 0\.5$/);
     expect(run.resultBytes).toBeLessThanOrEqual(4096);
   });
 
   test('the same model as the one served is approved with full agreement', async () => {
+    expect(LABEL_DEFAULTS).toEqual({ minAgreement: 0.9, maxRateChange: 0.1, maxMetricRegression: 0.1 });
     const run = await anomaly('anomaly-good', { model: 'anomaly-detector', servedCase: 'anomaly-good' }, LABEL_DEFAULTS);
     expect(run.failed).toEqual([]);
     const baseline = run.result['baseline'] as Baseline;
@@ -324,6 +329,10 @@ describe('gate.py against the served release (BASELINE) and the serving runtime 
     expect(check(run, 'baseline-metrics')?.message).toMatch(/^worst regression (mae|rmse)\[\d\] [0-9.]+, maxMetricRegression NOT met: 0\.1$/);
     const baseline = run.result['baseline'] as Baseline;
     for (const r2 of baseline['candidate'].r2) expect(r2).toBeLessThan(0.05);
+    // At the shipped defaults too (the metric threshold is 0.5 for this model): MAE rises by far more.
+    const shipped = await predictive('predictive-constant', { model: 'predictive-analytics', servedCase: 'predictive-good' }, REGRESSION_DEFAULTS);
+    expect(shipped.failed).toContain('baseline-metrics');
+    expect(check(shipped, 'baseline-metrics')?.message).toMatch(/^worst regression (mae|rmse)\[\d\] [0-9.]+, maxMetricRegression NOT met: 0\.5$/);
   });
 
   test('a drift-triggered run: the agreement checks are advisory, the metric check is not', async () => {
