@@ -286,6 +286,47 @@ describe('restart-predictor over HTTP against the emulator', () => {
     expect((await getRun()).status?.phase).toBe('Verifying');
   });
 
+  // issue 12: "restart-predictor patches the InferenceService before it writes Verifying; the watchdog can fail the run
+  // in between" — Verifying is now written first; a step stopped before the patch is finished by the reconcile.
+  test('bug: stopped between recording Verifying and the patch — the reconcile\'s poke patches and announces predictor.restarted', async () => {
+    createRun({ phase: 'Verifying', step: 'verify', release: { promoted: RUN, replaced: PREV }, steps: { promote: { started: '2026-11-22T09:58:00.000Z', finished: '2026-11-22T09:59:00.000Z', outcome: 'promoted' } } });
+    const poke = buildEvent(EventTypes.runReconcile, { step: 'watchdog', data: { model: MODEL, run: RUN, target: 'restart-predictor', reason: 'predictor not rolled to the release' }, id: `${RUN}.reconcile.p` });
+    const res = await postEvent(served.url, poke);
+    expect(res.event?.type).toBe(EventTypes.predictorRestarted);
+    expect(getIsvc().spec.predictor.annotations?.['mlops.dev/model-release']).toBe(RUN);
+    expect((await postEvent(served.url, poke)).status).toBe(204); // done: nothing more
+    expect(isvcPatches()).toBe(1);
+  });
+
+  // issue 12: "A promote Job can also start after the watchdog failed the run".
+  test('bug: the watchdog fails the run while its promote Job is being created — the Job is deleted at once, nothing promoted', async () => {
+    createRun({ phase: 'Promoting', step: 'promote', steps: { gate: { finished: '2026-11-22T09:59:00.000Z', outcome: 'approved' } } });
+    const stop = store().onEvent((e) => {
+      if (e.storageKey !== 'batch/jobs' || e.type !== 'ADDED') return;
+      // The deadline fires between the Job's create and the step's next read.
+      const run = store().get(GVR.modelruns, { name: RUN, namespace: NAMESPACE })!;
+      store().updateStatus(GVR.modelruns, { ...run, status: { ...(run.status as object), phase: 'Failed', message: 'deadline exceeded in promote' } });
+    });
+    try {
+      expect((await postEvent(served.url, approved())).status).toBe(204);
+    } finally { stop(); }
+    expect(cluster.emulator.requests.filter((r) => r.resource === 'jobs' && r.verb === 'create' && r.status === 201)).toHaveLength(1);
+    expect(cluster.emulator.requests.filter((r) => r.resource === 'jobs' && r.verb === 'delete')).toHaveLength(1);
+    expect(jobs().filter((j) => !(j.metadata as { deletionTimestamp?: string } | undefined)?.deletionTimestamp)).toEqual([]);
+    expect((await getRun()).status?.phase).toBe('Failed');
+  });
+
+  // issue 12: "deployment.failed is acted on without checking the recorded verify verdict".
+  test('bug: a deployment.failed for a run whose verify record says verified is refused (422): no rollback Job, predictor untouched', async () => {
+    createRun({ phase: 'Verifying', step: 'verify', release: { promoted: RUN, replaced: PREV }, steps: { promote: { finished: '2026-11-22T09:59:00.000Z', outcome: 'promoted' }, verify: { finished: '2026-11-22T09:59:30.000Z', outcome: 'verified', message: 'verified 3 predictions on 1 new pod(s): p' } } });
+    store().patchMerge(GVR.isvcs, { name: MODEL, namespace: NAMESPACE }, { spec: { predictor: { annotations: { 'mlops.dev/model-release': RUN } } } });
+    const res = await postEvent(served.url, deploymentFailed());
+    expect(res.status).toBe(422);
+    expect(jobs()).toEqual([]);
+    expect(isvcPatches()).toBe(0);
+    expect((await getRun()).status?.phase).toBe('Verifying');
+  });
+
   test('deployment.failed without a previous release: run Failed, predictor untouched, restoredRelease null (redelivered 3×)', async () => {
     createRun({ phase: 'Verifying', step: 'verify', release: { promoted: RUN, replaced: null }, steps: { verify: { finished: '2026-11-22T09:59:30.000Z', outcome: 'mismatch' } } });
     store().patchMerge(GVR.isvcs, { name: MODEL, namespace: NAMESPACE }, { spec: { predictor: { annotations: { 'mlops.dev/model-release': RUN } } } });

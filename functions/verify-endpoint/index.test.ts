@@ -188,6 +188,18 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     expect((await getRun()).metadata.resourceVersion).toBe(version);
   });
 
+  // issue 12, "A lost predictor-pod event leaves a good release unverified until the deadline rolls it back".
+  test('bug: lost pod event — the watchdog\'s reconcile poke alone (no pod event, no predictor.restarted) verifies the release', async () => {
+    verifyingRun();
+    createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port);
+    v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } });
+    const poke = buildEvent(EventTypes.runReconcile, { step: 'watchdog', data: { model: MODEL, run: RUN, target: 'verify-endpoint', reason: '1 new pod(s) Ready' }, id: `${RUN}.reconcile.verify-endpoint.t1` });
+    const res = await postEvent(served.url, poke);
+    expect(res.event?.type).toBe(EventTypes.deploymentVerified);
+    expect((await getRun()).status?.phase).toBe('Succeeded');
+    expect(lease()).toBeUndefined();
+  });
+
   test('a wrong label → deployment.failed mismatch; the run stays Verifying for the rollback', async () => {
     verifyingRun();
     createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port);
