@@ -166,6 +166,12 @@ export async function runDev(opts: {
   const injected = local.emulator.requests.filter((r) => r.status === 0 || r.status >= 500 || r.status === 409).length;
   print(`invariants: ${problems.length === 0 ? 'ok' : `${problems.length} violated`} (steps stopped dead: ${local.crashes.crashes}; API answers 5xx/409/reset: ${injected}; notifications: ${[...notified.values()].reduce((a, b) => a + b, 0)})`);
   for (const p of problems) print(`  FAIL ${p}`);
+  // What the functions cost the API server (the emulator's request log; their ServiceAccounts only).
+  const prefix = `system:serviceaccount:${DEV_NAMESPACE}:mlops-`;
+  const byStep = new Map<string, number>();
+  for (const r of local.emulator.requests) if (r.user.startsWith(prefix)) byStep.set(r.user.slice(prefix.length), (byStep.get(r.user.slice(prefix.length)) ?? 0) + 1);
+  const calls = [...byStep.values()].reduce((a, b) => a + b, 0);
+  print(`api calls by the functions: ${calls} (${[...byStep].sort((a, b) => b[1] - a[1]).map(([s, n]) => `${s} ${n}`).join(', ')})`);
   ok &&= problems.length === 0;
   await closeLocal();
   return ok ? 0 : 1;

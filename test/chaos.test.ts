@@ -17,8 +17,8 @@ const TICK_SECONDS = 2;
 /** `queued`: every model is `queue-latest` and a second request arrives while the first run is in flight. */
 interface ChaosCase { scenario: string; seed: number; queued?: boolean }
 const cases: ChaosCase[] = [
+  // One happy seed: the suite stays near 150 s on 2 shared cores with the queued case (more seeds: mlops dev --once --seed N).
   { scenario: 'happy', seed: 11, queued: false },
-  { scenario: 'happy', seed: 12, queued: false },
   { scenario: 'verify-fail-rollback', seed: 13, queued: false },
   { scenario: 'gate-reject', seed: 14, queued: false },
   // 0 lost queued requests: the parked request lives on the Lease until it was sent on (runtime/lock.ts).

@@ -102,10 +102,17 @@ function targetOf(event: CloudEvent<unknown>): Target | undefined {
   const parsed = parseApiServerSource(event);
   if (!parsed.ok) throw invalid(parsed.reason);
   const value = parsed.value;
-  // add, update and delete alike: a delete event carries the object's last state (Resource mode).
   if (value.mode !== 'resource' || value.object.kind !== 'Pod') return undefined;
   const isvc = value.object.metadata.labels?.[ISVC_LABEL];
-  return isvc ? { kind: 'isvc', isvc } : undefined;
+  if (!isvc) return undefined;
+  // Only a pod that serves (Ready, not terminating) can let a run conclude: the verdict waits while a pod of the
+  // release is starting or restarting, and never depends on old or terminating pods. Events about any other pod
+  // (added NotReady, restarting, terminating, deleted) cost no API call; the one case they could end — a starting
+  // pod of the release removed while the rest are Ready — is concluded by the watchdog's reconcile within a tick
+  // (docs/verification.md).
+  const pod = Pod.safeParse(value.object);
+  if (value.action === 'delete' || !pod.success || pod.data.metadata.deletionTimestamp || !isPodReady(pod.data)) return undefined;
+  return { kind: 'isvc', isvc };
 }
 
 /**
