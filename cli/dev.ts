@@ -205,5 +205,7 @@ function missingExpectations(want: ExpectedRun | undefined, run: ModelRun | unde
   const failed = new Set((run?.status?.gate?.checks ?? []).filter((c) => !c.ok).map((c) => c.name));
   for (const name of want?.failedChecks ?? []) if (!failed.has(name)) missing.push(`gate check ${name} did not fail`);
   if (want?.keepsServed && (before === undefined || before !== after)) missing.push(`served release ${before ?? 'none'} became ${after ?? 'none'}`);
+  const checked = run?.status?.rollback?.verified;
+  if (want?.rollback && checked !== (want.rollback === 'verified')) missing.push(`the restored release was ${checked === undefined ? 'never checked' : checked ? 'verified' : 'not verified'}, want ${want.rollback}`);
   return missing;
 }

@@ -43,6 +43,8 @@ export interface ExpectedRun {
   failedChecks?: string[];
   /** The release served before the run must still be served after it. */
   keepsServed?: boolean;
+  /** A rollback's check of the restored release (status.rollback.verified): it answered, or it did not. */
+  rollback?: 'verified' | 'unverified';
 }
 
 export interface Scenario {
@@ -145,11 +147,11 @@ export function expectedRuns(scenario: Scenario, catalog: Catalog): Record<strin
       case 'ok':
         if (scenario.predictor === 'restore-broken') {
           // The restored release does not answer: run.failed (rollback-unverified), nothing else changed.
-          out[model.name] = { phase: 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.runFailed] };
+          out[model.name] = { phase: 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.runFailed], rollback: 'unverified' };
           break;
         }
         out[model.name] = scenario.predictor === 'wrong-after-first'
-          ? { phase: scenario.seedRelease ? 'RolledBack' : 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.deploymentRolledback] }
+          ? { phase: scenario.seedRelease ? 'RolledBack' : 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.deploymentRolledback], ...(scenario.seedRelease ? { rollback: 'verified' as const } : {}) }
           : { phase: 'Succeeded', events: [...restarted, EventTypes.deploymentVerified] };
         break;
     }
