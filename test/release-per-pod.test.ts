@@ -2,8 +2,9 @@
 // that restarts (node drain, crash, scale-up) loads it". The fix is per-release folders and a predictor that takes
 // its folder from ITS OWN pod's `mlops.dev/model-release` annotation (docs/storage.md). This runs the example
 // InferenceServices' exact container command (config/examples/inferenceservices.yaml) with the env the downward API
-// gives a pod, and a stand-in `python` on PATH that records the arguments the sklearn server would get. The old
-// examples (plain --model_dir=/mnt/models/<model>) fail it: a restarted old pod would read the shared path.
+// gives a pod, and a stand-in `python` on PATH that records the arguments the sklearn server would get. A predictor
+// with a plain --model_dir=/mnt/models/<model> fails it (a restarted old pod would read the shared path); before
+// this fix (acbb946) there was no such example at all.
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
