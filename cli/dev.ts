@@ -4,14 +4,14 @@ import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
 import type { ExpectedRun } from '../dev/sim/scenarios.ts';
 import { loadCatalog, type Catalog } from '../runtime/catalog.ts';
 import { shortenDeadlines } from '../dev/deadlines.ts';
-import { Annotations } from '../runtime/labels.ts';
+import { Annotations, runNameFor } from '../runtime/labels.ts';
 import { Resources, isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
 import { waitForSignal } from './signals.ts';
 import { statusRows, statusTable } from './status.ts';
 import { createKubePort } from '../runtime/kube.ts';
 import type { ClusterProfile, KubeVersion } from '../dev/emulator/index.ts';
 import { z } from 'zod';
-import { checkInvariants, invariantInput, type ChaosOptions } from '../dev/chaos.ts';
+import { checkInvariants, invariantInput, sendQueuedRequests, type ChaosOptions } from '../dev/chaos.ts';
 import { DEFAULT_DRAIN_SECONDS, RolloutModes, type KServeRolloutOptions } from '../dev/sim/index.ts';
 import type { ApiServerFaults } from '../dev/sources/index.ts';
 
@@ -20,7 +20,11 @@ const ONCE_TIMEOUT_MS = 180_000;
 export const DEFAULT_TICK_SECONDS = 5;
 
 /** What `mlops dev` emulates of KServe rollouts and of the ApiServerSource adapter (docs/verification.md). */
-export interface FidelityOptions { rollout?: KServeRolloutOptions; apiServerFaults?: ApiServerFaults; chaos?: ChaosOptions }
+export interface FidelityOptions {
+  rollout?: KServeRolloutOptions; apiServerFaults?: ApiServerFaults; chaos?: ChaosOptions;
+  /** Every model queue-latest, and a second request per model while its first run is in flight (`--once` checks it ran). */
+  queuedRequest?: boolean;
+}
 
 const nonNegative = (flag: string, max: number) => z.coerce.number({ error: `--${flag} must be a number` }).min(0, `--${flag} must be >= 0`).max(max, `--${flag} must be <= ${max}`);
 const FidelityFlags = z.object({
@@ -36,6 +40,7 @@ const FidelityFlags = z.object({
   'api-faults': nonNegative('api-faults', 90).optional(),
   'crash-rate': nonNegative('crash-rate', 90).optional(),
   'max-deliveries': z.coerce.number({ error: '--max-deliveries must be an integer' }).int('--max-deliveries must be an integer').min(1, '--max-deliveries must be >= 1').max(10, '--max-deliveries must be <= 10').optional(),
+  'queued-request': z.boolean().optional(),
 });
 export type FidelityFlags = z.infer<typeof FidelityFlags>;
 
@@ -63,6 +68,7 @@ export function fidelityOptions(values: Record<string, unknown>): FidelityOption
     rollout: { rollout: f.rollout, drainSeconds: f['drain-seconds'], readyDelaySeconds: f['ready-delay-seconds'], ...(f['restart-pod'] ? { restartOnce: true } : {}) },
     ...(Object.keys(faults).length > 0 ? { apiServerFaults: faults } : {}),
     ...(chaos ? { chaos } : {}),
+    ...(f['queued-request'] ? { queuedRequest: true } : {}),
   };
 }
 
@@ -73,7 +79,9 @@ export async function runDev(opts: {
   const print = (line: string): void => { process.stdout.write(`${line}\n`); };
   const notified = new Map<string, number>();
   const tickSeconds = opts.tickSeconds ?? DEFAULT_TICK_SECONDS;
-  const { catalog, summary } = shortenDeadlines(loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml'));
+  const shortened = shortenDeadlines(loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml'));
+  const { summary } = shortened;
+  const catalog: Catalog = opts.queuedRequest ? { ...shortened.catalog, models: shortened.catalog.models.map((m) => ({ ...m, concurrency: 'queue-latest' as const })) } : shortened.catalog;
   print(`deadlines shortened for dev: ${summary}; watchdog tick every ${tickSeconds}s`);
   // Function logs go to stderr at error level by default; the timeline is the readable output.
   const logLevel = opts.env.LOG_LEVEL ?? 'error';
@@ -116,11 +124,16 @@ export async function runDev(opts: {
   const models = catalog.models.filter((m) => m.enabled && m.schedule).map((m) => m.name);
   const servedBefore = new Map(models.map((m) => [m, servedRelease(local, m, catalog)]));
   for (const model of models) await local.pings.fireNow(`${DEV_NAMESPACE}/schedule-${model}`);
-  const deadline = Date.now() + ONCE_TIMEOUT_MS;
+  const listRuns = (): ModelRun[] => local.emulator.store.list({ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun' }, { namespace: DEV_NAMESPACE }) as unknown as ModelRun[];
+  const queued = opts.queuedRequest ? await sendQueuedRequests({ models, runs: listRuns, send: (e) => local.broker.send(e), runNameOf: runNameFor }) : new Map<string, string>();
+  for (const [model, run] of queued) print(`queued: a second request for ${model} while its first run is in flight (must become ${run})`);
+  const deadline = Date.now() + ONCE_TIMEOUT_MS * (opts.queuedRequest ? 2 : 1);
   let finished: Map<string, ModelRun> = new Map();
   while (Date.now() < deadline) {
-    finished = terminalRuns(local.emulator.store.list({ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun' }, { namespace: DEV_NAMESPACE }) as unknown as ModelRun[]);
-    if (models.every((m) => finished.has(m))) break;
+    const all = listRuns();
+    finished = terminalRuns(all);
+    const done = (m: string): number => all.filter((r) => r.spec.model === m && isTerminalPhase(r.status?.phase)).length;
+    if (models.every((m) => done(m) >= (queued.has(m) ? 2 : 1))) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   await local.broker.idle(5_000).catch(() => undefined);
@@ -147,11 +160,18 @@ export async function runDev(opts: {
     isvcOf: new Map(catalog.models.filter((m) => models.includes(m.name)).map((m) => [m.name, m.inferenceService])),
     seeded: new Set(models.map((m) => `${m}-seed`)),
     notifications: notified,
+    queued,
   }));
   print('');
   const injected = local.emulator.requests.filter((r) => r.status === 0 || r.status >= 500 || r.status === 409).length;
   print(`invariants: ${problems.length === 0 ? 'ok' : `${problems.length} violated`} (steps stopped dead: ${local.crashes.crashes}; API answers 5xx/409/reset: ${injected}; notifications: ${[...notified.values()].reduce((a, b) => a + b, 0)})`);
   for (const p of problems) print(`  FAIL ${p}`);
+  // What the functions cost the API server (the emulator's request log; their ServiceAccounts only).
+  const prefix = `system:serviceaccount:${DEV_NAMESPACE}:mlops-`;
+  const byStep = new Map<string, number>();
+  for (const r of local.emulator.requests) if (r.user.startsWith(prefix)) byStep.set(r.user.slice(prefix.length), (byStep.get(r.user.slice(prefix.length)) ?? 0) + 1);
+  const calls = [...byStep.values()].reduce((a, b) => a + b, 0);
+  print(`api calls by the functions: ${calls} (${[...byStep].sort((a, b) => b[1] - a[1]).map(([s, n]) => `${s} ${n}`).join(', ')})`);
   ok &&= problems.length === 0;
   await closeLocal();
   return ok ? 0 : 1;
@@ -185,5 +205,7 @@ function missingExpectations(want: ExpectedRun | undefined, run: ModelRun | unde
   const failed = new Set((run?.status?.gate?.checks ?? []).filter((c) => !c.ok).map((c) => c.name));
   for (const name of want?.failedChecks ?? []) if (!failed.has(name)) missing.push(`gate check ${name} did not fail`);
   if (want?.keepsServed && (before === undefined || before !== after)) missing.push(`served release ${before ?? 'none'} became ${after ?? 'none'}`);
+  const checked = run?.status?.rollback?.verified;
+  if (want?.rollback && checked !== (want.rollback === 'verified')) missing.push(`the restored release was ${checked === undefined ? 'never checked' : checked ? 'verified' : 'not verified'}, want ${want.rollback}`);
   return missing;
 }

@@ -24,7 +24,7 @@ const USAGE = `usage: mlops <command> [options]
   dev [--scenario NAME] [--once] [--keep-state] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
       [--tick-seconds N] [--rollout raw|serverless] [--drain-seconds N] [--ready-delay-seconds N] [--restart-pod]
       [--drop-events PERCENT] [--coalesce] [--reorder] [--seed N]
-      [--api-faults PERCENT] [--crash-rate PERCENT] [--max-deliveries N]
+      [--api-faults PERCENT] [--crash-rate PERCENT] [--max-deliveries N] [--queued-request]
                                      the whole system locally on the Kubernetes API emulator (profile default openshift)
   cluster [--port N] [--kubeconfig PATH] [--state FILE] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
                                      the Kubernetes API emulator alone (profile default openshift)
@@ -47,7 +47,7 @@ const USAGE = `usage: mlops <command> [options]
 const FIDELITY_FLAGS = {
   rollout: { type: 'string' }, 'drain-seconds': { type: 'string' }, 'ready-delay-seconds': { type: 'string' }, 'restart-pod': { type: 'boolean' },
   'drop-events': { type: 'string' }, coalesce: { type: 'boolean' }, reorder: { type: 'boolean' }, seed: { type: 'string' },
-  'api-faults': { type: 'string' }, 'crash-rate': { type: 'string' }, 'max-deliveries': { type: 'string' },
+  'api-faults': { type: 'string' }, 'crash-rate': { type: 'string' }, 'max-deliveries': { type: 'string' }, 'queued-request': { type: 'boolean' },
 } as const;
 
 async function main(argv: string[]): Promise<number> {

@@ -98,6 +98,8 @@ export interface InvariantInput {
   seeded: ReadonlySet<string>;
   /** Notifications per run (the local Slack stand-in's messages naming it). */
   notifications: ReadonlyMap<string, number>;
+  /** model → the run a request sent while its first run was in flight must end up as (parked on the lock, then run). */
+  queued?: ReadonlyMap<string, string>;
 }
 
 /** Every violated invariant, in words; empty when the run was sound. */
@@ -108,9 +110,14 @@ export function checkInvariants(input: InvariantInput): string[] {
   for (const [model, want] of Object.entries(input.expected)) {
     if (!want) continue;
     const runs = byModel.get(model) ?? [];
-    if (runs.length !== 1) problems.push(`${model}: ${runs.length} runs for one scheduled request (want exactly 1)`);
-    const run = runs[0];
-    if (run && run.status?.phase !== want.phase) problems.push(`${model}: run ${run.metadata.name ?? ''} ended ${run.status?.phase ?? 'unfinished'}, want ${want.phase}`);
+    const queued = input.queued?.get(model);
+    const requests = queued ? 2 : 1;
+    if (runs.length !== requests) problems.push(`${model}: ${runs.length} runs for ${requests === 1 ? 'one scheduled request' : 'a scheduled and a queued request'} (want exactly ${requests})`);
+    for (const run of runs) {
+      if (run.status?.phase !== want.phase) problems.push(`${model}: run ${run.metadata.name ?? ''} ended ${run.status?.phase ?? 'unfinished'}, want ${want.phase}`);
+    }
+    // A request parked on the lock while the first run was in flight must never be lost (runtime/lock.ts).
+    if (queued && !runs.some((r) => r.metadata.name === queued)) problems.push(`${model}: the queued request was lost (no run ${queued})`);
   }
   const byName = new Map(input.runs.map((r) => [r.metadata.name ?? '', r]));
   for (const r of input.runs) {
@@ -134,7 +141,7 @@ export function checkInvariants(input: InvariantInput): string[] {
 }
 
 /** Reads what checkInvariants needs from a KubePort with list rights (the emulator's admin kubeconfig). */
-export async function invariantInput(kube: KubePort, base: Pick<InvariantInput, 'expected' | 'isvcOf' | 'seeded' | 'notifications'>): Promise<InvariantInput> {
+export async function invariantInput(kube: KubePort, base: Pick<InvariantInput, 'expected' | 'isvcOf' | 'seeded' | 'notifications' | 'queued'>): Promise<InvariantInput> {
   const { Resources } = await import('../runtime/resources.ts');
   const [runs, nvjs, isvcs] = await Promise.all([
     kube.listAll<ModelRun & Record<string, unknown>>(Resources.modelRun, {}),
@@ -152,4 +159,35 @@ export async function invariantInput(kube: KubePort, base: Pick<InvariantInput, 
     nvjsByRun,
     served: new Map(isvcs.map((i) => [i.metadata?.name ?? '', i.spec?.predictor?.annotations?.[Annotations.modelRelease]])),
   };
+}
+
+/**
+ * A second request per model while its first run is in flight (a `queue-latest` model parks it on the Lease): sent
+ * once each model's first run has left Pending. Returns model → the run it must become (runNameFor of its identity).
+ */
+export async function sendQueuedRequests(opts: {
+  models: readonly string[];
+  runs: () => readonly ModelRun[];
+  send: (event: CloudEvent<unknown>) => Promise<void>;
+  runNameOf: (model: string, key: string) => string;
+  timeoutMs?: number;
+}): Promise<Map<string, string>> {
+  const { CloudEvent: Event } = await import('cloudevents');
+  const { EventTypes } = await import('../events/index.ts');
+  const out = new Map<string, string>();
+  const end = Date.now() + (opts.timeoutMs ?? 60_000);
+  const pending = new Set(opts.models);
+  while (pending.size > 0 && Date.now() < end) {
+    for (const model of [...pending]) {
+      const inFlight = opts.runs().some((r) => r.spec.model === model && r.status?.phase !== undefined && r.status.phase !== 'Pending' && !isTerminalPhase(r.status.phase));
+      if (!inFlight) continue;
+      const source = '/mlops-dev/chaos';
+      const id = `queued-${model}`;
+      await opts.send(new Event({ type: EventTypes.trainingRequested, source, id, datacontenttype: 'application/json', data: { model, trigger: 'manual', requestedBy: 'chaos', reason: 'second request while the first run is in flight' } }));
+      out.set(model, opts.runNameOf(model, `ce/${source}/${id}`));
+      pending.delete(model);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return out;
 }

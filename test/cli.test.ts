@@ -196,6 +196,8 @@ describe('mlops dev rollout and ApiServerSource flags', () => {
     expect(() => fidelityOptions({ 'drop-events': '101' })).toThrow('--drop-events must be <= 100');
     expect(() => fidelityOptions({ 'drain-seconds': '-1' })).toThrow('--drain-seconds must be >= 0');
     expect(() => fidelityOptions({ seed: '1.5' })).toThrow('--seed must be an integer');
+    // --queued-request: a second request per model parked on the lock (docs/run-lifecycle.md, Chaos).
+    expect(fidelityOptions({ 'queued-request': true })).toEqual({ rollout: { rollout: 'raw', drainSeconds: 30, readyDelaySeconds: 2 }, queuedRequest: true });
   });
 
   test('a bad value stops `mlops dev` before anything starts, with the reason', async () => {

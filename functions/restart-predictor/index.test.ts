@@ -232,7 +232,7 @@ describe('restart-predictor over HTTP against the emulator', () => {
     }
   });
 
-  test('deployment.failed with a previous release: one rollback Job, annotation restored, run RolledBack, lock freed (each redelivered 3×)', async () => {
+  test('deployment.failed with a previous release: one rollback Job; then the restore is recorded before the annotation goes back, and the run waits Verifying for the check (each redelivered 3×)', async () => {
     createRun({ phase: 'Verifying', step: 'verify', release: { promoted: RUN, replaced: PREV }, steps: { promote: { started: '2026-11-22T09:58:00.000Z', finished: '2026-11-22T09:59:00.000Z', outcome: 'promoted' }, verify: { finished: '2026-11-22T09:59:30.000Z', outcome: 'mismatch', message: 'pod x: row 0 expected 1, got -1' } } });
     store().patchMerge(GVR.isvcs, { name: MODEL, namespace: NAMESPACE }, { spec: { predictor: { annotations: { 'mlops.dev/model-release': RUN } } } });
     for (let i = 0; i < 3; i++) expect((await postEvent(served.url, deploymentFailed())).status).toBe(204);
@@ -249,24 +249,82 @@ describe('restart-predictor over HTTP against the emulator', () => {
 
     clock.set('2026-11-22T10:03:00.000Z');
     const job = finishJob(`${RUN}-rollback`, promoteResult(PREV, RUN));
-    const message = `release ${RUN} failed verification (pod x: row 0 expected 1, got -1); rolled back to ${PREV}`;
     const replies = [];
     for (let i = 0; i < 3; i++) replies.push(await postEvent(served.url, jobUpdate(job)));
-    expect(replies.map((r) => r.status)).toEqual([200, 204, 204]);
-    expect(replies[0]!.event?.type).toBe(EventTypes.deploymentRolledback);
-    expect(replies[0]!.event?.data).toEqual({ model: MODEL, run: RUN, failedRelease: RUN, restoredRelease: PREV, message });
+    // Nothing is announced yet: verify-endpoint announces (and ends the run) once the restored release answered.
+    expect(replies.map((r) => r.status)).toEqual([204, 204, 204]);
     expect(getIsvc().spec.predictor.annotations?.['mlops.dev/model-release']).toBe(PREV);
     expect(isvcPatches()).toBe(1);
     const run = await getRun();
-    expect(run.status).toMatchObject({ phase: 'RolledBack', message, finishedAt: '2026-11-22T10:03:00.000Z', release: { promoted: RUN, replaced: PREV, restored: PREV }, steps: { rollback: { outcome: 'rolled-back', finished: '2026-11-22T10:03:00.000Z' } } });
-    expect(store().get(GVR.leases, { name: `model-lock-${MODEL}`, namespace: NAMESPACE })).toBeUndefined();
+    expect(run.status).toMatchObject({
+      phase: 'Verifying', step: 'rollback', release: { promoted: RUN, replaced: PREV },
+      rollback: { release: PREV, startedAt: '2026-11-22T10:03:00.000Z' },
+      steps: { rollback: { outcome: 'restored', finished: '2026-11-22T10:03:00.000Z' } },
+    });
+    expect(run.status?.rollback?.verified).toBeUndefined();
+    // The lock stays held until the run ends.
+    expect(store().get(GVR.leases, { name: `model-lock-${MODEL}`, namespace: NAMESPACE })).toBeDefined();
 
-    // A late redelivery of deployment.failed answers with the same event and changes nothing.
+    // A late redelivery of deployment.failed changes nothing and says nothing.
     const late = await postEvent(served.url, deploymentFailed());
-    expect(late.event?.id).toBe(replies[0]!.event?.id);
-    expect(late.event?.data).toEqual(replies[0]!.event?.data);
+    expect(late.status).toBe(204);
     expect(jobs()).toHaveLength(1);
     expect(isvcPatches()).toBe(1);
+  });
+
+  // issue 12 (crash-safe order, applied to the rollback): stopped after recording the restore, before the patch.
+  test('bug: restore recorded but the predictor never patched back — the reconcile\'s poke finishes it', async () => {
+    createRun({
+      phase: 'Verifying', step: 'rollback', release: { promoted: RUN, replaced: PREV }, rollback: { release: PREV, startedAt: '2026-11-22T09:59:50.000Z' },
+      steps: { promote: { finished: '2026-11-22T09:59:00.000Z', outcome: 'promoted' }, verify: { finished: '2026-11-22T09:59:30.000Z', outcome: 'mismatch' }, rollback: { started: '2026-11-22T09:59:35.000Z', finished: '2026-11-22T09:59:50.000Z', outcome: 'restored' } },
+    });
+    store().patchMerge(GVR.isvcs, { name: MODEL, namespace: NAMESPACE }, { spec: { predictor: { annotations: { 'mlops.dev/model-release': RUN } } } });
+    const poke = buildEvent(EventTypes.runReconcile, { step: 'watchdog', data: { model: MODEL, run: RUN, target: 'restart-predictor', reason: `predictor not rolled back to ${PREV}` }, id: `${RUN}.reconcile.x` });
+    for (let i = 0; i < 2; i++) expect((await postEvent(served.url, poke)).status).toBe(204);
+    expect(getIsvc().spec.predictor.annotations?.['mlops.dev/model-release']).toBe(PREV);
+    expect(isvcPatches()).toBe(1);
+    expect((await getRun()).status?.phase).toBe('Verifying');
+  });
+
+  // issue 12: "restart-predictor patches the InferenceService before it writes Verifying; the watchdog can fail the run
+  // in between" — Verifying is now written first; a step stopped before the patch is finished by the reconcile.
+  test('bug: stopped between recording Verifying and the patch — the reconcile\'s poke patches and announces predictor.restarted', async () => {
+    createRun({ phase: 'Verifying', step: 'verify', release: { promoted: RUN, replaced: PREV }, steps: { promote: { started: '2026-11-22T09:58:00.000Z', finished: '2026-11-22T09:59:00.000Z', outcome: 'promoted' } } });
+    const poke = buildEvent(EventTypes.runReconcile, { step: 'watchdog', data: { model: MODEL, run: RUN, target: 'restart-predictor', reason: 'predictor not rolled to the release' }, id: `${RUN}.reconcile.p` });
+    const res = await postEvent(served.url, poke);
+    expect(res.event?.type).toBe(EventTypes.predictorRestarted);
+    expect(getIsvc().spec.predictor.annotations?.['mlops.dev/model-release']).toBe(RUN);
+    expect((await postEvent(served.url, poke)).status).toBe(204); // done: nothing more
+    expect(isvcPatches()).toBe(1);
+  });
+
+  // issue 12: "A promote Job can also start after the watchdog failed the run".
+  test('bug: the watchdog fails the run while its promote Job is being created — the Job is deleted at once, nothing promoted', async () => {
+    createRun({ phase: 'Promoting', step: 'promote', steps: { gate: { finished: '2026-11-22T09:59:00.000Z', outcome: 'approved' } } });
+    const stop = store().onEvent((e) => {
+      if (e.storageKey !== 'batch/jobs' || e.type !== 'ADDED') return;
+      // The deadline fires between the Job's create and the step's next read.
+      const run = store().get(GVR.modelruns, { name: RUN, namespace: NAMESPACE })!;
+      store().updateStatus(GVR.modelruns, { ...run, status: { ...(run.status as object), phase: 'Failed', message: 'deadline exceeded in promote' } });
+    });
+    try {
+      expect((await postEvent(served.url, approved())).status).toBe(204);
+    } finally { stop(); }
+    expect(cluster.emulator.requests.filter((r) => r.resource === 'jobs' && r.verb === 'create' && r.status === 201)).toHaveLength(1);
+    expect(cluster.emulator.requests.filter((r) => r.resource === 'jobs' && r.verb === 'delete')).toHaveLength(1);
+    expect(jobs().filter((j) => !(j.metadata as { deletionTimestamp?: string } | undefined)?.deletionTimestamp)).toEqual([]);
+    expect((await getRun()).status?.phase).toBe('Failed');
+  });
+
+  // issue 12: "deployment.failed is acted on without checking the recorded verify verdict".
+  test('bug: a deployment.failed for a run whose verify record says verified is refused (422): no rollback Job, predictor untouched', async () => {
+    createRun({ phase: 'Verifying', step: 'verify', release: { promoted: RUN, replaced: PREV }, steps: { promote: { finished: '2026-11-22T09:59:00.000Z', outcome: 'promoted' }, verify: { finished: '2026-11-22T09:59:30.000Z', outcome: 'verified', message: 'verified 3 predictions on 1 new pod(s): p' } } });
+    store().patchMerge(GVR.isvcs, { name: MODEL, namespace: NAMESPACE }, { spec: { predictor: { annotations: { 'mlops.dev/model-release': RUN } } } });
+    const res = await postEvent(served.url, deploymentFailed());
+    expect(res.status).toBe(422);
+    expect(jobs()).toEqual([]);
+    expect(isvcPatches()).toBe(0);
+    expect((await getRun()).status?.phase).toBe('Verifying');
   });
 
   test('deployment.failed without a previous release: run Failed, predictor untouched, restoredRelease null (redelivered 3×)', async () => {

@@ -1,6 +1,7 @@
 import { loadCatalog, type CatalogModel } from '../../runtime/catalog.ts';
 import type { ModelRun, ModelRunStatus } from '../../runtime/resources.ts';
-import { decideVerify, extractPredictions, judge, predictionMatches, unreachableButGone, type PodView, type ProbeOutcome, type VerifyAction, type VerifyTrigger } from './decide.ts';
+import type { RestoredProbe } from '../../runtime/rollback.ts';
+import { decideRestore, decideVerify, extractPredictions, judge, judgeRestore, predictionMatches, unreachableButGone, type PodView, type ProbeOutcome, type VerifyAction, type VerifyTrigger } from './decide.ts';
 
 const catalog = loadCatalog('config/models.yaml');
 const anomaly = catalog.models.find((m) => m.name === 'anomaly-detector')!;
@@ -196,5 +197,49 @@ describe('unreachableButGone (a probed pod restarted or went away meanwhile)', (
     { name: 'every pod answered: judged', outcomes: [ok], now: [], expected: undefined },
   ])('$name', ({ outcomes, now, expected }) => {
     expect(unreachableButGone(outcomes, now)).toEqual(expected);
+  });
+});
+
+describe('a restored release (decideRestore, judgeRestore)', () => {
+  const STARTED = '2026-11-22T10:05:30.400Z';
+  const restoring = (rb: Partial<NonNullable<ModelRunStatus['rollback']>> = {}): ModelRun => run({
+    phase: 'Verifying', probe, release: { promoted: RUN, replaced: OLD },
+    rollback: { release: OLD, startedAt: STARTED, ...rb },
+    steps: { verify: { finished: '2026-11-22T10:05:00.000Z', outcome: 'mismatch' }, rollback: { finished: STARTED, outcome: 'restored' } },
+  });
+  const gateProbe: RestoredProbe = { check: 'gate-probe', rows, expected: [-1, 1], from: OLD };
+  const restored = (name: string, serving: boolean, created: string): PodView => ({ ...pod(name, OLD, serving), created });
+  const probeOf = (pods: string[]): VerifyAction => ({ kind: 'probe', targets: pods.map((p) => ({ pod: p, url: 'http://10.0.0.7:8080/v1/models/anomaly-detector:predict' })), body: { instances: rows } });
+
+  test.each([
+    // Created in the second restoring began (creationTimestamp has whole seconds) counts; the second before does not.
+    { name: 'only the rollout\'s new pods of the restored release are probed', pods: [restored('r-new', true, '2026-11-22T10:05:30Z'), restored('r-draining', true, '2026-11-22T10:05:29Z'), pod('failed-1', RUN, true)], expected: [probeOf(['r-new'])] },
+    { name: 'no new pod of the restored release yet: wait', pods: [restored('r-draining', true, '2026-11-22T10:00:00Z')], expected: [{ kind: 'wait', reason: `no Ready pod of the restored release ${OLD} yet` }] },
+    { name: 'a new restored pod still starting: wait for it', pods: [restored('r-a', true, '2026-11-22T10:05:40Z'), restored('r-b', false, '2026-11-22T10:05:41Z')], expected: [{ kind: 'wait', reason: 'restored pods not Ready yet: r-b' }] },
+    { name: 'a new restored pod terminating is not waited for', pods: [restored('r-a', true, '2026-11-22T10:05:40Z'), { ...restored('r-b', false, '2026-11-22T10:05:41Z'), terminating: true }], expected: [probeOf(['r-a'])] },
+  ])('$name', ({ pods, expected }) => {
+    expect(decideRestore(restoring(), pods, anomaly, gateProbe)).toEqual(expected);
+  });
+
+  test('a recorded verdict concludes from the record; nothing to probe with fails closed', () => {
+    expect(decideRestore(restoring({ verified: true, check: 'gate-probe', message: 'm' }), [], anomaly, gateProbe)).toEqual([{ kind: 'conclude-restore', release: OLD, verified: true, check: 'gate-probe', message: 'm', pods: 0 }]);
+    expect(decideRestore(restoring(), [], anomaly, undefined)).toEqual([{ kind: 'conclude-restore', release: OLD, verified: false, check: 'answers', message: `no probe rows to verify the restored release ${OLD} with`, pods: 0 }]);
+  });
+
+  test('gate-probe: the restored release must answer what its own gate approved', () => {
+    const answer = (predictions: unknown[]): ProbeOutcome => ({ pod: 'r-new', kind: 'answer', status: 200, body: { predictions } });
+    expect(judgeRestore(OLD, [answer([-1, 1])], gateProbe, anomaly)).toEqual([{ kind: 'conclude-restore', release: OLD, verified: true, check: 'gate-probe', message: `verified on 1 new pod(s) r-new: 2 predictions matched ${OLD}'s gate record`, pods: 1 }]);
+    // The failed release's answers are not the restored release's.
+    expect(judgeRestore(OLD, [answer([1, -1])], gateProbe, anomaly)[0]).toMatchObject({ kind: 'conclude-restore', verified: false, check: 'gate-probe' });
+  });
+
+  test('answers (no gate record of the restored release): one well-formed prediction per row', () => {
+    const answers: RestoredProbe = { check: 'answers', rows };
+    const answer = (predictions: unknown[]): ProbeOutcome => ({ pod: 'r-new', kind: 'answer', status: 200, body: { predictions } });
+    expect(judgeRestore(OLD, [answer([1, 1])], answers, anomaly)[0]).toMatchObject({ verified: true, check: 'answers' });
+    expect(judgeRestore(OLD, [answer([1, 0])], answers, anomaly)[0]).toMatchObject({ verified: false, message: 'pod r-new: row 1 answered 0, not a label in [1,-1]' });
+    expect(judgeRestore(OLD, [answer([[1, 2, 3, 4, 5], [1, 2]])], answers, predictive)[0]).toMatchObject({ verified: false, message: 'pod r-new: row 1 answered [1,2], not a 5-float prediction' });
+    expect(judgeRestore(OLD, [{ pod: 'r-new', kind: 'answer', status: 404, body: { error: 'Model anomaly-detector does not exist' } }], answers, anomaly)[0]).toMatchObject({ verified: false });
+    expect(judgeRestore(OLD, [], answers, anomaly)[0]).toMatchObject({ verified: false, message: 'no pod was probed' });
   });
 });

@@ -188,6 +188,18 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     expect((await getRun()).metadata.resourceVersion).toBe(version);
   });
 
+  // issue 12, "A lost predictor-pod event leaves a good release unverified until the deadline rolls it back".
+  test('bug: lost pod event — the watchdog\'s reconcile poke alone (no pod event, no predictor.restarted) verifies the release', async () => {
+    verifyingRun();
+    createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port);
+    v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } });
+    const poke = buildEvent(EventTypes.runReconcile, { step: 'watchdog', data: { model: MODEL, run: RUN, target: 'verify-endpoint', reason: '1 new pod(s) Ready' }, id: `${RUN}.reconcile.verify-endpoint.t1` });
+    const res = await postEvent(served.url, poke);
+    expect(res.event?.type).toBe(EventTypes.deploymentVerified);
+    expect((await getRun()).status?.phase).toBe('Succeeded');
+    expect(lease()).toBeUndefined();
+  });
+
   test('a wrong label → deployment.failed mismatch; the run stays Verifying for the rollback', async () => {
     verifyingRun();
     createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port);
@@ -279,21 +291,24 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     }
   });
 
-  test('an old pod\'s events reach the new run: new pod NotReady → wait; it turns Ready; then a delete event about the OLD pod concludes', async () => {
+  test('events about pods that do not serve (added NotReady, terminating, deleted) cost no API call; a Ready pod\'s event concludes', async () => {
     verifyingRun();
     const oldPod = createPod(`${MODEL}-predictor-old-a`, `${MODEL}-00000000p0`, true, v1.port);
-    createPod(`${MODEL}-predictor-new-a`, RUN, false, v1.port);
+    const starting = createPod(`${MODEL}-predictor-new-a`, RUN, false, v1.port);
     v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } });
-    expect((await postEvent(served.url, restarted())).status).toBe(204);
+    cluster.emulator.resetRequests();
+    expect((await postEvent(served.url, podEvent(starting, 'add'))).status).toBe(204);
+    const terminating = { ...oldPod, metadata: { ...oldPod.metadata, deletionTimestamp: '2026-11-22T10:09:00Z' } } as KubeObject;
+    expect((await postEvent(served.url, podEvent(terminating, 'update'))).status).toBe(204);
+    expect((await postEvent(served.url, podEvent(oldPod, 'delete'))).status).toBe(204);
+    expect(cluster.emulator.requests).toEqual([]);
     expect(v1.requests).toEqual([]);
-    // The new pod's Ready update was lost (lossy source); the old pod is deleted and only its delete event arrives.
-    createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port, true);
-    store().delete(GVR.pods, { name: `${MODEL}-predictor-old-a`, namespace: NAMESPACE });
-    const res = await postEvent(served.url, podEvent(oldPod, 'delete'));
+    // The new pod's Ready update: verified.
+    const ready = createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port, true);
+    const res = await postEvent(served.url, podEvent(ready, 'update'));
     expect(res.status).toBe(200);
     expect(res.event?.type).toBe(EventTypes.deploymentVerified);
     expect(res.event?.data).toMatchObject({ run: RUN, pods: [`${MODEL}-predictor-new-a`], matched: 3 });
-    expect(v1.requests).toHaveLength(1);
     expect((await getRun()).status?.phase).toBe('Succeeded');
   });
 
@@ -310,17 +325,17 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     await new Promise<void>((r) => crashy.listen(0, '127.0.0.1', r));
     const port = (crashy.address() as { port: number }).port;
     try {
-      createPod(`${MODEL}-predictor-new-a`, RUN, true, port, true);
-      const during = await postEvent(served.url, podEvent(restarting, 'update'));
+      const readyAgain = createPod(`${MODEL}-predictor-new-a`, RUN, true, port, true);
+      const during = await postEvent(served.url, podEvent(readyAgain, 'update'));
       expect(during.status).toBe(204);
       expect((await getRun()).status?.steps?.verify?.finished).toBeUndefined();
     } finally {
       await new Promise<void>((r) => { crashy.closeAllConnections(); crashy.close(() => r()); });
     }
 
-    createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port, true);
+    const ready = createPod(`${MODEL}-predictor-new-a`, RUN, true, v1.port, true);
     v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } });
-    const res = await postEvent(served.url, podEvent(restarting, 'update'));
+    const res = await postEvent(served.url, podEvent(ready, 'update'));
     expect(res.event?.type).toBe(EventTypes.deploymentVerified);
   });
 
@@ -377,5 +392,99 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     expect(JSON.parse(res2.body).error).toBe('refused by rule sender: dev.mlops.predictor.restarted.v1 is honoured only from /model-lifecycle/restart-predictor, not from "/model-lifecycle/gate-health"');
     expect(v1.requests).toEqual([]);
     expect((await getRun()).status?.steps?.verify).toBeUndefined();
+  });
+
+  describe('a restored release (rollback verified like a promotion)', () => {
+    const PREV = (): string => `${MODEL}-00000000p0`;
+    const PREV_EXPECTED = [-1, 1, -1];
+
+    /** The ModelRun that promoted PREV, with the probe rows and outputs its gate approved. */
+    function approvedRun(name: string, expected: unknown[]): void {
+      const stored = store().create(GVR.modelruns, {
+        apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun',
+        metadata: { name, namespace: NAMESPACE, labels: { 'app.kubernetes.io/managed-by': 'model-lifecycle', 'mlops.dev/model': MODEL, 'mlops.dev/run': name } },
+        spec: { model: MODEL, trigger: 'schedule', idempotencyKey: `k-${name}`, profile: 'cpu' },
+      });
+      store().updateStatus(GVR.modelruns, { ...stored, status: { phase: 'Succeeded', gate: { verdict: 'approved' }, probe: { rows: AD_ROWS, expected }, steps: { verify: { outcome: 'verified' } } } });
+    }
+
+    /** RUN failed verification; PREV was put back; restoring began at `startedAt` (an old PREV pod predates it). */
+    async function restoringRun(): Promise<void> {
+      // A pod of PREV that predates the rollback (a Serverless Revision still draining): never the rollout's.
+      createPod(`${MODEL}-predictor-00001-old`, PREV(), true, v2.port);
+      await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has whole seconds
+      const startedAt = new Date().toISOString();
+      createRun({
+        phase: 'Verifying', step: 'rollback', startedAt: '2026-11-22T09:00:00.000Z',
+        release: { promoted: RUN, replaced: PREV() },
+        probe: { rows: AD_ROWS, expected: AD_EXPECTED },
+        rollback: { release: PREV(), startedAt },
+        steps: {
+          promote: { finished: '2026-11-22T10:02:00.000Z', outcome: 'promoted' },
+          verify: { finished: '2026-11-22T10:05:00.000Z', outcome: 'mismatch', message: 'pod a: row 1 expected -1, got 1' },
+          rollback: { started: '2026-11-22T10:05:10.000Z', finished: startedAt, outcome: 'restored' },
+        },
+      });
+      createPod(`${MODEL}-predictor-00003-new`, RUN, false, v1.port); // the failed release's pod, scaled down
+      v2.respond = () => ({ status: 200, body: { predictions: [9, 9, 9] } });
+    }
+
+    // issue 12, "A rollback restores the previous release but nothing checks that it serves".
+    test('bug: rollback unchecked — the restored release answers its own gate\'s probe rows on the NEW pods → deployment.rolledback, RolledBack, lock freed', async () => {
+      approvedRun(PREV(), PREV_EXPECTED);
+      await restoringRun();
+      const pending = createPod(`${MODEL}-predictor-00004-restored`, PREV(), false, v1.port);
+      // Not Ready yet: wait (no probe, no write).
+      expect((await postEvent(served.url, podUpdate(pending))).status).toBe(204);
+      expect((await getRun()).status?.rollback?.verified).toBeUndefined();
+      const ready = createPod(`${MODEL}-predictor-00004-restored`, PREV(), true, v1.port, true);
+      v1.respond = () => ({ status: 200, body: { predictions: PREV_EXPECTED } });
+      expect((await postEvent(served.url, podUpdate(ready))).status).toBe(204);
+
+      expect(v1.requests).toEqual([{ path: '/v1/models/anomaly-detector:predict', body: { instances: AD_ROWS } }]);
+      expect(v2.requests).toEqual([]); // the pre-rollback pod of PREV is not the rollout's
+      const run = await getRun();
+      expect(run.status).toMatchObject({
+        phase: 'RolledBack', release: { promoted: RUN, replaced: PREV(), restored: PREV() },
+        rollback: { release: PREV(), verified: true, check: 'gate-probe', finished: '2026-11-22T10:10:00.000Z' },
+      });
+      expect(run.status?.message).toBe(`release ${RUN} failed verification (pod a: row 1 expected -1, got 1); rolled back to ${PREV()}, verified on 1 new pod(s) ${MODEL}-predictor-00004-restored: 3 predictions matched ${PREV()}'s gate record`);
+      const notice = sink.events.find((e) => e.type === EventTypes.deploymentRolledback);
+      expect(notice?.id).toBe(`${RUN}.deployment.rolledback`);
+      expect(notice?.source).toBe('/model-lifecycle/verify-endpoint');
+      expect(notice?.data).toEqual({ model: MODEL, run: RUN, failedRelease: RUN, restoredRelease: PREV(), message: run.status?.message });
+      expect(lease()).toBeUndefined();
+    });
+
+    test('a restored release that does not answer as its gate approved → run.failed rollback-unverified, Failed, lock freed, nothing else changed', async () => {
+      approvedRun(PREV(), PREV_EXPECTED);
+      await restoringRun();
+      createPod(`${MODEL}-predictor-00004-restored`, PREV(), true, v1.port);
+      cluster.emulator.resetRequests();
+      v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } }); // the failed release's answers
+      const reconcile = buildEvent(EventTypes.runReconcile, { step: 'watchdog', data: { model: MODEL, run: RUN, target: 'verify-endpoint', reason: '1 restored pod(s) Ready' }, id: `${RUN}.reconcile.v` });
+      expect((await postEvent(served.url, reconcile)).status).toBe(204);
+      const run = await getRun();
+      expect(run.status).toMatchObject({ phase: 'Failed', rollback: { release: PREV(), verified: false, check: 'gate-probe' } });
+      expect(run.status?.release?.restored).toBeUndefined();
+      expect(run.status?.message).toMatch(new RegExp(`^ROLLBACK UNVERIFIED: ${RUN} failed verification and ${PREV()} was restored, but ${PREV()} does not answer its probe rows`));
+      const notice = sink.events.find((e) => e.type === EventTypes.runFailed);
+      expect(notice?.data).toMatchObject({ model: MODEL, run: RUN, step: 'rollback', reason: 'rollback-unverified' });
+      expect(lease()).toBeUndefined();
+      // Its writes: the verdict and the end on the ModelRun (status, phase label) and the freed lock; nothing else.
+      const written = new Set(cluster.emulator.requests.filter((r) => !['get', 'list', 'watch'].includes(r.verb)).map((r) => `${r.resource}${r.subresource ? `/${r.subresource}` : ''}`));
+      expect(written.has('modelruns/status')).toBe(true);
+      expect([...written].filter((w) => !['modelruns/status', 'modelruns', 'leases'].includes(w))).toEqual([]);
+    });
+
+    test('a restored release without a gate record of ours is checked for well-formed answers', async () => {
+      await restoringRun();
+      createPod(`${MODEL}-predictor-00004-restored`, PREV(), true, v1.port);
+      v1.respond = () => ({ status: 200, body: { predictions: [1, 1, 'x'] } });
+      expect((await postEvent(served.url, podUpdate(store().get(GVR.pods, { name: `${MODEL}-predictor-00004-restored`, namespace: NAMESPACE })!))).status).toBe(204);
+      const run = await getRun();
+      expect(run.status).toMatchObject({ phase: 'Failed', rollback: { verified: false, check: 'answers' } });
+      expect(run.status?.rollback?.message).toBe(`pod ${MODEL}-predictor-00004-restored: row 2 answered "x", not a label in [1,-1]`);
+    });
   });
 });

@@ -125,6 +125,22 @@ const deadlineRows: Row[] = [
     expected: [{ kind: 'fail-run', from: 'Verifying', run: RUN, model: 'anomaly-detector', step: 'rollback', reason: 'deadline', message: 'deadline exceeded in rollback after 13 min', kill: { kind: 'job', name: `${RUN}-rollback` } }],
   },
   {
+    name: 'restored release being verified, inside the verify budget from when restoring began: nothing',
+    state: state({ runs: [run(RUN, verifying('2026-11-22T09:30:00Z', '2026-11-22T09:45:00Z', {
+      rollback: { release: 'p0', startedAt: '2026-11-22T09:50:00Z' },
+      steps: { promote: { finished: '2026-11-22T09:30:00Z' }, verify: { finished: '2026-11-22T09:46:00Z', outcome: 'mismatch' }, rollback: { started: '2026-11-22T09:47:00Z', finished: '2026-11-22T09:50:00Z', outcome: 'restored' } },
+    }))] }),
+    expected: [],
+  },
+  {
+    name: 'restored release never verifiable past the verify budget: the run fails loudly in rollback',
+    state: state({ runs: [run(RUN, verifying('2026-11-22T09:30:00Z', '2026-11-22T09:45:00Z', {
+      rollback: { release: 'p0', startedAt: '2026-11-22T09:44:00Z' },
+      steps: { promote: { finished: '2026-11-22T09:30:00Z' }, verify: { finished: '2026-11-22T09:40:00Z', outcome: 'mismatch' }, rollback: { started: '2026-11-22T09:41:00Z', finished: '2026-11-22T09:44:00Z', outcome: 'restored' } },
+    }))] }),
+    expected: [{ kind: 'fail-run', from: 'Verifying', run: RUN, model: 'anomaly-detector', step: 'rollback', reason: 'deadline', message: 'deadline exceeded in rollback after 16 min', kill: { kind: 'job', name: `${RUN}-rollback` } }],
+  },
+  {
     name: 'Gating inherits the stale training deadline but has its own budget: inside it, nothing',
     state: state({ runs: [run(RUN, { phase: 'Gating', startedAt: '2026-11-22T05:00:00Z', steps: { training: { finished: '2026-11-22T09:50:00Z' }, gate: { started: '2026-11-22T09:51:00Z', job: `${RUN}-gate` } }, deadlines: { step: '2026-11-22T09:00:00Z', run: '2026-11-23T00:00:00Z' } })] }),
     expected: [],

@@ -163,6 +163,45 @@ describe('watchdog over HTTP against the emulator', () => {
     expect((await cluster.kube.get<LeaseObject>(Resources.lease, 'model-lock-anomaly-detector'))?.spec?.holderIdentity).toBe(name); // rollback still to come
   });
 
+  // issue 12, "A lost predictor-pod event leaves a good release unverified until the deadline rolls it back".
+  test('bug: lost pod event — a Verifying run whose new pods are Ready gets verify-endpoint woken on the next tick, long before its deadline', async () => {
+    const isvcs = { group: 'serving.kserve.io', version: 'v1beta1', resource: 'inferenceservices' };
+    const pods = { group: '', version: 'v1', resource: 'pods' };
+    for (const c of [isvcs, pods]) cluster.emulator.store.deleteCollection(c, { namespace: NAMESPACE });
+    const run = await createRun('anomaly-detector', 'manual/lost-pod-event', {
+      phase: 'Verifying', step: 'verify', startedAt: minutesAgo(30),
+      steps: { promote: { started: minutesAgo(3), finished: minutesAgo(2) } },
+      deadlines: { step: minutesAhead(13), run: minutesAhead(60) },
+    });
+    const name = run.metadata.name ?? '';
+    await updateRunStatus(cluster.kube, name, (s) => ({ ...s, release: { promoted: name, replaced: null } }));
+    cluster.emulator.store.create(isvcs, {
+      apiVersion: 'serving.kserve.io/v1beta1', kind: 'InferenceService', metadata: { name: 'anomaly-detector', namespace: NAMESPACE },
+      spec: { predictor: { annotations: { 'mlops.dev/model-release': name }, model: { modelFormat: { name: 'sklearn' } } } },
+    });
+    const pod = cluster.emulator.store.create(pods, {
+      apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'anomaly-detector-predictor-abc-1', namespace: NAMESPACE, labels: { 'serving.kserve.io/inferenceservice': 'anomaly-detector' }, annotations: { 'mlops.dev/model-release': name } },
+      spec: { containers: [{ name: 'kserve-container', image: 'x' }] },
+    });
+    // Ready for a minute: its Ready update was the event that got lost.
+    cluster.emulator.store.updateStatus(pods, { ...pod, status: { phase: 'Running', podIP: '127.0.0.1', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: minutesAgo(1) }] } });
+    expect((await postEvent(served.url, tick())).status).toBe(204);
+    const pokes = sink.events.filter((e) => e.type === EventTypes.runReconcile);
+    expect(pokes.map((e) => e.data)).toEqual([{ model: 'anomaly-detector', run: name, target: 'verify-endpoint', reason: '1 new pod(s) Ready' }]);
+    expect(sink.events.filter((e) => e.type === EventTypes.deploymentFailed)).toEqual([]);
+    for (const c of [isvcs, pods]) cluster.emulator.store.deleteCollection(c, { namespace: NAMESPACE });
+  });
+
+  // issue 12, "The phase label written after a status write is never retried".
+  test('bug: stale phase label — a mlops.dev/phase that lags status.phase is re-synced on the next tick', async () => {
+    const run = await createRun('anomaly-detector', 'manual/stale-label', { phase: 'Rejected', message: 'gate rejected', startedAt: minutesAgo(30), finishedAt: minutesAgo(5) });
+    const name = run.metadata.name ?? '';
+    await cluster.kube.mergePatch(Resources.modelRun, name, { metadata: { labels: { 'mlops.dev/phase': 'Gating' } } });
+    expect((await postEvent(served.url, tick())).status).toBe(204);
+    expect((await getRun(cluster.kube, name))?.metadata.labels?.['mlops.dev/phase']).toBe('Rejected');
+  });
+
   test('a broker outage while sending deployment.failed is retried: 503 now, the event on the next tick, still once', async () => {
     const run = await createRun('anomaly-detector', 'manual/verify-outage', {
       phase: 'Verifying', step: 'verify', startedAt: minutesAgo(300), steps: { promote: { finished: minutesAgo(20) } }, deadlines: { step: minutesAgo(5) },
