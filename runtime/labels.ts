@@ -30,6 +30,12 @@ export const Annotations = {
 
 export type StepLabel = 'training' | 'copy' | 'gate' | 'promote' | 'verify' | 'rollback' | 'lock';
 
+/** Selects our Jobs of the given steps (the ApiServerSources that watch them). */
+export const jobsOf = (steps: readonly StepLabel[]): { matchLabels: Record<string, string>; matchExpressions: Array<{ key: string; operator: 'In'; values: string[] }> } => ({
+  matchLabels: { [Labels.managedBy]: MANAGER },
+  matchExpressions: [{ key: Labels.step, operator: 'In', values: [...steps] }],
+});
+
 export function runLabels(model: string, run: string, step: StepLabel): Record<string, string> {
   return { [Labels.managedBy]: MANAGER, [Labels.model]: model, [Labels.run]: run, [Labels.step]: step };
 }
