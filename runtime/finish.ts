@@ -2,7 +2,6 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent, clip, type RunStep, type TrainingRequested } from '../events/index.ts';
 import type { ForbiddenError } from './errors.ts';
 import { releaseLock } from './lock.ts';
-import { metrics } from './metrics.ts';
 import type { ModelRun, ModelRunPhase, ModelRunStatus, TerminalPhase } from './resources.ts';
 import { isTerminalPhase } from './resources.ts';
 import { phaseOf, transition } from './runstate.ts';
@@ -39,9 +38,6 @@ export async function finishRun(deps: StepDeps, runName: string, opts: FinishOpt
   });
   if (result.kind === 'gone') return undefined;
   const run = result.run;
-  if (result.kind === 'moved') {
-    metrics.runs.inc({ model: run.spec.model, trigger: run.spec.trigger, outcome: opts.phase });
-  }
   if (isTerminalPhase(run.status?.phase)) await freeLock(deps, run, opts);
   return run;
 }

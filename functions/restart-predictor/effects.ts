@@ -8,7 +8,6 @@ import { DEFAULT_UTILITY_IMAGE, SHARED_MOUNT, stepJobManifest } from '../../runt
 import { Annotations } from '../../runtime/labels.ts';
 import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
 import { ForbiddenError } from '../../runtime/errors.ts';
-import { metrics } from '../../runtime/metrics.ts';
 import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
@@ -87,7 +86,7 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
         }
         break;
       case 'record-promoted': {
-        const result = await transition(kube, runName, { from: 'Promoting', to: 'Verifying', now, patch: (status) => {
+        await transition(kube, runName, { from: 'Promoting', to: 'Verifying', now, patch: (status) => {
           if (status.steps?.promote?.finished) return undefined;
           return {
             ...status,
@@ -97,19 +96,17 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
             steps: { ...status.steps, promote: { ...status.steps?.promote, finished: now, outcome: 'promoted', message: action.message } },
           };
         } });
-        if (result.kind === 'moved') observe(result.run, 'promote', 'promoted', now);
         break;
       }
       case 'finish-failed': {
-        const run = await finishRun(deps, runName, {
+        await finishRun(deps, runName, {
           from: action.step === 'promote' ? 'Promoting' : 'Verifying', phase: 'Failed', step: STEP, message: action.message, ...trace,
           patch: (status) => ({ ...status, step: action.step, steps: { ...status.steps, [action.step]: { ...status.steps?.[action.step], finished: now, outcome: 'failed', message: action.stepMessage } } }),
         });
-        if (run) observe(run, action.step, 'failed', now);
         break;
       }
       case 'finish-rolledback': {
-        const run = await finishRun(deps, runName, {
+        await finishRun(deps, runName, {
           from: 'Verifying', phase: 'RolledBack', step: STEP, message: action.message, ...trace,
           patch: (status) => ({
             ...status,
@@ -118,7 +115,6 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
             steps: { ...status.steps, rollback: { ...status.steps?.rollback, finished: now, outcome: 'rolled-back', message: `restored ${action.restoredRelease}` } },
           }),
         });
-        if (run) observe(run, 'rollback', 'rolled-back', now);
         break;
       }
       case 'finish-not-rolled-back':
@@ -156,9 +152,4 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
     }
   }
   return out;
-}
-
-function observe(run: ModelRun, step: JobKind, outcome: string, now: string): void {
-  const started = run.status?.steps?.[step]?.started;
-  if (started) metrics.stepDuration.observe({ model: run.spec.model, step, outcome }, (Date.parse(now) - new Date(started).getTime()) / 1000);
 }
