@@ -312,7 +312,12 @@ export const DeploymentRolledback = z
   .strict();
 export type DeploymentRolledback = z.infer<typeof DeploymentRolledback>;
 
-export const RunStep = z.enum(['training', 'copy', 'gate', 'promote', 'verify', 'rollback', 'watchdog']);
+/** A run's steps as its ModelRun records them (`status.steps`, config/crds/modelrun.yaml; runtime/resources.ts). */
+export const StepName = z.enum(['training', 'copy', 'gate', 'promote', 'verify', 'rollback']);
+export type StepName = z.infer<typeof StepName>;
+
+/** Where a run failed: one of its steps, or the watchdog. */
+export const RunStep = z.enum([...StepName.options, 'watchdog']);
 export type RunStep = z.infer<typeof RunStep>;
 
 export const RunFailed = z
