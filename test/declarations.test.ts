@@ -13,6 +13,7 @@ import { ROUTE_EXTENSION, declareStep, triggersOf } from '../runtime/declare.ts'
 import { loadCatalog } from '../runtime/catalog.ts';
 import { ForbiddenError } from '../runtime/errors.ts';
 import { Resources } from '../runtime/resources.ts';
+import { Emitters } from '../runtime/senders.ts';
 import { empty, type StepDefinition } from '../runtime/step.ts';
 
 type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: Record<string, unknown>; rules?: unknown };
@@ -125,6 +126,16 @@ describe('the registry derives from the declarations', () => {
     expect([...routed].sort()).toEqual(STEP_NAMES.flatMap((s) => Consumes[s].map((type) => `${s} ${type}`)).sort());
     expect(INTAKE_STEPS).toEqual(['drift-intake', 'git-intake']);
     expect(RECONCILE_TARGETS).toEqual(['start-training', 'track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint']);
+  });
+
+  test('who may send the events that change what is served is derived from `emits`, and pinned here (docs/security.md)', () => {
+    expect(Emitters).toEqual({
+      [EventTypes.trainingSucceeded]: ['track-training', 'argocd-sync'],
+      [EventTypes.modelCopied]: ['copy-gpu-model'],
+      [EventTypes.modelApproved]: ['gate-health'],
+      [EventTypes.predictorRestarted]: ['restart-predictor'],
+      [EventTypes.deploymentFailed]: ['verify-endpoint', 'watchdog'],
+    });
   });
 
   test('every route a Trigger filters on is stamped by a declared source, and every source has a Trigger', () => {
