@@ -6,6 +6,7 @@ import type { ModelRun, ModelRunPhase, ModelRunStatus, TerminalPhase } from './r
 import { isTerminalPhase } from './resources.ts';
 import { phaseOf, transition } from './runstate.ts';
 import type { StepDeps } from './step.ts';
+import type { StepName } from '../functions/registry.ts';
 
 // Ending a run is the same wherever it happens (training failed, gate rejected, verified, rolled back,
 // deadline): the terminal phase written once through the state machine (docs/run-lifecycle.md), then the lock
@@ -95,7 +96,7 @@ export async function failRunForbidden(
   });
 }
 
-const STEP_FUNCTIONS: Record<RunStep, string> = {
+const STEP_FUNCTIONS: Record<RunStep, StepName> = {
   training: 'start-training', copy: 'copy-gpu-model', gate: 'gate-health', promote: 'restart-predictor',
   verify: 'verify-endpoint', rollback: 'restart-predictor', watchdog: 'watchdog',
 };
