@@ -1,7 +1,8 @@
 // Renders the catalog-dependent manifests (docs/design.md): per step a Knative Service with its
 // ServiceAccount and least-privilege Role, the Broker and its Triggers, PingSources, ApiServerSources, the
-// SinkBinding, the catalog and scripts ConfigMaps. `mlops render` writes them; `mlops dev` loads the same
-// objects, so what runs locally is what deploys.
+// SinkBinding, the catalog and scripts ConfigMaps. Everything per step comes from the steps' declarations
+// (functions/registry.ts, docs/design.md "A step declares itself"). `mlops render` writes them; `mlops dev` loads
+// the same objects, so what runs locally is what deploys.
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -56,6 +57,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   const declared = opts.steps ?? STEPS;
   const steps = declared.map((s) => s.name);
   const byName = new Map(declared.map((s) => [s.name, s]));
+  if (byName.size !== declared.length) throw new Error(`two steps share a name: ${steps.filter((n, i) => steps.indexOf(n) !== i).join(', ')}`);
   const decl = (step: string): StepDeclaration => byName.get(step) as StepDeclaration;
 
   const services: Obj[] = steps.map((step) => ({
@@ -107,11 +109,12 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
     });
   }
+  // Rules a step needs in another namespace (argocd-sync: Applications in Argo CD's), bound to its ServiceAccount.
   for (const [step, namespace, rules] of declared.flatMap((s) => Object.entries(s.namespaceRules).map(([n, r]) => [s.name, n, r] as const))) {
     const sa = `mlops-${step}`;
-    const argoMeta = { name: sa, namespace, labels: labels({ [Labels.step]: step }) };
-    rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: argoMeta, rules });
-    rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: argoMeta,
+    const elsewhere = { name: sa, namespace, labels: labels({ [Labels.step]: step }) };
+    rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: elsewhere, rules });
+    rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: elsewhere,
       roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
       subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }] });
   }

@@ -85,9 +85,21 @@ export interface StepDeclaration<N extends string = string, R extends boolean = 
   readonly delivery: DeliveryDecl | undefined;
 }
 
-/** A step's declaration with every optional part filled in (nothing consumed, emitted or allowed by default). */
+/**
+ * A step's declaration with every optional part filled in (nothing consumed, emitted or allowed by default).
+ * Throws where the step is declared for what Kubernetes or Knative would refuse later.
+ */
 export function declareStep<const N extends string, const R extends boolean = false>(d: StepDeclarationInput<N, R>): StepDeclaration<N, R> {
+  // The name is a Knative Service name, and its revisions (`<name>-00001`) and labels must still fit 63 characters.
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(d.name) || d.name.length > 50) throw new Error(`step name ${JSON.stringify(d.name)} must be a DNS-1123 label of at most 50 characters`);
+  const names = (d.consumes ?? []).map((t) => t.name).concat(d.reconcile ? ['reconcile'] : []);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new Error(`step ${d.name}: two Triggers named ${JSON.stringify(twice)}`);
+  for (const t of d.consumes ?? []) {
+    // CloudEvent attribute names are lower-case letters and digits (CloudEvents spec, "Attribute Naming Convention").
+    const bad = Object.keys(t.filter).find((k) => !/^[a-z0-9]{1,20}$/.test(k));
+    if (bad !== undefined) throw new Error(`step ${d.name}: Trigger ${t.name} filters on ${JSON.stringify(bad)}, which is not a CloudEvent attribute name`);
+  }
   return {
     intake: false,
     consumes: [],

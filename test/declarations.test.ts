@@ -171,7 +171,18 @@ describe('the registry derives from the declarations', () => {
     expect(out).toEqual({ before: [], after: ['notify/index.ts'] });
   });
 
-  test('a bad step name is refused where it is declared', () => {
-    expect(() => declareStep({ name: 'Not_A_Label', input: 'cloudevent', load: () => Promise.resolve(probe) })).toThrow(/DNS-1123/);
+  test('each declaration matches its module (name and input)', async () => {
+    for (const s of STEPS) {
+      const loaded = await s.load();
+      expect([s.name, loaded.name, loaded.input]).toEqual([s.name, s.name, s.input]);
+    }
+  });
+
+  test('what Kubernetes or Knative would refuse later is refused where the step is declared', () => {
+    const load = (): Promise<StepDefinition> => Promise.resolve(probe);
+    expect(() => declareStep({ name: 'Not_A_Label', input: 'cloudevent', load })).toThrow(/DNS-1123/);
+    expect(() => declareStep({ name: 'x', input: 'cloudevent', consumes: [{ name: 'a', filter: { type: 't' } }, { name: 'a', filter: { type: 'u' } }], load })).toThrow(/two Triggers named "a"/);
+    expect(() => declareStep({ name: 'x', input: 'cloudevent', reconcile: true, consumes: [{ name: 'reconcile', filter: { type: 't' } }], load })).toThrow(/two Triggers/);
+    expect(() => declareStep({ name: 'x', input: 'cloudevent', consumes: [{ name: 'a', filter: { type: 't', 'Model-Name': 'm' } }], load })).toThrow(/not a CloudEvent attribute name/);
   });
 });
