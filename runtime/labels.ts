@@ -33,7 +33,7 @@ export const Annotations = {
 export type StepLabel = StepName | 'lock';
 
 /** Selects our Jobs of the given steps (the ApiServerSources that watch them). */
-export const jobsOf = (steps: readonly StepLabel[]): { matchLabels: Record<string, string>; matchExpressions: Array<{ key: string; operator: 'In'; values: string[] }> } => ({
+export const jobsOf = (steps: readonly string[]): { matchLabels: Record<string, string>; matchExpressions: Array<{ key: string; operator: 'In'; values: string[] }> } => ({
   matchLabels: { [Labels.managedBy]: MANAGER },
   matchExpressions: [{ key: Labels.step, operator: 'In', values: [...steps] }],
 });
