@@ -135,7 +135,8 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   const secrets: Record<string, string> = {};
   const declared = opts.steps ?? STEPS;
   // The secrets the steps declare: from the environment, the local channels, or made up.
-  for (const key of [...new Set(declared.flatMap((s) => s.secrets))]) {
+  const secretKeys = [...new Set(declared.flatMap((s) => s.secrets))];
+  for (const key of secretKeys) {
     const value = opts.env[key] ?? channels?.env[key] ?? (Object.hasOwn(MADE_UP_SECRETS, key) ? MADE_UP_SECRETS[key as keyof typeof MADE_UP_SECRETS] : undefined);
     if (value) secrets[key] = value;
   }
@@ -171,7 +172,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
       ...secrets, FUNCTION: name, NAMESPACE: ns, KUBECONFIG: kubeconfig, K_SINK: broker.url, MLOPS_MODE: 'dev', LOG_LEVEL: opts.env.LOG_LEVEL ?? 'info',
       // The reconcile's head start for the event path follows the local tick (30 s on a cluster).
       ...(opts.tickSeconds ? { RECONCILE_GRACE_SECONDS: String(Math.max(1, Math.min(30, Math.round(opts.tickSeconds)))) } : {}),
-    });
+    }, secretKeys);
     const logger = opts.logDestination
       ? createLogger({ name, level: opts.env.LOG_LEVEL ?? 'debug', secrets: secretValues(settings), destination: opts.logDestination })
       : opts.logger ? opts.logger.child({ step: name }) : silentLogger();
@@ -231,7 +232,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
 }
 
 export function devLogger(level: string, secrets: Record<string, string>): Logger {
-  const settings = loadSettings({ ...secrets, LOG_LEVEL: level });
+  const settings = loadSettings({ ...secrets, LOG_LEVEL: level }, Object.keys(secrets));
   // stderr: stdout carries the timeline.
   return createLogger({ name: 'mlops-dev', level: settings.logLevel, secrets: secretValues(settings), destination: pino.destination(2) });
 }

@@ -22,7 +22,7 @@ const PROBE_TYPE = 'dev.example.probe.v1';
 const catalog = loadCatalog('config/models.yaml');
 
 /** What the throwaway step saw: each event's type, and whether its API calls were allowed. */
-const seen: Array<{ type: string; listRuns: 'ok' | 'forbidden' | 'error'; listPods: 'ok' | 'forbidden' | 'error' }> = [];
+const seen: Array<{ type: string; token: string | undefined; listRuns: 'ok' | 'forbidden' | 'error'; listPods: 'ok' | 'forbidden' | 'error' }> = [];
 const outcome = async (call: () => Promise<unknown>): Promise<'ok' | 'forbidden' | 'error'> => {
   try {
     await call();
@@ -38,6 +38,7 @@ const probe: StepDefinition = {
     if (input.kind !== 'event') return empty;
     seen.push({
       type: input.event.type,
+      token: deps.settings.secrets.declared.PROBE_TOKEN,
       listRuns: await outcome(() => deps.kube.list(Resources.modelRun)),
       listPods: await outcome(() => deps.kube.list(Resources.pod)),
     });
@@ -91,9 +92,9 @@ describe('a step declared in a test, nowhere else', () => {
     expect(names(withProbe).sort()).toEqual(names(without).sort());
   });
 
-  test('the local broker (mlops dev wiring) delivers to it, and its API calls get exactly its Role', async () => {
+  test('the local broker (mlops dev wiring) delivers to it; it reads its declared secret and gets exactly its Role', async () => {
     seen.length = 0;
-    const local = await startLocal({ catalog, scenario: 'happy', env: {}, steps: [...STEPS, throwaway] });
+    const local = await startLocal({ catalog, scenario: 'happy', env: { PROBE_TOKEN: 'probe-token-value' }, steps: [...STEPS, throwaway] });
     try {
       expect(Object.keys(local.steps)).toContain('probe-step');
       const post = async (ce: CloudEvent<unknown>): Promise<number> => {
@@ -111,8 +112,8 @@ describe('a step declared in a test, nowhere else', () => {
       await local.close();
     }
     expect(seen).toEqual([
-      { type: PROBE_TYPE, listRuns: 'ok', listPods: 'forbidden' },
-      { type: EventTypes.runReconcile, listRuns: 'ok', listPods: 'forbidden' },
+      { type: PROBE_TYPE, token: 'probe-token-value', listRuns: 'ok', listPods: 'forbidden' },
+      { type: EventTypes.runReconcile, token: 'probe-token-value', listRuns: 'ok', listPods: 'forbidden' },
     ]);
   }, 60_000);
 });
