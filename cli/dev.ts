@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { formatRecord, type DeliveryRecord } from '../dev/broker/index.ts';
 import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
+import { INTAKE_STEPS } from '../functions/registry.ts';
 import type { ExpectedRun } from '../dev/sim/scenarios.ts';
 import { loadCatalog, type Catalog } from '../runtime/catalog.ts';
 import { shortenDeadlines } from '../dev/deadlines.ts';
@@ -108,7 +109,7 @@ export async function runDev(opts: {
   };
   print(`kubeconfig: ${local.kubeconfigPath}`);
   print(`broker: ${local.broker.url}`);
-  for (const step of ['drift-intake', 'git-intake'] as const) print(`intake ${step}: ${local.steps[step].url}`);
+  for (const step of INTAKE_STEPS) print(`intake ${step}: ${local.steps[step].url}`);
   print(`scenario: ${opts.scenario}; cluster: ${local.emulator.profile} ${local.emulator.kubeVersion}; state: ${local.stateDir}`);
   if (opts.rollout) print(`rollout: ${opts.rollout.rollout ?? 'raw'}, drain ${opts.rollout.drainSeconds ?? DEFAULT_DRAIN_SECONDS} s, ready delay ${opts.rollout.readyDelaySeconds ?? 0} s${opts.rollout.restartOnce ? ', one predictor pod restarts' : ''}`);
   if (opts.apiServerFaults) print(`apiserver source faults: ${JSON.stringify(opts.apiServerFaults)}`);

@@ -8,15 +8,6 @@ type Obj = Record<string, unknown>;
 interface Meta { name: string; namespace?: string; labels?: Record<string, string> }
 
 export const EVENT_POLICY_API = 'eventing.knative.dev/v1alpha1';
-/** Steps that take webhooks from outside the cluster: they authenticate their callers themselves (HMAC, token). */
-const UNGUARDED = new Set(['drift-intake', 'git-intake']);
-/**
- * notify is also the Broker's dead-letter sink; dead letters are sent by the Broker's backing channel under
- * identities Knative generates per Subscription, which no policy can name ahead of time. A forged event to it
- * only produces a notification, never a change to what is served.
- */
-const NO_FUNCTION_POLICY = new Set([...UNGUARDED, 'notify']);
-
 const metaOf = (o: Obj): Meta => o.metadata as Meta;
 /** `from.ref` names a namespace; `to.ref` has none (targets share the policy's namespace; the CRD has no field for it). */
 const refFrom = (o: Obj, namespace: string): Obj => ({ ref: { apiVersion: o.apiVersion, kind: o.kind, name: metaOf(o).name, namespace } });
@@ -34,6 +25,12 @@ export function renderEventPolicies(files: Record<string, Obj[]>, namespace: str
   if (!broker) throw new Error('no Broker rendered: nothing to protect');
   const triggers = ofKind('Trigger');
   const services = ofKind('Service').filter((s) => String(s.apiVersion).startsWith('serving.knative.dev/'));
+  // Steps that take webhooks from outside the cluster (the Services not marked cluster-local) authenticate their
+  // callers themselves (HMAC, token). The Broker's dead-letter sink (notify) gets dead letters from the Broker's
+  // backing channel under identities Knative generates per Subscription, which no policy can name ahead of
+  // time; a forged event to it only produces a notification, never a change to what is served.
+  const deadLetterSink = (broker.spec as { delivery?: { deadLetterSink?: { ref?: { name?: string } } } } | undefined)?.delivery?.deadLetterSink?.ref?.name;
+  const noFunctionPolicy = new Set([...services.filter(isPublic).map((s) => metaOf(s).name), ...(deadLetterSink ? [deadLetterSink] : [])]);
   const labels = (extra: Record<string, string> = {}): Record<string, string> => ({ [Labels.managedBy]: MANAGER, [Labels.partOf]: 'model-lifecycle', ...extra });
   const policy = (name: string, to: Obj[], from: Obj[], extra: Record<string, string> = {}): Obj => ({
     apiVersion: EVENT_POLICY_API, kind: 'EventPolicy', metadata: { name, namespace, labels: labels(extra) }, spec: { to, from },
@@ -48,12 +45,16 @@ export function renderEventPolicies(files: Record<string, Obj[]>, namespace: str
 
   for (const service of services) {
     const name = metaOf(service).name;
-    if (NO_FUNCTION_POLICY.has(name)) continue;
+    if (noFunctionPolicy.has(name)) continue;
     const mine = triggers.filter((t) => ((t.spec as { subscriber?: { ref?: { name?: string } } }).subscriber?.ref?.name) === name);
     if (mine.length === 0) continue;
     out.push(policy(`${name}-from-broker`, [refTo(service)], mine.map((t) => refFrom(t, namespace)), { [Labels.step]: name }));
   }
   return out;
+}
+
+function isPublic(service: Obj): boolean {
+  return metaOf(service).labels?.['networking.knative.dev/visibility'] !== 'cluster-local';
 }
 
 function serviceAccountOf(service: Obj): string {

@@ -16,8 +16,9 @@ import { startLocalChannels } from './notify-sinks.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
 import { Scenarios, choosePython, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
-import { STEP_NAMES, StepLoaders, type StepName } from '../functions/registry.ts';
+import { STEPS, type StepName } from '../functions/registry.ts';
 import type { Catalog } from '../runtime/catalog.ts';
+import type { StepDeclaration } from '../runtime/declare.ts';
 import { createDeps } from '../runtime/deps.ts';
 import { serveStep, type RunningStep } from '../runtime/faas.ts';
 import { createKubePort } from '../runtime/kube.ts';
@@ -72,6 +73,8 @@ export interface LocalOptions {
   chaos?: ChaosOptions;
   /** Lossy local ApiServerSource: dropped, coalesced, reordered deliveries (dev/sources/apiserver.ts). */
   apiServerFaults?: ApiServerFaults;
+  /** The steps to run, rendered and wired as `mlops render` would (default: every step of functions/registry.ts). */
+  steps?: readonly StepDeclaration[];
 }
 
 export interface Local {
@@ -105,7 +108,7 @@ export async function startLocal(opts: LocalOptions): Promise<Local> {
   const catalog = scenarioCatalog(scenario, pinned, { sklearn });
   const stateDir = opts.stateDir ?? await mkdtemp(join(tmpdir(), 'mlops-dev-'));
   await mkdir(stateDir, { recursive: true });
-  const rendered = renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local' });
+  const rendered = renderManifests(catalog, { namespace: DEV_NAMESPACE, image: 'local', ...(opts.steps ? { steps: opts.steps } : {}) });
   const emulator = await startEmulator({ rbac: opts.rbac ?? true, profile: opts.profile ?? 'openshift', ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}) });
   try {
     return await wire(emulator, opts, catalog, scenario, stateDir, rendered);
@@ -132,8 +135,11 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     : undefined;
   if (channels) closers.push(() => channels.close());
   const secrets: Record<string, string> = {};
-  for (const key of ['DRIFT_INTAKE_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'SLACK_WEBHOOK_URL', 'SMTP_URL', 'SMTP_FROM'] as const) {
-    const value = opts.env[key] ?? channels?.env[key] ?? (key in MADE_UP_SECRETS ? MADE_UP_SECRETS[key as keyof typeof MADE_UP_SECRETS] : undefined);
+  const declared = opts.steps ?? STEPS;
+  // The secrets the steps declare: from the environment, the local channels, or made up.
+  const secretKeys = [...new Set(declared.flatMap((s) => s.secrets))];
+  for (const key of secretKeys) {
+    const value = opts.env[key] ?? channels?.env[key] ?? (Object.hasOwn(MADE_UP_SECRETS, key) ? MADE_UP_SECRETS[key as keyof typeof MADE_UP_SECRETS] : undefined);
     if (value) secrets[key] = value;
   }
 
@@ -160,7 +166,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   await emulator.applyManifests(localInstall({ catalog, namespace: ns, rendered, brokerUrl: broker.url, secrets }));
 
   const steps = {} as Record<StepName, RunningStep>;
-  for (const name of STEP_NAMES) {
+  for (const { name, load } of declared) {
     const token = emulator.issueServiceAccountToken(ns, `mlops-${name}`);
     const kubeconfig = join(stateDir, `kubeconfig-${name}`);
     await emulator.writeKubeconfig(kubeconfig, { token, namespace: ns });
@@ -168,7 +174,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
       ...secrets, FUNCTION: name, NAMESPACE: ns, KUBECONFIG: kubeconfig, K_SINK: broker.url, MLOPS_MODE: 'dev', LOG_LEVEL: opts.env.LOG_LEVEL ?? 'info',
       // The reconcile's head start for the event path follows the local tick (30 s on a cluster).
       ...(opts.tickSeconds ? { RECONCILE_GRACE_SECONDS: String(Math.max(1, Math.min(30, Math.round(opts.tickSeconds)))) } : {}),
-    });
+    }, secretKeys);
     const logger = opts.logDestination
       ? createLogger({ name, level: opts.env.LOG_LEVEL ?? 'debug', secrets: secretValues(settings), destination: opts.logDestination })
       : opts.logger ? opts.logger.child({ step: name }) : silentLogger();
@@ -177,10 +183,10 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
       ...(opts.clock ? { clock: opts.clock } : {}),
     });
     if (chaos?.crashPercent) deps = { ...deps, ...crashing(name, deps.kube, deps.sink, chaos.crashPercent, random, crashes) };
-    const step = await StepLoaders[name]();
+    const step = await load();
     const running = await serveStep(step, deps, { port: 0 });
     urls.set(name, running.url);
-    steps[name] = running;
+    (steps as Record<string, RunningStep>)[name] = running;
     closers.push(() => running.close());
   }
 
@@ -230,7 +236,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
 }
 
 export function devLogger(level: string, secrets: Record<string, string>): Logger {
-  const settings = loadSettings({ ...secrets, LOG_LEVEL: level });
+  const settings = loadSettings({ ...secrets, LOG_LEVEL: level }, Object.keys(secrets));
   // stderr: stdout carries the timeline.
   return createLogger({ name: 'mlops-dev', level: settings.logLevel, secrets: secretValues(settings), destination: pino.destination(2) });
 }

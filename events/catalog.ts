@@ -312,7 +312,12 @@ export const DeploymentRolledback = z
   .strict();
 export type DeploymentRolledback = z.infer<typeof DeploymentRolledback>;
 
-export const RunStep = z.enum(['training', 'copy', 'gate', 'promote', 'verify', 'rollback', 'watchdog']);
+/** A run's steps as its ModelRun records them (`status.steps`, config/crds/modelrun.yaml; runtime/resources.ts). */
+export const StepName = z.enum(['training', 'copy', 'gate', 'promote', 'verify', 'rollback']);
+export type StepName = z.infer<typeof StepName>;
+
+/** Where a run failed: one of its steps, or the watchdog. */
+export const RunStep = z.enum([...StepName.options, 'watchdog']);
 export type RunStep = z.infer<typeof RunStep>;
 
 export const RunFailed = z
@@ -326,15 +331,15 @@ export const RunFailed = z
   .strict();
 export type RunFailed = z.infer<typeof RunFailed>;
 
-/** Steps a reconcile may wake (each decides from the cluster, never from this event's data). */
-export const ReconcileTarget = z.enum(['start-training', 'track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint']);
-export type ReconcileTarget = z.infer<typeof ReconcileTarget>;
-
 export const RunReconcile = z
   .object({
     model: ModelName,
     run: RunName,
-    target: ReconcileTarget,
+    /**
+     * The step to wake (it decides from the cluster, never from this event's data). Any step name: only the steps
+     * that declare `reconcile` have a Trigger for it (functions/registry.ts), so another name reaches nobody.
+     */
+    target: K8sName,
     reason: z.string().min(1).max(256),
   })
   .strict();

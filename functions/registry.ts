@@ -1,43 +1,56 @@
+import { triggersOf, type StepDeclaration } from '../runtime/declare.ts';
 import type { StepDefinition } from '../runtime/step.ts';
+import { declaration as driftIntake } from './drift-intake/step.ts';
+import { declaration as gitIntake } from './git-intake/step.ts';
+import { declaration as startTraining } from './start-training/step.ts';
+import { declaration as trackTraining } from './track-training/step.ts';
+import { declaration as copyGpuModel } from './copy-gpu-model/step.ts';
+import { declaration as gateHealth } from './gate-health/step.ts';
+import { declaration as restartPredictor } from './restart-predictor/step.ts';
+import { declaration as verifyEndpoint } from './verify-endpoint/step.ts';
+import { declaration as notify } from './notify/step.ts';
+import { declaration as watchdog } from './watchdog/step.ts';
+import { declaration as argocdSync } from './argocd-sync/step.ts';
 
-// Every step by its Knative Service name. Lazy so one process (and one esbuild bundle) loads only its step.
-export const StepLoaders = {
-  'drift-intake': async () => (await import('./drift-intake/index.ts')).step,
-  'git-intake': async () => (await import('./git-intake/index.ts')).step,
-  'start-training': async () => (await import('./start-training/index.ts')).step,
-  'track-training': async () => (await import('./track-training/index.ts')).step,
-  'copy-gpu-model': async () => (await import('./copy-gpu-model/index.ts')).step,
-  'gate-health': async () => (await import('./gate-health/index.ts')).step,
-  'restart-predictor': async () => (await import('./restart-predictor/index.ts')).step,
-  'verify-endpoint': async () => (await import('./verify-endpoint/index.ts')).step,
-  notify: async () => (await import('./notify/index.ts')).step,
-  watchdog: async () => (await import('./watchdog/index.ts')).step,
-  'argocd-sync': async () => (await import('./argocd-sync/index.ts')).step,
-} as const satisfies Record<string, () => Promise<StepDefinition>>;
+// Every step, one line each, in the order `mlops render` lists them. Each folder declares itself in its
+// step.ts (runtime/declare.ts); everything below, `mlops render` and the local broker derive from this list.
+// Importing it loads no step module: a process loads only its own step (one esbuild bundle per step).
+export const STEPS = [
+  driftIntake,
+  gitIntake,
+  startTraining,
+  trackTraining,
+  copyGpuModel,
+  gateHealth,
+  restartPredictor,
+  verifyEndpoint,
+  notify,
+  watchdog,
+  argocdSync,
+] as const satisfies readonly StepDeclaration[];
 
-export type StepName = keyof typeof StepLoaders;
-export const STEP_NAMES = Object.keys(StepLoaders) as StepName[];
+type Declared = (typeof STEPS)[number];
+export type StepName = Declared['name'];
+/** Steps the watchdog's reconcile may wake (declared with `reconcile: true`). */
+export type ReconcileTarget = Extract<Declared, { reconcile: true }>['name'];
+
+export const STEP_NAMES: readonly StepName[] = STEPS.map((s) => s.name);
 
 export function isStepName(name: string): name is StepName {
-  return Object.hasOwn(StepLoaders, name);
+  return (STEP_NAMES as readonly string[]).includes(name);
 }
 
-/** The CloudEvent types each step consumes through the broker (the rendered Triggers must cover exactly these). */
-export const Consumes: Record<StepName, readonly string[]> = {
-  'drift-intake': [],
-  'git-intake': [],
-  'start-training': ['dev.mlops.run.reconcile.v1', 'dev.mlops.training.requested.v1', 'dev.knative.sources.ping', 'dev.tekton.event.pipelinerun.successful.v1'],
-  'track-training': ['dev.mlops.run.reconcile.v1', 'dev.knative.apiserver.resource.update'],
-  'copy-gpu-model': ['dev.mlops.run.reconcile.v1', 'dev.mlops.training.succeeded.v1', 'dev.knative.apiserver.resource.update'],
-  'gate-health': ['dev.mlops.run.reconcile.v1', 'dev.mlops.training.succeeded.v1', 'dev.mlops.model.copied.v1', 'dev.knative.apiserver.resource.update'],
-  'restart-predictor': ['dev.mlops.run.reconcile.v1', 'dev.mlops.model.approved.v1', 'dev.mlops.deployment.failed.v1', 'dev.knative.apiserver.resource.update'],
-  'verify-endpoint': ['dev.mlops.run.reconcile.v1', 'dev.mlops.predictor.restarted.v1', 'dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update',
-    'dev.knative.apiserver.resource.delete'],
-  notify: ['dev.mlops.training.failed.v1', 'dev.mlops.training.skipped.v1', 'dev.mlops.run.failed.v1', 'dev.mlops.model.rejected.v1',
-    'dev.mlops.deployment.failed.v1', 'dev.mlops.deployment.rolledback.v1', 'dev.mlops.deployment.verified.v1'],
-  watchdog: ['dev.knative.sources.ping'],
-  'argocd-sync': ['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete'],
-};
+const byStep = <T>(value: (s: Declared) => T): Record<StepName, T> => Object.fromEntries(STEPS.map((s) => [s.name, value(s)])) as Record<StepName, T>;
+
+/** Every step's lazy module loader by name. */
+export const StepLoaders: Record<StepName, () => Promise<StepDefinition>> = byStep((s) => s.load);
+
+/** The CloudEvent types each step consumes through the broker (what its Triggers filter on, in order). */
+export const Consumes: Record<StepName, readonly string[]> = byStep((s) => [...new Set(triggersOf(s).map((t) => t.filter.type))]);
 
 /** Steps that receive raw webhooks from outside (they get a SinkBinding and a public route). */
-export const INTAKE_STEPS = ['drift-intake', 'git-intake'] as const satisfies readonly StepName[];
+export const INTAKE_STEPS: readonly StepName[] = STEPS.filter((s) => s.intake).map((s) => s.name);
+
+/** Steps that take `run.reconcile` for themselves, in registry order. */
+export const RECONCILE_TARGETS = STEPS.filter((s) => s.reconcile).map((s) => s.name) as readonly ReconcileTarget[];
+

@@ -2,11 +2,11 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent, clip, type RunStep, type TrainingRequested } from '../events/index.ts';
 import type { ForbiddenError } from './errors.ts';
 import { releaseLock } from './lock.ts';
-import { metrics } from './metrics.ts';
 import type { ModelRun, ModelRunPhase, ModelRunStatus, TerminalPhase } from './resources.ts';
 import { isTerminalPhase } from './resources.ts';
 import { phaseOf, transition } from './runstate.ts';
 import type { StepDeps } from './step.ts';
+import type { StepName } from '../functions/registry.ts';
 
 // Ending a run is the same wherever it happens (training failed, gate rejected, verified, rolled back,
 // deadline): the terminal phase written once through the state machine (docs/run-lifecycle.md), then the lock
@@ -39,9 +39,6 @@ export async function finishRun(deps: StepDeps, runName: string, opts: FinishOpt
   });
   if (result.kind === 'gone') return undefined;
   const run = result.run;
-  if (result.kind === 'moved') {
-    metrics.runs.inc({ model: run.spec.model, trigger: run.spec.trigger, outcome: opts.phase });
-  }
   if (isTerminalPhase(run.status?.phase)) await freeLock(deps, run, opts);
   return run;
 }
@@ -99,7 +96,7 @@ export async function failRunForbidden(
   });
 }
 
-const STEP_FUNCTIONS: Record<RunStep, string> = {
+const STEP_FUNCTIONS: Record<RunStep, StepName> = {
   training: 'start-training', copy: 'copy-gpu-model', gate: 'gate-health', promote: 'restart-predictor',
   verify: 'verify-endpoint', rollback: 'restart-predictor', watchdog: 'watchdog',
 };

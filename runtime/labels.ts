@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { StepName } from '../events/catalog.ts';
 
 // Names and labels of everything we create (docs/design.md, Kubernetes contract). Deterministic names are what make
 // every effect idempotent: the same request always maps to the same ModelRun, NVJ, Job and Lease.
@@ -28,7 +29,14 @@ export const Annotations = {
   pendingNotice: 'mlops.dev/pending-notice',
 } as const;
 
-export type StepLabel = 'training' | 'copy' | 'gate' | 'promote' | 'verify' | 'rollback' | 'lock';
+/** `mlops.dev/step` on what a run creates: its steps' NVJ and Jobs, and the lock. */
+export type StepLabel = StepName | 'lock';
+
+/** Selects our Jobs of the given steps (the ApiServerSources that watch them). */
+export const jobsOf = (steps: readonly string[]): { matchLabels: Record<string, string>; matchExpressions: Array<{ key: string; operator: 'In'; values: string[] }> } => ({
+  matchLabels: { [Labels.managedBy]: MANAGER },
+  matchExpressions: [{ key: Labels.step, operator: 'In', values: [...steps] }],
+});
 
 export function runLabels(model: string, run: string, step: StepLabel): Record<string, string> {
   return { [Labels.managedBy]: MANAGER, [Labels.model]: model, [Labels.run]: run, [Labels.step]: step };

@@ -1,5 +1,5 @@
 import type { CloudEvent } from 'cloudevents';
-import { EventTypes, parseEvent, type ReconcileTarget } from '../events/index.ts';
+import { EventTypes, parseEvent } from '../events/index.ts';
 import { invalid } from './errors.ts';
 
 // A step's side of the reconcile (docs/run-lifecycle.md): `dev.mlops.run.reconcile.v1` names a run and the step
@@ -8,7 +8,7 @@ import { invalid } from './errors.ts';
 export const isReconcile = (event: CloudEvent<unknown>): boolean => event.type === EventTypes.runReconcile;
 
 /** The run a reconcile asks `step` to look at again; undefined when it is for another step. Bad data is a 400. */
-export function reconcileRun(event: CloudEvent<unknown>, step: ReconcileTarget): { run: string; model: string } | undefined {
+export function reconcileRun(event: CloudEvent<unknown>, step: string): { run: string; model: string } | undefined {
   const parsed = parseEvent(event);
   if (!parsed.ok) throw invalid(parsed.reason);
   if (parsed.type !== EventTypes.runReconcile || parsed.data.target !== step) return undefined;

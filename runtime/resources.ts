@@ -3,6 +3,12 @@
 // the API server prunes them. Upstream and core kinds are loose subsets: unknown keys are kept so a
 // read-modify-write never drops fields we do not model.
 import { z } from 'zod';
+import { Provenance as EventProvenance, StepName } from '../events/catalog.ts';
+import { DataSource, ModelName, Profile, Trigger } from '../events/names.ts';
+
+// The shapes events/ declares (model names, profiles, triggers, data sources, run steps, provenance) are
+// declared there once and used here; the stored forms below only loosen what the CRD does not limit.
+export { StepName };
 
 export type ResourceDescriptor = {
   readonly apiVersion: string;
@@ -104,40 +110,15 @@ export function isTerminalPhase(phase: string | undefined): phase is TerminalPha
   return (TerminalPhases as readonly string[]).includes(phase ?? '');
 }
 
-export const StepName = z.enum(['training', 'copy', 'gate', 'promote', 'verify', 'rollback']);
-export type StepName = z.infer<typeof StepName>;
 export const StepNames = StepName.enum;
 
-export const ModelRunTrigger = z.enum(['schedule', 'drift', 'git', 'manual', 'pipeline', 'retry', 'catchup']);
-export type ModelRunTrigger = z.infer<typeof ModelRunTrigger>;
-export const ModelProfile = z.enum(['cpu', 'gpu']);
-export type ModelProfile = z.infer<typeof ModelProfile>;
-export const DataSource = z.enum(['synthetic', 'prometheus', 'hybrid']);
-export type DataSource = z.infer<typeof DataSource>;
-
-/** DNS-1123 label, ≤ 40 characters so `<model>-…` child names stay within limits. */
-export const ModelName = z.string().min(1).max(40).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
-export type ModelName = z.infer<typeof ModelName>;
-
-export const Provenance = z.object({
-  alertFingerprint: z.string().optional(),
-  alertName: z.string().optional(),
-  groupKey: z.string().optional(),
-  startsAt: z.string().optional(),
-  generatorURL: z.string().optional(),
-  commitSha: z.string().optional(),
-  deliveryId: z.string().optional(),
-  pusher: z.string().optional(),
-  repository: z.string().optional(),
-  scheduleSlot: z.string().optional(),
-  pingSource: z.string().optional(),
-  pipelineRun: z.string().optional(),
-  pipelineRunUid: z.string().optional(),
-  eventSource: z.string().optional(),
-  eventId: z.string().optional(),
-  queuedFrom: z.string().optional(),
-});
-export type Provenance = z.infer<typeof Provenance>;
+type ProvenanceKey = keyof typeof EventProvenance.shape;
+/**
+ * A run's provenance as the CRD stores it: the fields of the event's `Provenance` (events/catalog.ts), as plain
+ * strings (the CRD sets no length limits, and reading a run must never fail on one a writer let through).
+ */
+export const StoredProvenance = z.object(Object.fromEntries(Object.keys(EventProvenance.shape).map((k) => [k, z.string().optional()])) as Record<ProvenanceKey, z.ZodOptional<z.ZodString>>);
+export type StoredProvenance = z.infer<typeof StoredProvenance>;
 
 export const TrainingParameters = z.object({
   dataSource: DataSource.optional(),
@@ -154,10 +135,10 @@ export type TrainingParameters = z.infer<typeof TrainingParameters>;
 
 export const ModelRunSpec = z.object({
   model: ModelName,
-  trigger: ModelRunTrigger,
+  trigger: Trigger,
   idempotencyKey: z.string().min(1).max(512),
-  profile: ModelProfile,
-  provenance: Provenance.optional(),
+  profile: Profile,
+  provenance: StoredProvenance.optional(),
   training: TrainingParameters.optional(),
   requestedBy: z.string().optional(),
   reason: z.string().max(1024).optional(),
@@ -184,8 +165,9 @@ export const ModelRunCondition = z.object({
 });
 export type ModelRunCondition = z.infer<typeof ModelRunCondition>;
 
-export const GateCheck = z.object({ name: z.string(), ok: z.boolean(), message: z.string().optional() });
-export type GateCheck = z.infer<typeof GateCheck>;
+/** A gate check as the CRD stores it (`status.gate.checks`): the event's `GateCheck` (events/catalog.ts) without `observed`, unbounded. */
+export const StoredGateCheck = z.object({ name: z.string(), ok: z.boolean(), message: z.string().optional() });
+export type StoredGateCheck = z.infer<typeof StoredGateCheck>;
 
 /** status.gate.baseline (config/crds/modelrun.yaml): what the gate compared with the served release (docs/gate.md). */
 export const GateBaselineStatus = z.object({
@@ -249,7 +231,7 @@ export const ModelRunStatus = z.object({
       verdict: z.enum(['approved', 'rejected']).optional(),
       /** True only under `mlops dev` when the gate ran on a stand-in artifact. */
       simulated: z.boolean().optional(),
-      checks: z.array(GateCheck).optional(),
+      checks: z.array(StoredGateCheck).optional(),
       report: z.record(z.string(), z.unknown()).optional(),
       /** The comparison with the served release in typed fields for kube-state-metrics (runtime/baseline.ts). */
       baseline: GateBaselineStatus.optional(),

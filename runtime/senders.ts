@@ -1,6 +1,7 @@
 import { EventTypes, SOURCE_PREFIX, sourceOf, type EventType } from '../events/index.ts';
 import { permanent } from './errors.ts';
 import type { ModelRun } from './resources.ts';
+import { STEPS } from '../functions/registry.ts';
 
 // Defence in depth for the events that change what is served (docs/security.md): each is honoured only from
 // the step that emits it (its CloudEvent `source`) and only when the run's own record agrees. `source` is not
@@ -8,22 +9,25 @@ import type { ModelRun } from './resources.ts';
 // the record check (the ModelRun is written by our steps under their Roles) and, with `mlops render
 // --sender-auth`, Knative's EventPolicies.
 
+/** The events that change what is served. */
+export const GuardedTypes = [
+  EventTypes.trainingSucceeded, EventTypes.modelCopied, EventTypes.modelApproved, EventTypes.predictorRestarted, EventTypes.deploymentFailed,
+] as const satisfies readonly EventType[];
+export type GuardedType = (typeof GuardedTypes)[number];
+
 /**
- * The steps allowed to emit each served-state event. The watchdog emits only deployment.failed (a verification
- * past its deadline); its reconcile never re-sends these events, it sends `run.reconcile`, which carries no facts
- * (docs/run-lifecycle.md).
+ * The steps allowed to emit each served-state event: those whose declaration lists it in `emits`
+ * (functions/<step>/step.ts). The watchdog emits only deployment.failed (a verification past its deadline); its
+ * reconcile never re-sends these events, it sends `run.reconcile`, which carries no facts (docs/run-lifecycle.md).
  */
-export const Emitters = {
-  [EventTypes.trainingSucceeded]: ['track-training', 'argocd-sync'],
-  [EventTypes.modelCopied]: ['copy-gpu-model'],
-  [EventTypes.modelApproved]: ['gate-health'],
-  [EventTypes.predictorRestarted]: ['restart-predictor'],
-  [EventTypes.deploymentFailed]: ['verify-endpoint', 'watchdog'],
-} as const satisfies Partial<Record<EventType, readonly string[]>>;
-export type GuardedType = keyof typeof Emitters;
+export const Emitters: Record<GuardedType, readonly string[]> = Object.fromEntries(GuardedTypes.map((type) => [type, emittersOf(type)])) as { [K in GuardedType]: readonly string[] };
+
+function emittersOf(type: GuardedType): readonly string[] {
+  return STEPS.filter((s) => (s.emits as readonly string[]).includes(type)).map((s) => s.name);
+}
 
 export function isGuarded(type: string): type is GuardedType {
-  return Object.hasOwn(Emitters, type);
+  return (GuardedTypes as readonly string[]).includes(type);
 }
 
 /** 422 unless `source` is `/model-lifecycle/<step>` of a step allowed to emit `type`. */

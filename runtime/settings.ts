@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { STEPS } from '../functions/registry.ts';
 
 // Every environment variable a function reads, parsed once at start-up (init). Nothing else reads process.env.
 const optionalNonEmpty = z.string().trim().min(1).optional().catch(undefined);
@@ -20,6 +21,8 @@ export const Settings = z.object({
     slackWebhookUrl: optionalNonEmpty,
     smtpUrl: optionalNonEmpty,
     smtpFrom: optionalNonEmpty,
+    /** Every Secret key a step declares (functions/<step>/step.ts) that is set, by its variable name. */
+    declared: z.record(z.string(), z.string()),
   }),
   /** Broker delivery budget seen by watchdog arithmetic and notify's dead-letter reasoning. */
   maxBodyBytes: z.coerce.number().int().min(1024).max(64 * 1024 * 1024),
@@ -35,7 +38,16 @@ export type Settings = z.infer<typeof Settings>;
 
 const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-export function loadSettings(env: Readonly<Record<string, string | undefined>>): Settings {
+/** The Secret keys the registered steps declare: what the Services get from the Secret (config/render.ts). */
+export const DECLARED_SECRET_KEYS: readonly string[] = [...new Set(STEPS.flatMap((s) => s.secrets))];
+
+/** `secretKeys`: the declared Secret keys to read (default: every registered step's). */
+export function loadSettings(env: Readonly<Record<string, string | undefined>>, secretKeys: readonly string[] = DECLARED_SECRET_KEYS): Settings {
+  const declared: Record<string, string> = {};
+  for (const key of secretKeys) {
+    const value = env[key]?.trim();
+    if (value) declared[key] = value;
+  }
   const result = Settings.safeParse({
     step: env.FUNCTION || undefined,
     namespace: env.NAMESPACE || env.POD_NAMESPACE || readInClusterNamespace() || 'default',
@@ -51,6 +63,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
       slackWebhookUrl: env.SLACK_WEBHOOK_URL,
       smtpUrl: env.SMTP_URL,
       smtpFrom: env.SMTP_FROM,
+      declared,
     },
     maxBodyBytes: env.MAX_BODY_BYTES || 1024 * 1024,
     reconcileGraceSeconds: env.RECONCILE_GRACE_SECONDS || 30,
@@ -65,8 +78,9 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>):
 
 /** Every secret value, for the logger's last-line-of-defence censor. */
 export function secretValues(settings: Settings): string[] {
+  const { declared, ...named } = settings.secrets;
   const out: string[] = [];
-  for (const v of Object.values(settings.secrets)) {
+  for (const v of new Set([...Object.values(named), ...Object.values(declared)])) {
     if (!v) continue;
     out.push(v);
     // An SMTP URL's password alone must not leak either.

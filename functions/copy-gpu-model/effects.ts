@@ -5,7 +5,6 @@ import type { CatalogModel } from '../../runtime/catalog.ts';
 import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
 import { ForbiddenError } from '../../runtime/errors.ts';
 import { ConflictError } from '../../runtime/kube.ts';
-import { metrics } from '../../runtime/metrics.ts';
 import { recordStepStarted } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
@@ -53,7 +52,6 @@ export async function runCopyEffects(actions: CopyAction[], ctx: { run?: ModelRu
             artifact: { ...status.artifact, ...action.artifact },
           };
         } });
-        if (result.kind === 'moved') observe(result.run, 'copied', now);
         if (runOf(result)?.status?.steps?.copy?.outcome === 'copied') standing = 'copied';
         break;
       }
@@ -62,7 +60,6 @@ export async function runCopyEffects(actions: CopyAction[], ctx: { run?: ModelRu
           from: 'Copying', phase: 'Failed', step: STEP, message: action.message, ...trace,
           patch: (status) => ({ ...status, step: 'copy', steps: { ...status.steps, copy: { ...status.steps?.copy, finished: now, outcome: action.reason, message: action.message } } }),
         });
-        if (run?.status?.steps?.copy?.outcome === action.reason && run.status.steps.copy.finished === now) observe(run, 'failed', now);
         if (run?.status?.steps?.copy?.finished && run.status.steps.copy.outcome !== 'copied') standing = 'failed';
         break;
       }
@@ -80,7 +77,3 @@ export async function runCopyEffects(actions: CopyAction[], ctx: { run?: ModelRu
   return out;
 }
 
-function observe(run: ModelRun, outcome: string, now: string): void {
-  const started = run.status?.steps?.copy?.started;
-  if (started) metrics.stepDuration.observe({ model: run.spec.model, step: 'copy', outcome }, (Date.parse(now) - Date.parse(started)) / 1000);
-}

@@ -6,7 +6,6 @@ import { ConflictError } from '../../runtime/kube.ts';
 import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
 import { ForbiddenError } from '../../runtime/errors.ts';
 import { Labels } from '../../runtime/labels.ts';
-import { metrics } from '../../runtime/metrics.ts';
 import { recordStepStarted } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
@@ -59,20 +58,14 @@ export async function runGateEffects(actions: GateAction[], ctx: { run?: ModelRu
             artifact: { ...status.artifact, ...action.artifact },
           };
         } });
-        if (result.kind === 'moved') observe(result.run, 'approved', now);
         if (runOf(result)?.status?.steps?.gate?.outcome === 'approved') standing = 'approved';
         break;
       }
       case 'record-rejected': {
-        let changed = false;
         const run = await finishRun(deps, action.run, {
           from: 'Gating', phase: 'Rejected', step: STEP, message: action.message, ...trace,
-          patch: (status) => {
-            changed = true;
-            return { ...status, step: 'gate', steps: { ...status.steps, gate: { ...status.steps?.gate, finished: now, outcome: 'rejected', message: action.message } }, gate: action.gate };
-          },
+          patch: (status) => ({ ...status, step: 'gate', steps: { ...status.steps, gate: { ...status.steps?.gate, finished: now, outcome: 'rejected', message: action.message } }, gate: action.gate }),
         });
-        if (run && changed && run.status?.steps?.gate?.outcome === 'rejected') observe(run, 'rejected', now);
         if (run?.status?.steps?.gate?.outcome === 'rejected') standing = 'rejected';
         break;
       }
@@ -110,8 +103,3 @@ export async function readServedRelease(deps: StepDeps, model: string, exclude: 
   };
 }
 
-function observe(run: ModelRun, verdict: 'approved' | 'rejected', now: string): void {
-  metrics.gateVerdicts.inc({ model: run.spec.model, verdict });
-  const started = run.status?.steps?.gate?.started;
-  if (started) metrics.stepDuration.observe({ model: run.spec.model, step: 'gate', outcome: verdict }, (Date.parse(now) - Date.parse(started)) / 1000);
-}

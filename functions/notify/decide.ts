@@ -1,22 +1,16 @@
 // Pure part of notify: which CloudEvents are notifications, where they go (catalog routes), what each
 // channel receives (exact rendered content) and which channels a redelivery still owes. No I/O, no clock.
 import { createHash } from 'node:crypto';
-import { EventTypes, K8S_EVENT_MESSAGE_MAX, clip, isDns1123Label, parseEvent, type EventLike } from '../../events/index.ts';
+import { EventTypes, K8S_EVENT_MESSAGE_MAX, clip, isDns1123Label, nounVerbOf, parseEvent, type EventLike } from '../../events/index.ts';
 import type { NotificationRoute } from '../../runtime/catalog.ts';
 import { Labels, MANAGER } from '../../runtime/labels.ts';
 import { Resources } from '../../runtime/resources.ts';
+import { NotifyEvents } from './step.ts';
 
-/** Route keys as the catalog names them (`notifications.routes[].events`). */
-export const NotifyKeys = {
-  [EventTypes.trainingFailed]: 'training.failed',
-  [EventTypes.trainingSkipped]: 'training.skipped',
-  [EventTypes.runFailed]: 'run.failed',
-  [EventTypes.modelRejected]: 'model.rejected',
-  [EventTypes.deploymentFailed]: 'deployment.failed',
-  [EventTypes.deploymentRolledback]: 'deployment.rolledback',
-  [EventTypes.deploymentVerified]: 'deployment.verified',
-} as const;
-export type NotifyKey = (typeof NotifyKeys)[keyof typeof NotifyKeys] | 'dead-letter';
+type NounVerb<T extends string> = T extends `dev.mlops.${infer K}.v1` ? K : never;
+export type NotifyKey = NounVerb<(typeof NotifyEvents)[number]> | 'dead-letter';
+/** Route keys as the catalog names them (`notifications.routes[].events`), one per event notify consumes (step.ts). */
+export const NotifyKeys: Readonly<Record<string, NotifyKey>> = Object.fromEntries(NotifyEvents.map((type) => [type, nounVerbOf(type) as NotifyKey]));
 
 const Titles = {
   'training.failed': 'Training failed',
@@ -129,7 +123,7 @@ export function toNotice(ce: EventLike & { id?: unknown; source?: unknown; subje
   const ceId = typeof ce.id === 'string' ? ce.id : '';
   const ceSource = typeof ce.source === 'string' ? ce.source : '';
   if (DeadLetterExtensions.some((ext) => ce[ext] !== undefined)) return { kind: 'notice', notice: deadLetterNotice(ce, ceId, ceSource) };
-  const key = (NotifyKeys as Record<string, NotifyKey | undefined>)[ce.type];
+  const key = Object.hasOwn(NotifyKeys, ce.type) ? NotifyKeys[ce.type] : undefined;
   if (!key) return { kind: 'ignored', reason: `type ${ce.type} is not a notification` };
   const parsed = parseEvent(ce);
   if (!parsed.ok) return { kind: 'invalid', reason: parsed.reason };

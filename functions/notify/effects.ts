@@ -87,11 +87,11 @@ export async function sendEmail(smtpUrl: string, mail: Mail): Promise<ChannelOut
 }
 
 /** Creates the Event; AlreadyExists means an earlier delivery wrote it: delivered. */
-export async function createK8sEvent(kube: KubePort, event: K8sEventObject, recordedChannels?: string): Promise<ChannelOutcome & { existed?: boolean }> {
+export async function createK8sEvent(kube: KubePort, event: K8sEventObject, recordedChannels?: string): Promise<ChannelOutcome> {
   try {
     const body = recordedChannels === undefined ? event : { ...event, metadata: { ...event.metadata, annotations: { 'mlops.dev/notified-channels': recordedChannels } } };
-    const result = await kube.create(Resources.event, { apiVersion: 'v1', kind: 'Event', ...body });
-    return { outcome: 'ok', existed: !result.created };
+    await kube.create(Resources.event, { apiVersion: 'v1', kind: 'Event', ...body });
+    return { outcome: 'ok' };
   } catch (err) {
     const kind = (err as { kind?: unknown }).kind;
     return { outcome: kind === 'permanent' ? 'failed' : 'retry', error: `kubernetes event: ${safeMessage(err)}` };

@@ -5,7 +5,6 @@
 import type { EventLike } from '../../events/index.ts';
 import { findModel } from '../../runtime/catalog.ts';
 import { invalid, retryable } from '../../runtime/errors.ts';
-import { metrics } from '../../runtime/metrics.ts';
 import { getRun } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { empty, type StepDefinition, type StepDeps } from '../../runtime/step.ts';
@@ -93,7 +92,7 @@ async function deliver(notice: Notice, routes: typeof DefaultRoutes, deps: StepD
   const retry: Channel[] = [];
   for (const action of plan.actions) {
     const channel = channelOf[action.kind];
-    let result: ChannelOutcome & { existed?: boolean };
+    let result: ChannelOutcome;
     switch (action.kind) {
       case 'slack':
         result = await sendSlack(slackWebhookUrl ?? '', action.message, deps.fetch);
@@ -108,10 +107,8 @@ async function deliver(notice: Notice, routes: typeof DefaultRoutes, deps: StepD
     }
     if (result.outcome === 'ok') {
       succeeded.push(channel);
-      metrics.notifications.inc({ channel, outcome: result.existed ? 'duplicate' : 'sent' });
       continue;
     }
-    metrics.notifications.inc({ channel, outcome: result.outcome === 'retry' ? 'retry' : 'failed' });
     const fields = { ceId: notice.ceId, channel, key: notice.key, run: notice.run, err: result.error };
     if (result.outcome === 'retry') {
       retry.push(channel);

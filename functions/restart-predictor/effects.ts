@@ -8,7 +8,6 @@ import { DEFAULT_UTILITY_IMAGE, SHARED_MOUNT, stepJobManifest } from '../../runt
 import { Annotations } from '../../runtime/labels.ts';
 import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
 import { ForbiddenError } from '../../runtime/errors.ts';
-import { metrics } from '../../runtime/metrics.ts';
 import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
 import { recordRestoring } from '../../runtime/rollback.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
@@ -88,7 +87,7 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
         }
         break;
       case 'record-promoted': {
-        const result = await transition(kube, runName, { from: 'Promoting', to: 'Verifying', now, patch: (status) => {
+        await transition(kube, runName, { from: 'Promoting', to: 'Verifying', now, patch: (status) => {
           if (status.steps?.promote?.finished) return undefined;
           return {
             ...status,
@@ -98,20 +97,17 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
             steps: { ...status.steps, promote: { ...status.steps?.promote, finished: now, outcome: 'promoted', message: action.message } },
           };
         } });
-        if (result.kind === 'moved') observe(result.run, 'promote', 'promoted', now);
         break;
       }
       case 'finish-failed': {
-        const run = await finishRun(deps, runName, {
+        await finishRun(deps, runName, {
           from: action.step === 'promote' ? 'Promoting' : 'Verifying', phase: 'Failed', step: STEP, message: action.message, ...trace,
           patch: (status) => ({ ...status, step: action.step, steps: { ...status.steps, [action.step]: { ...status.steps?.[action.step], finished: now, outcome: 'failed', message: action.stepMessage } } }),
         });
-        if (run) observe(run, action.step, 'failed', now);
         break;
       }
       case 'record-restoring': {
-        const result = await recordRestoring(kube, runName, action.release, now, action.message);
-        if (result?.changed) observe(result.run, 'rollback', 'restored', now);
+        await recordRestoring(kube, runName, action.release, now, action.message);
         break;
       }
       case 'finish-not-rolled-back':
@@ -149,9 +145,4 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
     }
   }
   return out;
-}
-
-function observe(run: ModelRun, step: JobKind, outcome: string, now: string): void {
-  const started = run.status?.steps?.[step]?.started;
-  if (started) metrics.stepDuration.observe({ model: run.spec.model, step, outcome }, (Date.parse(now) - new Date(started).getTime()) / 1000);
 }

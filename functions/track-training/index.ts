@@ -8,7 +8,6 @@ import { getRun } from '../../runtime/modelrun.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
 import { Resources } from '../../runtime/resources.ts';
-import { metrics } from '../../runtime/metrics.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideTrack, type TrackAction } from './decide.ts';
@@ -66,7 +65,7 @@ async function runEffects(actions: TrackAction[], deps: StepDeps, run: string, m
         deps.logger.debug({ reason: action.reason }, 'ignored');
         break;
       case 'record-success': {
-        const result = await transition(deps.kube, run, { from: 'Training', to: action.next, now, patch: (status) => {
+        await transition(deps.kube, run, { from: 'Training', to: action.next, now, patch: (status) => {
           if (status.steps?.training?.finished) return undefined;
           const warnings = action.warning ? [...(status.warnings ?? []), action.warning] : status.warnings;
           return {
@@ -77,16 +76,14 @@ async function runEffects(actions: TrackAction[], deps: StepDeps, run: string, m
             artifact: { path: artifactPath(run, model) },
           };
         } });
-        if (result.kind === 'moved') observeTraining(result.run, 'Succeeded', now);
         break;
       }
       case 'record-failure': {
-        const finished = await finishRun(deps, run, {
+        await finishRun(deps, run, {
           from: 'Training', phase: 'Failed', step: STEP, message: clip(`training failed: ${action.message}`, MESSAGE_MAX),
           patch: (status) => ({ ...status, step: 'training', steps: { ...status.steps, training: { ...status.steps?.training, finished: now, outcome: 'Failed', message: action.message } } }),
           ...trace,
         });
-        if (finished) observeTraining(finished, 'Failed', now);
         break;
       }
       case 'reply-succeeded':
@@ -102,12 +99,6 @@ async function runEffects(actions: TrackAction[], deps: StepDeps, run: string, m
     }
   }
   return out;
-}
-
-
-function observeTraining(run: { spec: { model: string }; status?: { steps?: { training?: { started?: string | Date } } } }, outcome: string, now: string): void {
-  const started = run.status?.steps?.training?.started;
-  if (started) metrics.stepDuration.observe({ model: run.spec.model, step: 'training', outcome }, (Date.parse(now) - new Date(started).getTime()) / 1000);
 }
 
 // The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.

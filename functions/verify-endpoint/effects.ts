@@ -2,7 +2,6 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, MESSAGE_MAX, buildEvent, clip } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { finishRun } from '../../runtime/finish.ts';
-import { metrics } from '../../runtime/metrics.ts';
 import { updateRunStatus } from '../../runtime/modelrun.ts';
 import { recordRestoredVerdict } from '../../runtime/rollback.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
@@ -74,7 +73,6 @@ export async function runVerifyEffects(actions: VerifyAction[], ctx: EffectConte
     const run = result?.run;
     if (run && run.status?.steps?.verify?.outcome !== outcome) winner = recordedReply(run) ?? { kind: 'ignore', reason: 'run left Verifying meanwhile' };
     if (run?.status?.steps?.verify?.finished) verifiedAt = new Date(run.status.steps.verify.finished).toISOString();
-    if (result?.changed) observe(run, outcome, now);
     return run;
   };
 
@@ -163,9 +161,4 @@ function eventFor(action: VerifyAction, ctx: EffectContext, verifiedAt: string, 
     });
   }
   return undefined;
-}
-
-function observe(run: ModelRun | undefined, outcome: string, now: string): void {
-  const started = run?.status?.steps?.verify?.started;
-  if (run && started) metrics.stepDuration.observe({ model: run.spec.model, step: 'verify', outcome }, (Date.parse(now) - new Date(started).getTime()) / 1000);
 }

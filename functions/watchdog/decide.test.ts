@@ -269,15 +269,16 @@ function succeeded(name: string, trainedAt: string, created: string): ModelRun {
   return run(name, { phase: 'Succeeded', startedAt: created, finishedAt: trainedAt, steps: { training: { started: created, finished: trainedAt } } }, { created });
 }
 
-const freshnessAndPruneRows: Row[] = [
+const finishedRows: Row[] = [
   {
-    name: 'model age comes from the newest Succeeded run\'s training end; failed runs do not count',
+    // Freshness is read from the ModelRuns by kube-state-metrics (docs/monitoring.md), not computed here.
+    name: 'finished runs (Succeeded or Failed) need nothing from the watchdog',
     state: state({ runs: [
       succeeded('anomaly-detector-s1', '2026-11-22T06:00:00Z', '2026-11-22T03:00:00Z'),
       succeeded('anomaly-detector-s2', '2026-11-22T08:00:00Z', '2026-11-22T04:00:00Z'),
       run('anomaly-detector-f1', { phase: 'Failed', startedAt: '2026-11-22T05:00:00Z', steps: { training: { finished: '2026-11-22T09:00:00Z' } } }),
     ] }),
-    expected: [{ kind: 'model-age', model: 'anomaly-detector', seconds: 7200 }],
+    expected: [],
   },
 ];
 
@@ -291,7 +292,7 @@ function manyTerminal(count: number, succeededIndex?: number): ModelRun[] {
 }
 
 describe('decideWatchdog', () => {
-  test.each([...deadlineRows, ...lockRows, ...catchUpRows, ...freshnessAndPruneRows])('$name', ({ state: s, expected }) => {
+  test.each([...deadlineRows, ...lockRows, ...catchUpRows, ...finishedRows])('$name', ({ state: s, expected }) => {
     expect(decideWatchdog(s)).toEqual(expected);
   });
 
@@ -307,19 +308,19 @@ describe('decideWatchdog', () => {
   test('prune spares the newest Succeeded run (the served release) even when it is old', () => {
     const actions = decideWatchdog(state({ runs: manyTerminal(52, 0) }));
     expect(actions).toEqual([
-      { kind: 'model-age', model: 'anomaly-detector', seconds: Math.round((NOW.getTime() - Date.parse('2026-01-01T00:00:00Z')) / 1000) },
       { kind: 'prune', run: 'anomaly-detector-0000000001', model: 'anomaly-detector' },
     ]);
   });
 
-  test('the order is deadlines, locks, catch-ups, freshness, prune', () => {
+  test('the order is deadlines, locks, catch-ups, prune', () => {
     const runs = [
       run(RUN, training('2026-11-22T05:00:00Z', '2026-11-22T09:00:00Z')),
       succeeded('anomaly-detector-s1', '2026-11-22T06:00:00Z', '2026-11-21T03:00:00Z'),
+      ...manyTerminal(51),
     ];
     const leases = [lease('predictive-analytics-gone00000', '2026-11-22T05:00:00Z', 600, 'predictive-analytics')];
     expect(decideWatchdog(state({ runs, leases, now: MONDAY, remembered: {}, catalog: only('anomaly-detector') })).map((a) => a.kind))
-      .toEqual(['fail-run', 'release-lock', 'model-age']);
+      .toEqual(['fail-run', 'release-lock', 'prune', 'prune']);
   });
 
   test('latestSlot is the scheduled instant at or before now, never after', () => {

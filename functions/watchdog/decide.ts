@@ -33,8 +33,6 @@ export type WatchdogAction =
   | { kind: 'release-lock'; model: string; lease: string; holder: string; why: 'holder-gone' | 'holder-terminal' }
   /** Send one training.requested (trigger catchup) for a missed slot and remember it. */
   | { kind: 'catch-up'; model: string; slot: string; run: string }
-  /** Seconds since the newest succeeded run of the model finished training. */
-  | { kind: 'model-age'; model: string; seconds: number }
   /** Delete an old terminal ModelRun (its NVJ/Jobs go with it through owner references). */
   | { kind: 'prune'; run: string; model: string };
 
@@ -89,18 +87,8 @@ export function decideWatchdog(state: WatchdogState): WatchdogAction[] {
     if (action) actions.push(action);
   }
 
-  // 4. Freshness.
-  for (const model of catalog.models) {
-    let newest: number | undefined;
-    for (const r of runs) {
-      if (r.spec.model !== model.name || r.status?.phase !== 'Succeeded') continue;
-      const trained = timeOf(r.status.steps?.training?.finished);
-      if (trained !== undefined && (newest === undefined || trained > newest)) newest = trained;
-    }
-    if (newest !== undefined) actions.push({ kind: 'model-age', model: model.name, seconds: Math.max(0, Math.round((now.getTime() - newest) / 1000)) });
-  }
-
-  // 5. Prune.
+  // 4. Prune. (Model freshness is not the watchdog's: it comes from the ModelRuns through kube-state-metrics,
+  // docs/monitoring.md.)
   actions.push(...pruneActions(runs));
   return actions;
 }

@@ -3,7 +3,6 @@ import { finishRun, resubmitQueued } from '../../runtime/finish.ts';
 import { ConflictError, type KubeObject, type KubePort } from '../../runtime/kube.ts';
 import { Annotations, Labels, MANAGER } from '../../runtime/labels.ts';
 import { releaseLock } from '../../runtime/lock.ts';
-import { metrics } from '../../runtime/metrics.ts';
 import { updateRunStatus } from '../../runtime/modelrun.ts';
 import { Resources } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
@@ -93,9 +92,6 @@ export async function runAction(action: WatchdogAction, deps: StepDeps, tracepar
       deps.logger.info({ model: action.model, slot: action.slot }, 'missed schedule caught up');
       return;
     }
-    case 'model-age':
-      metrics.modelAge.set({ model: action.model }, action.seconds);
-      return;
     case 'prune':
       await deps.kube.delete(Resources.modelRun, action.run, { propagationPolicy: 'Background' });
       return;

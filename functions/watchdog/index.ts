@@ -10,7 +10,7 @@ import { decideReconcile } from './reconcile.ts';
 import { readWorld } from './world.ts';
 import { faasModule } from '../../runtime/faas.ts';
 
-// watchdog: a PingSource tick every minute → deadlines, stale locks, missed-schedule catch-up, model freshness
+// watchdog: a PingSource tick every minute → deadlines, stale locks, missed-schedule catch-up
 // and pruning. A tick may cause several events (run.failed, deployment.failed, training.requested), so every one
 // is sent to the broker through deps.sink and the reply is always empty (204): one code path however many.
 
@@ -103,8 +103,6 @@ function describe(action: WatchdogAction): string {
       return `release-lock ${action.lease}`;
     case 'catch-up':
       return `catch-up ${action.model} ${action.slot}`;
-    case 'model-age':
-      return `model-age ${action.model}`;
   }
 }
 

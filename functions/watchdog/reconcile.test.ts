@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import type { ReconcileTarget } from '../../events/index.ts';
+import type { ReconcileTarget } from '../registry.ts';
 import { loadCatalog } from '../../runtime/catalog.ts';
 import type { ModelRun, ModelRunStatus } from '../../runtime/resources.ts';
 import { decideReconcile, type JobFacts, type NvjFacts, type PodFacts, type ReconcileAction, type ReconcileWorld } from './reconcile.ts';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { RunStep, type ReconcileTarget } from '../../events/index.ts';
+import { RunStep } from '../../events/index.ts';
+import type { ReconcileTarget } from '../registry.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { Annotations, Labels, jobNameFor } from '../../runtime/labels.ts';
 import { isTerminalPhase, type ModelRun } from '../../runtime/resources.ts';

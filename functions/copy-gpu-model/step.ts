@@ -1,0 +1,32 @@
+import { EventTypes } from '../../events/catalog.ts';
+import { ApiServerEventTypes } from '../../events/upstream/apiserversource.ts';
+import { declareStep, routed } from '../../runtime/declare.ts';
+import { jobsOf } from '../../runtime/labels.ts';
+import { Resources } from '../../runtime/resources.ts';
+
+const COPY = 'copy';
+
+export const declaration = declareStep({
+  name: 'copy-gpu-model',
+  input: 'cloudevent',
+  consumes: [
+    { name: 'trained', filter: { type: EventTypes.trainingSucceeded, profile: 'gpu' } },
+    { name: 'job', filter: routed(ApiServerEventTypes.update, COPY) },
+  ],
+  reconcile: true,
+  apiServerSources: [{ name: 'mlops-copy-jobs', route: COPY, resource: { apiVersion: Resources.job.apiVersion, kind: Resources.job.kind, selector: jobsOf(['copy']) } }],
+  // trainingRequested: a request queued on the run's lock is re-submitted when the run ends (runtime/finish.ts).
+  emits: [EventTypes.modelCopied, EventTypes.runFailed, EventTypes.trainingRequested],
+  sink: true,
+  rules: [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    // A Job that cannot start shows only as a FailedCreate Event on it (runtime/jobs.ts).
+    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+  ],
+  load: async () => (await import('./index.ts')).step,
+});

@@ -1,0 +1,34 @@
+import { EventTypes } from '../../events/catalog.ts';
+import { ApiServerEventTypes } from '../../events/upstream/apiserversource.ts';
+import { declareStep, routed } from '../../runtime/declare.ts';
+import { jobsOf } from '../../runtime/labels.ts';
+import { Resources } from '../../runtime/resources.ts';
+
+const PROMOTE = 'promote';
+
+export const declaration = declareStep({
+  name: 'restart-predictor',
+  input: 'cloudevent',
+  consumes: [
+    { name: 'approved', filter: { type: EventTypes.modelApproved } },
+    { name: 'failed', filter: { type: EventTypes.deploymentFailed } },
+    { name: 'job', filter: routed(ApiServerEventTypes.update, PROMOTE) },
+  ],
+  reconcile: true,
+  apiServerSources: [{ name: 'mlops-promote-jobs', route: PROMOTE, resource: { apiVersion: Resources.job.apiVersion, kind: Resources.job.kind, selector: jobsOf(['promote', 'rollback']) } }],
+  // trainingRequested: a request queued on the run's lock is re-submitted when the run ends (runtime/finish.ts).
+  emits: [EventTypes.predictorRestarted, EventTypes.deploymentRolledback, EventTypes.runFailed, EventTypes.trainingRequested],
+  sink: true,
+  rules: [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    // A Job that cannot start shows only as a FailedCreate Event on it (runtime/jobs.ts).
+    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+    { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+  ],
+  load: async () => (await import('./index.ts')).step,
+});
