@@ -96,9 +96,8 @@ describe('end-to-end under realistic rollouts (short drains, ready delay 0.5 s)'
     const { local, pods } = await runHappy('serverless', 8, false);
     try {
       check(local, pods, 'serverless');
-      // The old Revision's pods went after the drain, and verify-endpoint heard about it (delete events reach it).
+      // The old Revision's pods went after the drain; the verdicts above did not wait for them.
       await until('old pods deleted', () => pods.filter((p) => p.type === 'DELETED').length >= MODELS.length, 30_000);
-      await until('delete events delivered', () => local.broker.records.some((r) => r.trigger === 'verify-endpoint-pod-deleted' && r.outcome === 'delivered'), 30_000);
     } finally { await local.close(); }
   }, 180_000);
 });

@@ -15,7 +15,7 @@ import { decideRestore, decideVerify, judge, judgeRestore, unreachableButGone, t
 import { STEP, probeAll, runVerifyEffects } from './effects.ts';
 import { faasModule } from '../../runtime/faas.ts';
 
-// verify-endpoint: predictor.restarted and any event about a predictor Pod (added, updated, deleted) →
+// verify-endpoint: predictor.restarted and any event about a predictor Pod (added, updated) →
 // look again at the model's run that is Verifying; once the new release's pods are all Ready, send them the
 // gate's probe rows and compare → deployment.verified / deployment.failed, once per run (docs/verification.md).
 

@@ -13,8 +13,8 @@ export const declaration = declareStep({
     { name: 'restarted', filter: { type: EventTypes.predictorRestarted } },
     { name: 'pod-added', filter: routed(ApiServerEventTypes.add, PREDICTOR) },
     { name: 'pod', filter: routed(ApiServerEventTypes.update, PREDICTOR) },
-    // A predictor pod going away (the end of an old pod's grace period) is a reason to look again too.
-    { name: 'pod-deleted', filter: routed(ApiServerEventTypes.delete, PREDICTOR) },
+    // No delete Trigger: a pod going away can never let a run conclude (only the release's own Ready pods can);
+    // the one case it matters (a starting pod removed while the others are Ready) is concluded by the reconcile.
   ],
   reconcile: true,
   // The predictor pods of every InferenceService in the catalog.
