@@ -52,7 +52,7 @@ export interface BenchResults {
     intakeMs: Summary; wallMs: Summary; apiCalls: Summary;
   };
   aggregation:
-    | { status: 'pending' | 'failed'; reason: string }
+    | { status: 'failed'; reason: string }
     | { status: 'measured'; n: number; runs: number; figures: Record<string, Summary>; last: Record<string, unknown> };
 }
 

@@ -122,16 +122,16 @@ async function main(): Promise<void> {
     say(`drift storm #${i + 1}: ${r.modelRuns} runs, ${r.notebookValidationJobs} NVJs, ${r.skipped} skips, ${r.brokerRetries} retries, ${round(r.wallMs, 0)} ms`);
   }
 
-  // 5: Argo CD aggregation (another step's bench hook).
+  // 5: Argo CD aggregation (bench/argocd-aggregation.ts).
   let aggregation: BenchResults['aggregation'];
-  const first = await aggregationOnce(root, plan.nvjs);
+  const first = await aggregationOnce(plan.nvjs);
   if (first.status !== 'measured') {
     aggregation = first;
     say(`aggregation: ${first.status} (${first.reason})`);
   } else {
     const samples = [first];
     for (let i = 1; i < plan.aggregationRuns; i++) {
-      const s = await aggregationOnce(root, plan.nvjs);
+      const s = await aggregationOnce(plan.nvjs);
       if (s.status === 'measured') samples.push(s);
     }
     const leaves = samples.map((s) => numericLeaves(s.figures));
