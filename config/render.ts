@@ -10,6 +10,7 @@ import { Labels, MANAGER } from '../runtime/labels.ts';
 import { ISOLATED_JOB_STEPS, SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
 import { INTAKE_STEPS } from '../functions/registry.ts';
 import { renderEventPolicies } from './eventpolicies.ts';
+import { withWarmSteps } from './warmsteps.ts';
 
 export const ROUTE_EXTENSION = 'mlopsroute';
 export const Routes = { schedule: 'schedule', watchdog: 'watchdog', training: 'training', copy: 'copy', gate: 'gate', promote: 'promote', predictor: 'predictor', argocd: 'argocd' } as const;
@@ -36,6 +37,8 @@ export interface RenderOptions {
   root?: string;
   /** Add Knative EventPolicies (config/eventpolicies.ts, docs/security.md). */
   senderAuth?: boolean;
+  /** A scale-down delay (e.g. `10m`) on the steps a run calls in quick succession (config/warmsteps.ts). */
+  warmSteps?: string;
 }
 
 /** What each step's code calls on the API, and nothing more (the e2e tests enforce exactly these). */
@@ -326,6 +329,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     'networkpolicies.yaml': networkPolicies,
   };
   if (opts.senderAuth) files['knative/eventpolicies.yaml'] = renderEventPolicies(files, ns);
+  if (opts.warmSteps !== undefined) files['knative/services.yaml'] = withWarmSteps(services, opts.warmSteps);
   return files;
 }
 
