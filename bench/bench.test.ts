@@ -3,6 +3,7 @@
 import { EventTypes } from '../events/index.ts';
 import { aggregationOnce, numericLeaves } from './aggregation.ts';
 import { ensureBuild } from './build.ts';
+import { costVariants } from './cost.ts';
 import { assignModels, driftStorm, generateCatalog } from './drift.ts';
 import { startEmulatorProcess, startTarget, warmOnce } from './latency.ts';
 import { TABLE_END, TABLE_START, replaceTable } from './report.ts';
@@ -69,6 +70,15 @@ test('scenario run: training-fail ends Failed as expected, with the functions\' 
   expect(Object.keys(r.apiCallsByStep)).toEqual(expect.arrayContaining(['start-training', 'track-training']));
   expect(r.apiCalls).toBe(Object.values(r.apiCallsByStep).reduce((s, n) => s + n, 0));
   expect(r.deliveries).toBeGreaterThan(0);
+  // The trace the cost model reads: every delivery, the training that ran and failed, no Job or predictor pod.
+  expect(r.trace.deliveries).toHaveLength(r.deliveries);
+  expect(r.trace).toMatchObject({ trainingSucceeded: false, phase: 'Failed', pods: [] });
+  expect(r.trace.trainingEndMs).toBeGreaterThan(r.trace.trainingStartMs ?? Infinity);
+  const cost = costVariants(r.trace);
+  expect(cost.ours.podsStarted).toMatchObject({ jobs: 0, predictors: 0, training: 1 });
+  expect(cost.ours.coldStartsByStep).toMatchObject({ 'start-training': 1, 'track-training': 2 }); // before and after training
+  expect(cost.ours.trainingToConcludedMs).toBeUndefined();
+  expect(cost.old).toMatchObject({ taskPods: 1, trainingToConcludedMs: undefined });
 }, 120_000);
 
 test('aggregation: argocd-sync recomputes the Application status over N NVJs with paginated lists', async () => {

@@ -1,6 +1,7 @@
 // What a run would cost on a real cluster, from what one local run really did (its broker deliveries, the pods the
 // simulated Job controller and KServe started, when training ended and when the run concluded) and a stated pod-start
 // model with published figures (bench/README.md, "What a real cluster would pay"). Pure: no I/O, no clock.
+import { DEFAULT_SCALE_DOWN_DELAY, WARM_STEPS, parseScaleDownDelay } from '../config/warmsteps.ts';
 
 /** One function invocation: a broker delivery to a step's Service, local milliseconds since the run's first event. */
 export interface TracedDelivery {
@@ -97,12 +98,10 @@ export function modelRun(trace: RunTrace, model: PodModel = DEFAULT_POD_MODEL, w
 
   type Item = { t: number; order: number; run(): void };
   const items: Item[] = [];
-  const lastEnd = new Map<string, number>(); // local time of the step's latest answer
+  const lastEndAt = new Map<string, number>(); // modeled time of the step's latest answer
   const pods = new Map<string, { beganAt: number; lastEndAt: number }[]>(); // modeled
   const coldStartsByStep: Record<string, number> = {};
   let jobPodMs = 0;
-  // Answers whose modeled end is resolved once every insertion is placed.
-  const pending: Array<{ endMs: number; instance: { beganAt: number; lastEndAt: number } | undefined }> = [];
 
   // Work happens between a pod's start and its end: the pod start delays what follows its creation, the modeled
   // work (training, extra Job work) what follows its end, so invocations during the work stay where they were.
@@ -126,25 +125,28 @@ export function modelRun(trace: RunTrace, model: PodModel = DEFAULT_POD_MODEL, w
   for (const d of deliveries) {
     items.push({
       t: d.startMs, order: 1, run: () => {
-        const prev = lastEnd.get(d.step);
-        const instances = pods.get(d.step) ?? [];
+        // Every insertion before this start is placed (items run in local time order), so its modeled start is final.
+        // An answer takes as long as it took here (plus its cold start): work elsewhere does not stretch it.
         const startAt = at(d.startMs);
-        const busy = prev !== undefined && prev >= d.startMs; // an earlier invocation is still being answered
-        const cold = !busy && (prev === undefined || startAt - at(prev) > holdFor(d.step));
+        const prevEndAt = lastEndAt.get(d.step);
+        const instances = pods.get(d.step) ?? [];
+        const busy = prevEndAt !== undefined && prevEndAt >= startAt; // an earlier call is still being answered
+        const cold = !busy && (prevEndAt === undefined || startAt - prevEndAt > holdFor(d.step));
         if (cold) {
           coldStartsByStep[d.step] = (coldStartsByStep[d.step] ?? 0) + 1;
           insertions.push({ atMs: d.startMs, ms: model.coldStartMs });
           instances.push({ beganAt: startAt, lastEndAt: startAt });
         }
+        const endAt = startAt + (cold ? model.coldStartMs : 0) + (d.endMs - d.startMs);
+        const current = instances[instances.length - 1];
+        if (current) current.lastEndAt = Math.max(current.lastEndAt, endAt);
         pods.set(d.step, instances);
-        lastEnd.set(d.step, Math.max(prev ?? d.endMs, d.endMs));
-        pending.push({ endMs: d.endMs, instance: instances[instances.length - 1] });
+        lastEndAt.set(d.step, Math.max(prevEndAt ?? endAt, endAt));
       },
     });
   }
   items.sort((a, b) => a.t - b.t || a.order - b.order);
   for (const item of items) item.run();
-  for (const p of pending) if (p.instance) p.instance.lastEndAt = Math.max(p.instance.lastEndAt, at(p.endMs));
 
   let functionPodMs = 0;
   for (const [step, instances] of pods) for (const i of instances) functionPodMs += i.lastEndAt - i.beganAt + holdFor(step);
@@ -195,5 +197,29 @@ export function modelOldDesign(trace: RunTrace, model: PodModel = DEFAULT_POD_MO
     podSeconds: tasks.reduce((s, ms) => s + ms, 0) / 1000,
     trainingToConcludedMs: trace.trainingSucceeded ? afterTraining : undefined,
     standingPods: 1,
+  };
+}
+
+/** Gate or promote work on real data sets takes minutes, not the seconds measured here on small models. */
+export const LONG_JOB_WORK_MS = 120_000;
+
+export interface CostVariants {
+  ours: RunCost;
+  /** `mlops render --warm-steps` (config/warmsteps.ts) with its default delay. */
+  warm: RunCost;
+  /** Every Job's work + LONG_JOB_WORK_MS, without and with warm steps. */
+  longJobs: RunCost;
+  longJobsWarm: RunCost;
+  old: OldDesignCost;
+  oldLongJobs: OldDesignCost;
+}
+
+export function costVariants(trace: RunTrace, model: PodModel = DEFAULT_POD_MODEL): CostVariants {
+  const warm: WarmSteps = { steps: WARM_STEPS, scaleDownDelayMs: parseScaleDownDelay(DEFAULT_SCALE_DOWN_DELAY) };
+  const long: PodModel = { ...model, extraJobWorkMs: LONG_JOB_WORK_MS };
+  return {
+    ours: modelRun(trace, model), warm: modelRun(trace, model, warm),
+    longJobs: modelRun(trace, long), longJobsWarm: modelRun(trace, long, warm),
+    old: modelOldDesign(trace, model), oldLongJobs: modelOldDesign(trace, long),
   };
 }

@@ -11,6 +11,7 @@ import { ensureBuild } from './build.ts';
 import { driftStorm, type DriftStormResult } from './drift.ts';
 import { coldStartOnce, startEmulatorProcess, warmOnce, type ColdStartSample, type Target, type WarmSample } from './latency.ts';
 import { replaceTable, renderTable, type BenchResults } from './report.ts';
+import { DEFAULT_POD_MODEL, costVariants } from './cost.ts';
 import { SCENARIOS, TEKTON_POD_OVERHEAD_MS, TEKTON_TASKS, scenarioRun, type ScenarioRunResult } from './scenarios.ts';
 import { ratio, round, summarize, type Summary } from './stats.ts';
 
@@ -106,9 +107,11 @@ async function main(): Promise<void> {
         scenario, phase: last.phase, expectedPhase: last.expectedPhase, asExpected: runs.every((r) => r.phase === r.expectedPhase),
         wallMs: summarize(runs.map((r) => r.wallMs)), functionMs: summarize(runs.map((r) => r.functionMs)), apiCalls: summarize(runs.map((r) => r.apiCalls)),
         functionMsByStep: Object.fromEntries(Object.entries(last.functionMsByStep).map(([k, v]) => [k, round(v, 0)])), apiCallsByStep: last.apiCallsByStep, deliveries: last.deliveries, gateSimulated: runs.some((r) => r.gateSimulated),
+        jobPods: summarize(runs.map((r) => r.trace.pods.filter((p) => p.kind === 'job').length)),
+        cost: runs.map((r) => costVariants(r.trace)),
       });
     }
-    scenarios = { status: 'measured', runsPerScenario: plan.scenarioRuns, tektonBaselineMs: TEKTON_TASKS * TEKTON_POD_OVERHEAD_MS, items, failures };
+    scenarios = { status: 'measured', runsPerScenario: plan.scenarioRuns, tektonBaselineMs: TEKTON_TASKS * TEKTON_POD_OVERHEAD_MS, podModel: DEFAULT_POD_MODEL, items, failures };
   } catch (err) {
     scenarios = { status: 'unavailable', reason: `dev/local.ts could not start: ${(err as Error).message}` };
     say(`scenarios not measured: ${scenarios.reason}`);

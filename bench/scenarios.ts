@@ -69,7 +69,8 @@ export async function scenarioRun(opts: { root: string; scenario: string; timeou
     const requestsFrom = local.emulator.requests.length;
     const t0 = performance.now();
     const wall0 = Date.now();
-    const since = (): number => performance.now() - t0;
+    // Same clock and resolution as the broker's delivery records (ISO, milliseconds), so their order holds.
+    const since = (): number => Date.now() - wall0;
     // Pods the simulated Job controller and KServe start, and when training ran, from the store's change feed.
     const pods = new Map<string, TracedPod>();
     const training: { startMs?: number; endMs?: number; succeeded?: boolean } = {};
