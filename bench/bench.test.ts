@@ -6,6 +6,7 @@ import { ensureBuild } from './build.ts';
 import { costVariants } from './cost.ts';
 import { assignModels, driftStorm, generateCatalog } from './drift.ts';
 import { startEmulatorProcess, startTarget, warmOnce } from './latency.ts';
+import { reconcileTick } from './reconcile.ts';
 import { TABLE_END, TABLE_START, replaceTable } from './report.ts';
 import { scenarioRun } from './scenarios.ts';
 import { quantile, summarize } from './stats.ts';
@@ -88,6 +89,15 @@ test('aggregation: argocd-sync recomputes the Application status over N NVJs wit
   // 1,200 NVJs at 500 per page: three list calls, every NVJ counted.
   expect(r.figures).toMatchObject({ n: 1_200, listCalls: 3 });
   expect(Object.keys(numericLeaves(r.figures))).toEqual(expect.arrayContaining(['n', 'ms', 'listCalls', 'rssMb']));
+});
+
+test('watchdog tick: one get and one list per page of each resource, four more lists only while runs are in flight', async () => {
+  // 20 models, 12 runs in flight (two in each unfinished phase): every list fits one page.
+  const busy = await reconcileTick(root, { models: 20, unfinished: 12 });
+  expect(busy).toMatchObject({ status: 204, gets: 1, lists: 6, writes: 0, listsByResource: { modelruns: 1, leases: 1, notebookvalidationjobs: 1, jobs: 1, inferenceservices: 1, pods: 1 } });
+  // 600 models and no run in flight: the ModelRun list takes two pages (500 a page); the world is not read.
+  const idle = await reconcileTick(root, { models: 600, unfinished: 0 });
+  expect(idle).toMatchObject({ status: 204, gets: 1, lists: 3, writes: 0, eventsSent: 0, listsByResource: { modelruns: 2, leases: 1 } });
 });
 
 test('stats and the README table splice', () => {

@@ -56,9 +56,17 @@ export interface BenchResults {
     modelRuns: number[]; notebookValidationJobs: number[]; skipped: number[]; brokerRetries: number[];
     intakeMs: Summary; wallMs: Summary; apiCalls: Summary;
   };
+  /** One watchdog tick over a big catalog (bench/reconcile.ts). */
+  reconcile?: { runs: number; busy: ReconcileTickFigures; idle: ReconcileTickFigures };
   aggregation:
     | { status: 'failed'; reason: string }
     | { status: 'measured'; n: number; runs: number; figures: Record<string, Summary>; last: Record<string, unknown> };
+}
+
+export interface ReconcileTickFigures {
+  models: number; unfinished: number; status: number[];
+  reads: Summary; lists: Summary; gets: Summary; writes: Summary; ms: Summary;
+  listsByResource: Record<string, number>; eventTypes: Record<string, number>;
 }
 
 const fmt = (n: number, digits = 1): string => String(round(n, digits));
@@ -113,6 +121,15 @@ export function renderTable(r: BenchResults): string {
     const reportedN = a.figures.n?.median;
     if (reportedN !== undefined && reportedN !== a.n) lines.push(`| 5 | Argo CD aggregation: NVJs counted | ${fmt(reportedN, 0)} of ${a.n} created | — | — | all ${a.n} | **misses** |`);
     for (const [k, v] of Object.entries(a.figures)) if (k !== 'n') lines.push(`| 5 | ${a.n} NVJs aggregated for Argo CD: ${k} (${a.runs} runs) | ${cell(v, 2)} | — | — | ${/ms|time/i.test(k) ? '< 1000 ms' : /list/i.test(k) ? `O(N/page)` : '—'} | ${/ms$|Ms$/.test(k) ? verdict(v.median < 1000) : '—'} |`);
+  }
+  const rc = r.reconcile;
+  if (rc) {
+    for (const t of [rc.busy, rc.idle]) {
+      const lists = Object.entries(t.listsByResource).map(([k, v]) => `${k} ${v}`).join(', ');
+      const events = Object.entries(t.eventTypes).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
+      lines.push(`| 6 | watchdog tick, ${t.models} catalog models, ${t.unfinished} unfinished runs (${rc.runs} runs): reads = gets + list pages (${lists}) / writes; events sent: ${events} | ${cell(t.reads, 0)} = ${cell(t.gets, 0)} + ${cell(t.lists, 0)} / ${cell(t.writes, 0)} | — | — | bounded lists, O(runs) memory | ${verdict(t.status.every((x) => x === 204))} |`);
+      lines.push(`| 6 | watchdog tick, ${t.unfinished} unfinished: answer time | ${cell(t.ms, 0, ' ms')} | — | — | — | — |`);
+    }
   }
   const cost = renderCostTable(r);
   if (cost) lines.push('', '**What a real cluster would pay** (modeled from each run\'s counts; the model and its sources are above):', '', cost);

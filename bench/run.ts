@@ -10,6 +10,7 @@ import { aggregationOnce, numericLeaves } from './aggregation.ts';
 import { ensureBuild } from './build.ts';
 import { driftStorm, type DriftStormResult } from './drift.ts';
 import { coldStartOnce, startEmulatorProcess, warmOnce, type ColdStartSample, type Target, type WarmSample } from './latency.ts';
+import { reconcileTick, type ReconcileTickResult } from './reconcile.ts';
 import { replaceTable, renderTable, type BenchResults } from './report.ts';
 import { DEFAULT_POD_MODEL, costVariants } from './cost.ts';
 import { SCENARIOS, TEKTON_POD_OVERHEAD_MS, TEKTON_TASKS, scenarioRun, type ScenarioRunResult } from './scenarios.ts';
@@ -18,8 +19,8 @@ import { ratio, round, summarize, type Summary } from './stats.ts';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env.BENCH_QUICK === '1';
 const plan = quick
-  ? { cold: 2, warmRuns: 1, warmup: 50, sequential: 200, concurrency: 16, concurrentRequests: 200, scenarioRuns: 1, driftRuns: 1, alerts: 100, models: 20, aggregationRuns: 1, nvjs: 10_000 }
-  : { cold: 7, warmRuns: 5, warmup: 200, sequential: 2_000, concurrency: 16, concurrentRequests: 2_000, scenarioRuns: 3, driftRuns: 5, alerts: 1_000, models: 20, aggregationRuns: 5, nvjs: 10_000 };
+  ? { cold: 2, warmRuns: 1, warmup: 50, sequential: 200, concurrency: 16, concurrentRequests: 200, scenarioRuns: 1, driftRuns: 1, alerts: 100, models: 20, aggregationRuns: 1, nvjs: 10_000, reconcileRuns: 1 }
+  : { cold: 7, warmRuns: 5, warmup: 200, sequential: 2_000, concurrency: 16, concurrentRequests: 2_000, scenarioRuns: 3, driftRuns: 5, alerts: 1_000, models: 20, aggregationRuns: 5, nvjs: 10_000, reconcileRuns: 3 };
 
 const say = (line: string): void => { process.stdout.write(`${line}\n`); };
 const mib = (kib: number): number => kib / 1024;
@@ -144,6 +145,21 @@ async function main(): Promise<void> {
     say(`aggregation: ${JSON.stringify(figures)}`);
   }
 
+  // 6: one watchdog tick (deadlines, catch-up, reconcile) over 1,000 catalog models, with 100 and with 0 runs in flight.
+  const ticks: Record<'busy' | 'idle', ReconcileTickResult[]> = { busy: [], idle: [] };
+  for (let i = 0; i < plan.reconcileRuns; i++) {
+    for (const [key, unfinished] of [['busy', 100], ['idle', 0]] as const) {
+      const r = await reconcileTick(root, { models: 1_000, unfinished });
+      ticks[key].push(r);
+      say(`watchdog tick, 1000 models, ${unfinished} unfinished: ${r.reads} reads (${r.lists} list pages), ${r.writes} writes, ${r.eventsSent} events, ${round(r.ms, 0)} ms`);
+    }
+  }
+  const tickOf = (xs: ReconcileTickResult[]) => ({
+    models: xs[0]?.models ?? 0, unfinished: xs[0]?.unfinished ?? 0, status: xs.map((x) => x.status),
+    reads: summarize(xs.map((x) => x.reads)), lists: summarize(xs.map((x) => x.lists)), gets: summarize(xs.map((x) => x.gets)), writes: summarize(xs.map((x) => x.writes)),
+    ms: summarize(xs.map((x) => x.ms)), listsByResource: xs[xs.length - 1]?.listsByResource ?? {}, eventTypes: xs[xs.length - 1]?.eventTypes ?? {},
+  });
+
   const results: BenchResults = {
     meta: {
       node: process.version, date: new Date().toISOString(), commit: git(['rev-parse', 'HEAD']), dirty: git(['status', '--porcelain']) !== '',
@@ -168,6 +184,7 @@ async function main(): Promise<void> {
       intakeMs: summarize(storms.map((s) => s.intakeMs)), wallMs: summarize(storms.map((s) => s.wallMs)), apiCalls: summarize(storms.map((s) => s.apiCalls)),
     },
     aggregation,
+    reconcile: { runs: plan.reconcileRuns, busy: tickOf(ticks.busy), idle: tickOf(ticks.idle) },
   };
   // Figures go to bench/out/ (untracked); BENCH_RECORD=1 also records them in bench/results.json and bench/README.md.
   const outDir = join(root, 'bench');
