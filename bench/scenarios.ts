@@ -58,13 +58,23 @@ export async function scenarioRun(opts: { root: string; scenario: string; timeou
   const catalog = loadCatalog(join(opts.root, 'config/models.yaml'));
   const local = await startLocal({ catalog, scenario: opts.scenario, env: { LOG_LEVEL: 'silent' }, delayMs: 0, rbac: true });
   try {
-    const runs = (): ModelRun[] => (local.emulator.store.list({ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun' }, { namespace: DEV_NAMESPACE }) as unknown as ModelRun[])
-      .filter((r) => r.spec.model === SCENARIO_MODEL);
+    const allRuns = (): ModelRun[] => local.emulator.store.list({ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun' }, { namespace: DEV_NAMESPACE }) as unknown as ModelRun[];
     // No scheduled ticks during the measurement (the watchdog's minute tick is a fixed background cost, not the
     // run's); fireNow still fires the one schedule we want.
     local.pings.stop();
-    // The start-up's own deliveries (the first predictor pods' events) settle before the measurement starts.
-    await settle(local);
+    // The start-up's own deliveries (the first predictor pods' events) settle before the measurement starts. A
+    // minute tick that fired while the local cluster started may have caught up missed schedule slots: those runs
+    // end first and are not the one measured.
+    const earlier = new Set<string>();
+    for (let i = 0; ; i++) {
+      await settle(local);
+      const seen = allRuns();
+      for (const r of seen) earlier.add(r.metadata.name ?? '');
+      if (seen.every((r) => isTerminalPhase(r.status?.phase))) break;
+      if (i >= 600) throw new Error(`${opts.scenario}: runs started before the measurement did not end`);
+      await sleep(200);
+    }
+    const runs = (): ModelRun[] => allRuns().filter((r) => r.spec.model === SCENARIO_MODEL && !earlier.has(r.metadata.name ?? ''));
     const recordsFrom = local.broker.records.length;
     const requestsFrom = local.emulator.requests.length;
     const t0 = performance.now();
@@ -85,6 +95,8 @@ export async function scenarioRun(opts: { root: string; scenario: string; timeou
         if (e.type === 'ADDED' && !pods.has(o.metadata.name)) pods.set(o.metadata.name, { kind, name: o.metadata.name, startMs: since() });
         const p = pods.get(o.metadata.name);
         if (p && p.endMs === undefined && (phase === 'Succeeded' || phase === 'Failed')) p.endMs = since();
+      } else if (earlier.has(o.metadata.name)) {
+        // An NVJ or ModelRun of a run that ended before the measurement (NVJs are named as their run).
       } else if (e.storageKey === 'mlops.mlops.dev/notebookvalidationjobs') {
         if (training.startMs === undefined && phase === 'ValidationRunning') training.startMs = since();
         if (training.endMs === undefined && (phase === 'Succeeded' || phase === 'Failed')) { training.endMs = since(); training.succeeded = phase === 'Succeeded'; }
