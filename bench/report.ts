@@ -150,7 +150,7 @@ function oursRow(scenario: string, label: string, runs: RunCost[]): string {
 function oldRow(scenario: string, label: string, runs: OldDesignCost[]): string {
   const p = (f: (c: OldDesignCost) => number): string => fmt(med(runs.map(f)), 0);
   const concluded = runs.map((c) => c.trainingToConcludedMs).filter((x): x is number => x !== undefined);
-  return `| ${scenario} | ${label} | ${p((c) => c.podsStarted)} (${p((c) => c.taskPods)} task pods + training + predictors) + 1 always-on EventListener | — (task pods, no functions) | 0 | ${p((c) => c.podSeconds)} + 86,400 per day for the EventListener | ${concluded.length ? secs(med(concluded)) : '—'} |`;
+  return `| ${scenario} | ${label} | ${p((c) => c.podsStarted)} (${p((c) => c.taskPods)} task pod(s) + training + predictors) + 1 always-on EventListener | — (task pods, no functions) | 0 | ${p((c) => c.podSeconds)} + 86,400 per day for the EventListener | ${concluded.length ? secs(med(concluded)) : '—'} |`;
 }
 
 /** The modeled real-cluster cost per scenario (bench/cost.ts), beside the design it replaces. */
