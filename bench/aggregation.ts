@@ -1,24 +1,15 @@
-// Measurement 5: 10,000 NVJs aggregated for Argo CD, measured by argocd-sync's own bench hook when it exists.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-
-export const AGGREGATION_HOOK = 'functions/argocd-sync/bench.ts';
+// Measurement 5: 10,000 NVJs aggregated for Argo CD (bench/argocd-aggregation.ts), repeated and summarized.
+import { benchAggregation } from './argocd-aggregation.ts';
 
 export type AggregationOutcome =
-  | { status: 'pending'; reason: string }
   | { status: 'measured'; n: number; figures: Record<string, unknown> }
   | { status: 'failed'; reason: string };
 
-/** Calls `benchAggregation(n)` from functions/argocd-sync/bench.ts; `pending` while that file does not exist. */
-export async function aggregationOnce(root: string, n: number): Promise<AggregationOutcome> {
-  const file = join(root, AGGREGATION_HOOK);
-  if (!existsSync(file)) return { status: 'pending', reason: `${AGGREGATION_HOOK} does not exist yet` };
+/** One `benchAggregation(n)`; a failure is reported as such, never as figures. */
+export async function aggregationOnce(n: number): Promise<AggregationOutcome> {
   try {
-    const mod = (await import(pathToFileURL(file).href)) as { benchAggregation?: (n: number) => unknown };
-    if (typeof mod.benchAggregation !== 'function') return { status: 'pending', reason: `${AGGREGATION_HOOK} exports no benchAggregation(n)` };
-    const figures = await mod.benchAggregation(n);
-    return { status: 'measured', n, figures: (figures && typeof figures === 'object' ? figures : { value: figures }) as Record<string, unknown> };
+    const figures = await benchAggregation(n);
+    return { status: 'measured', n, figures: { ...figures } };
   } catch (err) {
     return { status: 'failed', reason: err instanceof Error ? err.message : String(err) };
   }

@@ -1,13 +1,12 @@
 // Proves the bench harness works: one quick iteration of each measurement with tiny sizes. Not timed
 // assertions; they assert what was answered and counted.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EventTypes } from '../events/index.ts';
-import { aggregationOnce, numericLeaves, AGGREGATION_HOOK } from './aggregation.ts';
+import { aggregationOnce, numericLeaves } from './aggregation.ts';
 import { ensureBuild } from './build.ts';
+import { costVariants } from './cost.ts';
 import { assignModels, driftStorm, generateCatalog } from './drift.ts';
 import { startEmulatorProcess, startTarget, warmOnce } from './latency.ts';
+import { reconcileTick } from './reconcile.ts';
 import { TABLE_END, TABLE_START, replaceTable } from './report.ts';
 import { scenarioRun } from './scenarios.ts';
 import { quantile, summarize } from './stats.ts';
@@ -72,18 +71,34 @@ test('scenario run: training-fail ends Failed as expected, with the functions\' 
   expect(Object.keys(r.apiCallsByStep)).toEqual(expect.arrayContaining(['start-training', 'track-training']));
   expect(r.apiCalls).toBe(Object.values(r.apiCallsByStep).reduce((s, n) => s + n, 0));
   expect(r.deliveries).toBeGreaterThan(0);
+  // The trace the cost model reads: every delivery, the training that ran and failed, no Job or predictor pod.
+  expect(r.trace.deliveries).toHaveLength(r.deliveries);
+  expect(r.trace).toMatchObject({ trainingSucceeded: false, phase: 'Failed' });
+  expect(r.trace.pods.filter((p) => p.kind === 'job')).toEqual([]);
+  expect(r.trace.trainingEndMs).toBeGreaterThanOrEqual(r.trace.trainingStartMs ?? Infinity); // milliseconds: may tie
+  const cost = costVariants(r.trace);
+  expect(cost.ours.podsStarted).toMatchObject({ jobs: 0, training: 1 });
+  expect(cost.ours.coldStartsByStep).toMatchObject({ 'start-training': 1, 'track-training': 2 }); // before and after training
+  expect(cost.ours.trainingToConcludedMs).toBeUndefined();
+  expect(cost.old).toMatchObject({ taskPods: 1, trainingToConcludedMs: undefined });
 }, 120_000);
 
-test('aggregation: pending without the argocd-sync hook; figures with it', async () => {
-  const empty = await mkdtemp(join(tmpdir(), 'bench-noagg-'));
-  try {
-    expect(await aggregationOnce(empty, 10)).toEqual({ status: 'pending', reason: `${AGGREGATION_HOOK} does not exist yet` });
-  } finally {
-    await rm(empty, { recursive: true, force: true });
-  }
-  const r = await aggregationOnce(root, 20);
-  expect(r.status).not.toBe('failed');
-  if (r.status === 'measured') expect(Object.keys(numericLeaves(r.figures)).length).toBeGreaterThan(0);
+test('aggregation: argocd-sync recomputes the Application status over N NVJs with paginated lists', async () => {
+  const r = await aggregationOnce(1_200);
+  expect(r.status).toBe('measured');
+  if (r.status !== 'measured') return;
+  // 1,200 NVJs at 500 per page: three list calls, every NVJ counted.
+  expect(r.figures).toMatchObject({ n: 1_200, listCalls: 3 });
+  expect(Object.keys(numericLeaves(r.figures))).toEqual(expect.arrayContaining(['n', 'ms', 'listCalls', 'rssMb']));
+});
+
+test('watchdog tick: one get and one list per page of each resource, four more lists only while runs are in flight', async () => {
+  // 20 models, 12 runs in flight (two in each unfinished phase): every list fits one page.
+  const busy = await reconcileTick(root, { models: 20, unfinished: 12 });
+  expect(busy).toMatchObject({ status: 204, gets: 1, lists: 6, writes: 0, listsByResource: { modelruns: 1, leases: 1, notebookvalidationjobs: 1, jobs: 1, inferenceservices: 1, pods: 1 } });
+  // 600 models and no run in flight: the ModelRun list takes two pages (500 a page); the world is not read.
+  const idle = await reconcileTick(root, { models: 600, unfinished: 0 });
+  expect(idle).toMatchObject({ status: 204, gets: 1, lists: 3, writes: 0, eventsSent: 0, listsByResource: { modelruns: 2, leases: 1 } });
 });
 
 test('stats and the README table splice', () => {

@@ -1,6 +1,7 @@
 // results.json → the Markdown table in bench/README.md (between the markers; the text above them is kept).
+import type { CostVariants, OldDesignCost, PodModel, RunCost } from './cost.ts';
 import type { Summary } from './stats.ts';
-import { round } from './stats.ts';
+import { round, summarize } from './stats.ts';
 
 export const TABLE_START = '<!-- bench:results:start -->';
 export const TABLE_END = '<!-- bench:results:end -->';
@@ -37,11 +38,15 @@ export interface BenchResults {
   scenarios:
     | { status: 'unavailable'; reason: string }
     | {
-      status: 'measured'; runsPerScenario: number; tektonBaselineMs: number;
+      status: 'measured'; runsPerScenario: number; tektonBaselineMs: number; podModel?: PodModel;
       items: Array<{
         scenario: string; phase: string; expectedPhase: string | undefined; asExpected: boolean;
         wallMs: Summary; functionMs: Summary; functionMsByStep: Record<string, number>; apiCalls: Summary; apiCallsByStep: Record<string, number>; deliveries: number;
         gateSimulated: boolean;
+        /** Job pods the simulated Job controller started for the run. */
+        jobPods?: Summary;
+        /** The real-cluster cost model over each run's trace (bench/cost.ts). */
+        cost?: CostVariants[];
       }>;
       failures: string[];
     };
@@ -51,9 +56,17 @@ export interface BenchResults {
     modelRuns: number[]; notebookValidationJobs: number[]; skipped: number[]; brokerRetries: number[];
     intakeMs: Summary; wallMs: Summary; apiCalls: Summary;
   };
+  /** One watchdog tick over a big catalog (bench/reconcile.ts). */
+  reconcile?: { runs: number; busy: ReconcileTickFigures; idle: ReconcileTickFigures };
   aggregation:
-    | { status: 'pending' | 'failed'; reason: string }
+    | { status: 'failed'; reason: string }
     | { status: 'measured'; n: number; runs: number; figures: Record<string, Summary>; last: Record<string, unknown> };
+}
+
+export interface ReconcileTickFigures {
+  models: number; unfinished: number; status: number[];
+  reads: Summary; lists: Summary; gets: Summary; writes: Summary; ms: Summary;
+  listsByResource: Record<string, number>; eventTypes: Record<string, number>;
 }
 
 const fmt = (n: number, digits = 1): string => String(round(n, digits));
@@ -89,6 +102,7 @@ export function renderTable(r: BenchResults): string {
       const steps = Object.entries(it.apiCallsByStep).map(([k, v]) => `${k} ${v}`).join(', ');
       lines.push(`| 3 | ${it.scenario} → ${it.phase}${it.asExpected ? '' : ` (expected ${it.expectedPhase ?? '?'})`}: API calls by functions (${steps}) | ${cell(it.apiCalls, 0)} calls | — | — | bounded | ${it.asExpected ? 'reported' : '**wrong phase**'} |`);
       lines.push(`| 3 | ${it.scenario}: wall time first event → terminal phase (${s.runsPerScenario} runs; includes simulated controllers${it.gateSimulated ? ', stand-in model' : ', real sklearn training and Job scripts'}) | ${cell(it.wallMs, 0, ' ms')} | Tekton ${tektonCell(s.tektonBaselineMs)} | ${fmt(it.wallMs.median / s.tektonBaselineMs, 3)}× | — | — |`);
+      if (it.jobPods) lines.push(`| 3 | ${it.scenario}: function invocations (broker deliveries) / Job pods started | ${it.deliveries} / ${cell(it.jobPods, 0)} | — | — | — | — |`);
       lines.push(`| 3 | ${it.scenario}: the functions' own time (sum of ${it.deliveries} delivery answer times) | ${cell(it.functionMs, 0, ' ms')} | Tekton ${tektonCell(s.tektonBaselineMs)} | ${fmt(it.functionMs.median / s.tektonBaselineMs, 3)}× | well under 1 s | ${verdict(it.functionMs.median < 1000)} |`);
     }
     const failed = new Map<string, number>();
@@ -107,6 +121,58 @@ export function renderTable(r: BenchResults): string {
     const reportedN = a.figures.n?.median;
     if (reportedN !== undefined && reportedN !== a.n) lines.push(`| 5 | Argo CD aggregation: NVJs counted | ${fmt(reportedN, 0)} of ${a.n} created | — | — | all ${a.n} | **misses** |`);
     for (const [k, v] of Object.entries(a.figures)) if (k !== 'n') lines.push(`| 5 | ${a.n} NVJs aggregated for Argo CD: ${k} (${a.runs} runs) | ${cell(v, 2)} | — | — | ${/ms|time/i.test(k) ? '< 1000 ms' : /list/i.test(k) ? `O(N/page)` : '—'} | ${/ms$|Ms$/.test(k) ? verdict(v.median < 1000) : '—'} |`);
+  }
+  const rc = r.reconcile;
+  if (rc) {
+    for (const t of [rc.busy, rc.idle]) {
+      const lists = Object.entries(t.listsByResource).map(([k, v]) => `${k} ${v}`).join(', ');
+      const events = Object.entries(t.eventTypes).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
+      lines.push(`| 6 | watchdog tick, ${t.models} catalog models, ${t.unfinished} unfinished runs (${rc.runs} runs): reads = gets + list pages (${lists}) / writes; events sent: ${events} | ${cell(t.reads, 0)} = ${cell(t.gets, 0)} + ${cell(t.lists, 0)} / ${cell(t.writes, 0)} | — | — | bounded lists, O(runs) memory | ${verdict(t.status.every((x) => x === 204))} |`);
+      lines.push(`| 6 | watchdog tick, ${t.unfinished} unfinished: answer time | ${cell(t.ms, 0, ' ms')} | — | — | — | — |`);
+    }
+  }
+  const cost = renderCostTable(r);
+  if (cost) lines.push('', '**What a real cluster would pay** (modeled from each run\'s counts; the model and its sources are above):', '', cost);
+  return lines.join('\n');
+}
+
+const med = (xs: number[]): number => summarize(xs).median;
+const secs = (ms: number | undefined): string => (ms === undefined ? '—' : `${fmt(ms / 1000, 1)} s`);
+
+function oursRow(scenario: string, label: string, runs: RunCost[]): string {
+  const p = (f: (c: RunCost) => number): string => fmt(med(runs.map(f)), 0);
+  const concluded = runs.map((c) => c.trainingToConcludedMs).filter((x): x is number => x !== undefined);
+  const cold = runs[runs.length - 1]?.coldStartsByStep ?? {};
+  const where = Object.entries(cold).map(([k, v]) => `${k} ${v}`).join(', ');
+  return `| ${scenario} | ${label} | ${p((c) => c.podsStarted.total)} (${p((c) => c.podsStarted.functions)} function + ${p((c) => c.podsStarted.jobs)} Job + ${p((c) => c.podsStarted.predictors)} predictor + ${p((c) => c.podsStarted.training)} training) | ${p((c) => c.invocations)} | ${p((c) => c.coldStarts)} (${where}) | ${p((c) => c.podSeconds)} | ${concluded.length ? secs(med(concluded)) : '—'} |`;
+}
+
+function oldRow(scenario: string, label: string, runs: OldDesignCost[]): string {
+  const p = (f: (c: OldDesignCost) => number): string => fmt(med(runs.map(f)), 0);
+  const concluded = runs.map((c) => c.trainingToConcludedMs).filter((x): x is number => x !== undefined);
+  return `| ${scenario} | ${label} | ${p((c) => c.podsStarted)} (${p((c) => c.taskPods)} task pod(s) + training + predictors) + 1 always-on EventListener | — (task pods, no functions) | 0 | ${p((c) => c.podSeconds)} + 86,400 per day for the EventListener | ${concluded.length ? secs(med(concluded)) : '—'} |`;
+}
+
+/** The modeled real-cluster cost per scenario (bench/cost.ts), beside the design it replaces. */
+export function renderCostTable(r: BenchResults): string {
+  const s = r.scenarios;
+  if (s.status !== 'measured' || !s.podModel) return '';
+  const m = s.podModel;
+  const lines = [
+    `Model: Knative cold start ${fmt(m.coldStartMs / 1000, 1)} s, Job / predictor pod start ${fmt(m.jobPodStartMs / 1000, 1)} s, old task pod ${fmt(m.taskPodStartMs / 1000, 1)} s, a function pod kept ${fmt(m.scaleToZeroAfterMs / 1000, 0)} s after its last request, training ${fmt(m.trainingMs / 60_000, 0)} min; "long Jobs" add 120 s to every Job's work. Pod-seconds exclude the training pod and the serving predictor pods.`,
+    '',
+    '| scenario | design | pods started | function invocations | cold starts | pod-seconds | training finished → concluded |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const it of s.items) {
+    const c = it.cost ?? [];
+    if (c.length === 0) continue;
+    lines.push(oursRow(it.scenario, 'ours', c.map((v) => v.ours)));
+    lines.push(oursRow(it.scenario, 'ours, `--warm-steps`', c.map((v) => v.warm)));
+    lines.push(oursRow(it.scenario, 'ours, long Jobs', c.map((v) => v.longJobs)));
+    lines.push(oursRow(it.scenario, 'ours, long Jobs, `--warm-steps`', c.map((v) => v.longJobsWarm)));
+    lines.push(oldRow(it.scenario, 'old (Tekton, modeled)', c.map((v) => v.old)));
+    lines.push(oldRow(it.scenario, 'old, long Jobs', c.map((v) => v.oldLongJobs)));
   }
   return lines.join('\n');
 }

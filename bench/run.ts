@@ -10,15 +10,17 @@ import { aggregationOnce, numericLeaves } from './aggregation.ts';
 import { ensureBuild } from './build.ts';
 import { driftStorm, type DriftStormResult } from './drift.ts';
 import { coldStartOnce, startEmulatorProcess, warmOnce, type ColdStartSample, type Target, type WarmSample } from './latency.ts';
+import { reconcileTick, type ReconcileTickResult } from './reconcile.ts';
 import { replaceTable, renderTable, type BenchResults } from './report.ts';
+import { DEFAULT_POD_MODEL, costVariants } from './cost.ts';
 import { SCENARIOS, TEKTON_POD_OVERHEAD_MS, TEKTON_TASKS, scenarioRun, type ScenarioRunResult } from './scenarios.ts';
 import { ratio, round, summarize, type Summary } from './stats.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.env.BENCH_QUICK === '1';
 const plan = quick
-  ? { cold: 2, warmRuns: 1, warmup: 50, sequential: 200, concurrency: 16, concurrentRequests: 200, scenarioRuns: 1, driftRuns: 1, alerts: 100, models: 20, aggregationRuns: 1, nvjs: 10_000 }
-  : { cold: 7, warmRuns: 5, warmup: 200, sequential: 2_000, concurrency: 16, concurrentRequests: 2_000, scenarioRuns: 3, driftRuns: 5, alerts: 1_000, models: 20, aggregationRuns: 5, nvjs: 10_000 };
+  ? { cold: 2, warmRuns: 1, warmup: 50, sequential: 200, concurrency: 16, concurrentRequests: 200, scenarioRuns: 1, driftRuns: 1, alerts: 100, models: 20, aggregationRuns: 1, nvjs: 10_000, reconcileRuns: 1 }
+  : { cold: 7, warmRuns: 5, warmup: 200, sequential: 2_000, concurrency: 16, concurrentRequests: 2_000, scenarioRuns: 3, driftRuns: 5, alerts: 1_000, models: 20, aggregationRuns: 5, nvjs: 10_000, reconcileRuns: 3 };
 
 const say = (line: string): void => { process.stdout.write(`${line}\n`); };
 const mib = (kib: number): number => kib / 1024;
@@ -106,9 +108,11 @@ async function main(): Promise<void> {
         scenario, phase: last.phase, expectedPhase: last.expectedPhase, asExpected: runs.every((r) => r.phase === r.expectedPhase),
         wallMs: summarize(runs.map((r) => r.wallMs)), functionMs: summarize(runs.map((r) => r.functionMs)), apiCalls: summarize(runs.map((r) => r.apiCalls)),
         functionMsByStep: Object.fromEntries(Object.entries(last.functionMsByStep).map(([k, v]) => [k, round(v, 0)])), apiCallsByStep: last.apiCallsByStep, deliveries: last.deliveries, gateSimulated: runs.some((r) => r.gateSimulated),
+        jobPods: summarize(runs.map((r) => r.trace.pods.filter((p) => p.kind === 'job').length)),
+        cost: runs.map((r) => costVariants(r.trace)),
       });
     }
-    scenarios = { status: 'measured', runsPerScenario: plan.scenarioRuns, tektonBaselineMs: TEKTON_TASKS * TEKTON_POD_OVERHEAD_MS, items, failures };
+    scenarios = { status: 'measured', runsPerScenario: plan.scenarioRuns, tektonBaselineMs: TEKTON_TASKS * TEKTON_POD_OVERHEAD_MS, podModel: DEFAULT_POD_MODEL, items, failures };
   } catch (err) {
     scenarios = { status: 'unavailable', reason: `dev/local.ts could not start: ${(err as Error).message}` };
     say(`scenarios not measured: ${scenarios.reason}`);
@@ -122,16 +126,16 @@ async function main(): Promise<void> {
     say(`drift storm #${i + 1}: ${r.modelRuns} runs, ${r.notebookValidationJobs} NVJs, ${r.skipped} skips, ${r.brokerRetries} retries, ${round(r.wallMs, 0)} ms`);
   }
 
-  // 5: Argo CD aggregation (another step's bench hook).
+  // 5: Argo CD aggregation (bench/argocd-aggregation.ts).
   let aggregation: BenchResults['aggregation'];
-  const first = await aggregationOnce(root, plan.nvjs);
+  const first = await aggregationOnce(plan.nvjs);
   if (first.status !== 'measured') {
     aggregation = first;
     say(`aggregation: ${first.status} (${first.reason})`);
   } else {
     const samples = [first];
     for (let i = 1; i < plan.aggregationRuns; i++) {
-      const s = await aggregationOnce(root, plan.nvjs);
+      const s = await aggregationOnce(plan.nvjs);
       if (s.status === 'measured') samples.push(s);
     }
     const leaves = samples.map((s) => numericLeaves(s.figures));
@@ -140,6 +144,21 @@ async function main(): Promise<void> {
     aggregation = { status: 'measured', n: plan.nvjs, runs: samples.length, figures, last: samples[samples.length - 1]?.figures ?? {} };
     say(`aggregation: ${JSON.stringify(figures)}`);
   }
+
+  // 6: one watchdog tick (deadlines, catch-up, reconcile) over 1,000 catalog models, with 100 and with 0 runs in flight.
+  const ticks: Record<'busy' | 'idle', ReconcileTickResult[]> = { busy: [], idle: [] };
+  for (let i = 0; i < plan.reconcileRuns; i++) {
+    for (const [key, unfinished] of [['busy', 100], ['idle', 0]] as const) {
+      const r = await reconcileTick(root, { models: 1_000, unfinished });
+      ticks[key].push(r);
+      say(`watchdog tick, 1000 models, ${unfinished} unfinished: ${r.reads} reads (${r.lists} list pages), ${r.writes} writes, ${r.eventsSent} events, ${round(r.ms, 0)} ms`);
+    }
+  }
+  const tickOf = (xs: ReconcileTickResult[]) => ({
+    models: xs[0]?.models ?? 0, unfinished: xs[0]?.unfinished ?? 0, status: xs.map((x) => x.status),
+    reads: summarize(xs.map((x) => x.reads)), lists: summarize(xs.map((x) => x.lists)), gets: summarize(xs.map((x) => x.gets)), writes: summarize(xs.map((x) => x.writes)),
+    ms: summarize(xs.map((x) => x.ms)), listsByResource: xs[xs.length - 1]?.listsByResource ?? {}, eventTypes: xs[xs.length - 1]?.eventTypes ?? {},
+  });
 
   const results: BenchResults = {
     meta: {
@@ -165,6 +184,7 @@ async function main(): Promise<void> {
       intakeMs: summarize(storms.map((s) => s.intakeMs)), wallMs: summarize(storms.map((s) => s.wallMs)), apiCalls: summarize(storms.map((s) => s.apiCalls)),
     },
     aggregation,
+    reconcile: { runs: plan.reconcileRuns, busy: tickOf(ticks.busy), idle: tickOf(ticks.idle) },
   };
   // Figures go to bench/out/ (untracked); BENCH_RECORD=1 also records them in bench/results.json and bench/README.md.
   const outDir = join(root, 'bench');

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { DEV_NAMESPACE } from '../dev/local.ts';
 import { STEP_NAMES } from '../functions/registry.ts';
 import { loadCatalog } from '../runtime/catalog.ts';
+import { KSERVE_ISVC_LABEL } from '../runtime/labels.ts';
 import { isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
+import type { RunTrace, TracedPod } from './cost.ts';
 import { sleep } from './http.ts';
 
 export const SCENARIOS = ['happy-cpu', 'happy-gpu', 'gate-reject', 'verify-fail-rollback', 'training-fail'] as const;
@@ -36,6 +38,18 @@ export interface ScenarioRunResult {
   sourceApiCalls: number;
   /** Gate report marked simulated (no sklearn on this machine). */
   gateSimulated: boolean;
+  /** What the run really did, for the real-cluster cost model (bench/cost.ts). */
+  trace: RunTrace;
+}
+
+/** Waits until neither the broker nor the emulator saw anything new for two rounds. */
+async function settle(local: { broker: { records: unknown[]; idle(ms: number): Promise<unknown> }; emulator: { requests: unknown[] } }): Promise<void> {
+  for (let quiet = 0, i = 0; quiet < 2 && i < 50; i++) {
+    const seen = local.broker.records.length + local.emulator.requests.length;
+    await local.broker.idle(30_000).catch(() => undefined);
+    await sleep(150);
+    quiet = seen === local.broker.records.length + local.emulator.requests.length ? quiet + 1 : 0;
+  }
 }
 
 export async function scenarioRun(opts: { root: string; scenario: string; timeoutMs?: number }): Promise<ScenarioRunResult> {
@@ -44,14 +58,52 @@ export async function scenarioRun(opts: { root: string; scenario: string; timeou
   const catalog = loadCatalog(join(opts.root, 'config/models.yaml'));
   const local = await startLocal({ catalog, scenario: opts.scenario, env: { LOG_LEVEL: 'silent' }, delayMs: 0, rbac: true });
   try {
-    const runs = (): ModelRun[] => (local.emulator.store.list({ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun' }, { namespace: DEV_NAMESPACE }) as unknown as ModelRun[])
-      .filter((r) => r.spec.model === SCENARIO_MODEL);
-    const recordsFrom = local.broker.records.length;
-    const requestsFrom = local.emulator.requests.length;
+    const allRuns = (): ModelRun[] => local.emulator.store.list({ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun' }, { namespace: DEV_NAMESPACE }) as unknown as ModelRun[];
     // No scheduled ticks during the measurement (the watchdog's minute tick is a fixed background cost, not the
     // run's); fireNow still fires the one schedule we want.
     local.pings.stop();
+    // The start-up's own deliveries (the first predictor pods' events) settle before the measurement starts. A
+    // minute tick that fired while the local cluster started may have caught up missed schedule slots: those runs
+    // end first and are not the one measured.
+    const earlier = new Set<string>();
+    for (let i = 0; ; i++) {
+      await settle(local);
+      const seen = allRuns();
+      for (const r of seen) earlier.add(r.metadata.name ?? '');
+      if (seen.every((r) => isTerminalPhase(r.status?.phase))) break;
+      if (i >= 600) throw new Error(`${opts.scenario}: runs started before the measurement did not end`);
+      await sleep(200);
+    }
+    const runs = (): ModelRun[] => allRuns().filter((r) => r.spec.model === SCENARIO_MODEL && !earlier.has(r.metadata.name ?? ''));
+    const recordsFrom = local.broker.records.length;
+    const requestsFrom = local.emulator.requests.length;
     const t0 = performance.now();
+    const wall0 = Date.now();
+    // Same clock and resolution as the broker's delivery records (ISO, milliseconds), so their order holds.
+    const since = (): number => Date.now() - wall0;
+    // Pods the simulated Job controller and KServe start, and when training ran, from the store's change feed.
+    const pods = new Map<string, TracedPod>();
+    const training: { startMs?: number; endMs?: number; succeeded?: boolean } = {};
+    let concludedMs: number | undefined;
+    const unwatch = local.emulator.store.onEvent((e) => {
+      const o = e.object as { metadata: { name: string; labels?: Record<string, string> }; spec?: { model?: string }; status?: { phase?: string } };
+      const phase = o.status?.phase;
+      if (e.storageKey === '/pods') {
+        const labels = o.metadata.labels ?? {};
+        const kind = labels['job-name'] !== undefined || labels['batch.kubernetes.io/job-name'] !== undefined ? 'job' : labels[KSERVE_ISVC_LABEL] !== undefined ? 'predictor' : undefined;
+        if (!kind) return;
+        if (e.type === 'ADDED' && !pods.has(o.metadata.name)) pods.set(o.metadata.name, { kind, name: o.metadata.name, startMs: since() });
+        const p = pods.get(o.metadata.name);
+        if (p && p.endMs === undefined && (phase === 'Succeeded' || phase === 'Failed')) p.endMs = since();
+      } else if (earlier.has(o.metadata.name)) {
+        // An NVJ or ModelRun of a run that ended before the measurement (NVJs are named as their run).
+      } else if (e.storageKey === 'mlops.mlops.dev/notebookvalidationjobs') {
+        if (training.startMs === undefined && phase === 'ValidationRunning') training.startMs = since();
+        if (training.endMs === undefined && (phase === 'Succeeded' || phase === 'Failed')) { training.endMs = since(); training.succeeded = phase === 'Succeeded'; }
+      } else if (e.storageKey === 'lifecycle.mlops.dev/modelruns' && o.spec?.model === SCENARIO_MODEL && concludedMs === undefined && isTerminalPhase(phase)) {
+        concludedMs = since();
+      }
+    });
     await local.pings.fireNow(`${DEV_NAMESPACE}/schedule-${SCENARIO_MODEL}`);
     let done: ModelRun | undefined;
     const deadline = t0 + (opts.timeoutMs ?? 120_000);
@@ -63,12 +115,8 @@ export async function scenarioRun(opts: { root: string; scenario: string; timeou
     }
     const wallMs = performance.now() - t0;
     // Let the tail settle (notifications, lock release, last status events) before counting calls.
-    for (let quiet = 0, i = 0; quiet < 2 && i < 50; i++) {
-      const seen = local.broker.records.length + local.emulator.requests.length;
-      await local.broker.idle(30_000).catch(() => undefined);
-      await sleep(150);
-      quiet = seen === local.broker.records.length + local.emulator.requests.length ? quiet + 1 : 0;
-    }
+    await settle(local);
+    unwatch();
     const records = local.broker.records.slice(recordsFrom);
     const requests = local.emulator.requests.slice(requestsFrom);
     const byStep: Record<string, number> = {};
@@ -85,6 +133,15 @@ export async function scenarioRun(opts: { root: string; scenario: string; timeou
       const step = stepOfUrl.get(r.subscriber.replace(/\/$/, '')) ?? r.trigger;
       if (r.subscriber !== '') functionMsByStep[step] = (functionMsByStep[step] ?? 0) + r.ms;
     }
+    const traced = records.filter((r) => r.subscriber !== '').map((r) => {
+      const startMs = Date.parse(r.at) - wall0;
+      return { step: stepOfUrl.get(r.subscriber.replace(/\/$/, '')) ?? r.trigger, startMs, endMs: startMs + r.ms };
+    });
+    const trace: RunTrace = {
+      deliveries: traced, pods: [...pods.values()],
+      ...(training.startMs !== undefined ? { trainingStartMs: training.startMs } : {}), ...(training.endMs !== undefined ? { trainingEndMs: training.endMs } : {}),
+      trainingSucceeded: training.succeeded === true, concludedMs: concludedMs ?? wallMs, phase: done.status?.phase ?? '?',
+    };
     const events: string[] = [];
     for (const r of records) if (r.eventType.startsWith('dev.mlops.') && !events.includes(r.eventType)) events.push(r.eventType);
     const expected = (local.expected as Record<string, { phase?: string } | undefined>)[SCENARIO_MODEL]?.phase;
@@ -96,6 +153,7 @@ export async function scenarioRun(opts: { root: string; scenario: string; timeou
       events,
       apiCalls: Object.values(byStep).reduce((s, n) => s + n, 0), apiCallsByStep: byStep, sourceApiCalls,
       gateSimulated: Boolean((done.status)?.gate?.simulated),
+      trace,
     };
   } finally {
     await local.close();

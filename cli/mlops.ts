@@ -1,6 +1,7 @@
 // The `mlops` command line (docs/design.md).
 import { parseArgs } from 'node:util';
 import { KubeVersions, isClusterProfile, isKubeVersion, type ClusterProfile, type KubeVersion } from '../dev/emulator/admission.ts';
+import { DEFAULT_SCALE_DOWN_DELAY } from '../config/warmsteps.ts';
 
 /** `--profile` and `--kube-version` of `dev` and `cluster` (docs/openshift.md). */
 function clusterFlags(values: { profile?: string | undefined; 'kube-version'?: string | undefined }): { profile?: ClusterProfile; kubeVersion?: KubeVersion } {
@@ -34,9 +35,10 @@ const USAGE = `usage: mlops <command> [options]
                                      (exit 2) when start-training would refuse it
   status                             per model: served release, age, last run, next schedule
   runs MODEL                         one model's run timelines
-  render [--out DIR] [--namespace NS] [--image IMG] [--sender-auth]
+  render [--out DIR] [--namespace NS] [--image IMG] [--sender-auth] [--warm-steps [--scale-down-delay 10m]]
          [--platform openshift-aiops-platform] [--training-image IMG] [--training-service-account SA] [--prometheus-url URL]
-                                     the Kubernetes manifests for the catalog (EventPolicies with --sender-auth)
+                                     the Kubernetes manifests for the catalog (EventPolicies with --sender-auth;
+                                     Knative scale-down-delay on the steps a run calls in quick succession with --warm-steps)
   doctor [--namespace NS] [--output json]
                                      check an install through your kubeconfig: APIs, Broker, InferenceServices,
                                      PVCs, secrets (names only), each ServiceAccount's permissions, dry-run creates
@@ -91,12 +93,14 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: {
         out: { type: 'string' }, catalog: { type: 'string' }, namespace: { type: 'string' }, image: { type: 'string' }, platform: { type: 'string' },
         'training-image': { type: 'string' }, 'training-service-account': { type: 'string' }, 'prometheus-url': { type: 'string' }, 'sender-auth': { type: 'boolean' },
+        'warm-steps': { type: 'boolean' }, 'scale-down-delay': { type: 'string' },
       } });
       const { runRender } = await import('./render.ts');
       return runRender({
         out: values.out, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml', namespace: values.namespace, image: values.image,
         platform: values.platform, trainingImage: values['training-image'], trainingServiceAccount: values['training-service-account'],
         prometheusUrl: values['prometheus-url'], senderAuth: values['sender-auth'] ?? false,
+        warmSteps: values['warm-steps'] === true || values['scale-down-delay'] !== undefined ? values['scale-down-delay'] ?? DEFAULT_SCALE_DOWN_DELAY : undefined,
       });
     }
     case 'doctor': {

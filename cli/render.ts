@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DEFAULT_IMAGE, renderManifests, toYamlStream } from '../config/render.ts';
+import { parseScaleDownDelay } from '../config/warmsteps.ts';
 import { loadCatalog, type Catalog } from '../runtime/catalog.ts';
 
 /**
@@ -30,6 +31,8 @@ export interface RenderCliOptions {
   trainingServiceAccount?: string | undefined;
   prometheusUrl?: string | undefined;
   senderAuth?: boolean | undefined;
+  /** `--warm-steps [DELAY]`: the scale-down delay, or undefined when not asked for. */
+  warmSteps?: string | undefined;
 }
 
 /** The catalog with the training image / ServiceAccount / Prometheus URL set for every model, where given. */
@@ -59,8 +62,17 @@ export async function runRender(opts: RenderCliOptions): Promise<number> {
     trainingServiceAccount: opts.trainingServiceAccount ?? preset?.trainingServiceAccount,
     prometheusUrl: opts.prometheusUrl ?? preset?.prometheusUrl,
   });
+  if (opts.warmSteps !== undefined) {
+    try {
+      parseScaleDownDelay(opts.warmSteps);
+    } catch (err) {
+      process.stderr.write(`mlops render: --scale-down-delay: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const files = renderManifests(catalog, {
     namespace: opts.namespace ?? preset?.namespace ?? 'model-lifecycle', image: opts.image ?? DEFAULT_IMAGE, senderAuth: opts.senderAuth ?? false,
+    ...(opts.warmSteps !== undefined ? { warmSteps: opts.warmSteps } : {}),
   });
   if (!opts.out) {
     process.stdout.write(Object.values(files).map(toYamlStream).join('---\n'));

@@ -13,6 +13,7 @@ import { Resources } from '../runtime/resources.ts';
 import { DEFAULT_ARGOCD_NAMESPACE } from '../functions/argocd-sync/triggers.ts';
 import { STEPS } from '../functions/registry.ts';
 import { renderEventPolicies } from './eventpolicies.ts';
+import { withWarmSteps } from './warmsteps.ts';
 
 export { ROUTE_EXTENSION } from '../runtime/declare.ts';
 /** Where Argo CD Applications live; argocd-sync gets a Role there for them alone. */
@@ -35,6 +36,8 @@ export interface RenderOptions {
   senderAuth?: boolean;
   /** The steps to render (default: every step of functions/registry.ts). */
   steps?: readonly StepDeclaration[];
+  /** A scale-down delay (e.g. `10m`) on the steps a run calls in quick succession (config/warmsteps.ts). */
+  warmSteps?: string;
 }
 
 /** What each step's code calls on the API, and nothing more (the e2e tests enforce exactly these). */
@@ -188,6 +191,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     'networkpolicies.yaml': networkPolicies,
   };
   if (opts.senderAuth) files['knative/eventpolicies.yaml'] = renderEventPolicies(files, ns);
+  if (opts.warmSteps !== undefined) files['knative/services.yaml'] = withWarmSteps(services, opts.warmSteps);
   return files;
 }
 

@@ -1,14 +1,18 @@
-import { parseCatalog } from '../../runtime/catalog.ts';
-import { createDeps } from '../../runtime/deps.ts';
-import { silentLogger } from '../../runtime/logger.ts';
-import { loadSettings } from '../../runtime/settings.ts';
+import { parseCatalog } from '../runtime/catalog.ts';
+import { createDeps } from '../runtime/deps.ts';
+import { silentLogger } from '../runtime/logger.ts';
+import { loadSettings } from '../runtime/settings.ts';
 import { readFileSync } from 'node:fs';
-import { NAMESPACE, startTestCluster } from '../../test/kit.ts';
-import { updateApplicationStatus } from './effects.ts';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NAMESPACE, startTestCluster } from '../test/kit.ts';
+import { updateApplicationStatus } from '../functions/argocd-sync/effects.ts';
 
-// Bench case: the Application status over N NVJs, through the real Kubernetes port and the emulator over HTTP.
-// Objects are written straight into the emulator's store (fast set-up); only the aggregation is timed.
+// Measurement 5: argocd-sync's Application status over N NVJs, through its real effect, the real Kubernetes port
+// and the emulator over HTTP. Objects are written straight into the emulator's store (fast set-up); only the
+// aggregation is timed. Moved here from functions/argocd-sync (product code carries no bench harness).
 
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const NVJ = { group: 'mlops.mlops.dev', version: 'v1alpha1', resource: 'notebookvalidationjobs' };
 const APP = { group: 'argoproj.io', version: 'v1alpha1', resource: 'applications' };
 const PHASES = ['Succeeded', 'Succeeded', 'Succeeded', 'Failed', 'Running'] as const;
@@ -42,7 +46,7 @@ export async function benchAggregation(n: number): Promise<AggregationFigures> {
       store.updateStatus(NVJ, { ...created, status: { phase, ...(phase === 'Running' ? {} : { completionTime: '2026-11-22T10:00:00Z' }) } });
     }
     const settings = loadSettings({ FUNCTION: 'argocd-sync', NAMESPACE, KUBECONFIG: cluster.kubeconfigPath, LOG_LEVEL: 'silent' });
-    const deps = createDeps(settings, { kube: cluster.kube, logger: silentLogger(), catalog: parseCatalog(readFileSync('config/models.yaml', 'utf8')) });
+    const deps = createDeps(settings, { kube: cluster.kube, logger: silentLogger(), catalog: parseCatalog(readFileSync(join(root, 'config/models.yaml'), 'utf8')) });
     cluster.emulator.resetRequests();
     const started = performance.now();
     const result = await updateApplicationStatus(deps, { kind: 'app-status', app: 'bench', namespace: 'argocd', nvjNamespace: NAMESPACE, force: true }, new Date());
