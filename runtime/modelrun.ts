@@ -58,4 +58,12 @@ export function isRunTerminal(run: ModelRun | undefined): boolean {
   return isTerminalPhase(run?.status?.phase);
 }
 
+/**
+ * A run that put its release into serving: Succeeded, and not a run that ended without promoting because the model's
+ * release was pinned (docs/day2.md). Served release, freshness and the drift cooldown read only these.
+ */
+export function isServingRun(run: ModelRun | undefined): boolean {
+  return run?.status?.phase === 'Succeeded' && run.status.release?.pinned === undefined;
+}
+
 export const nowIso = (d: Date): string => d.toISOString();

@@ -108,7 +108,7 @@ export const StepName = z.enum(['training', 'copy', 'gate', 'promote', 'verify',
 export type StepName = z.infer<typeof StepName>;
 export const StepNames = StepName.enum;
 
-export const ModelRunTrigger = z.enum(['schedule', 'drift', 'git', 'manual', 'pipeline', 'retry', 'catchup']);
+export const ModelRunTrigger = z.enum(['schedule', 'drift', 'git', 'manual', 'pipeline', 'retry', 'catchup', 'manual-rollback']);
 export type ModelRunTrigger = z.infer<typeof ModelRunTrigger>;
 export const ModelProfile = z.enum(['cpu', 'gpu']);
 export type ModelProfile = z.infer<typeof ModelProfile>;
@@ -226,6 +226,8 @@ export const ModelRunStatus = z.object({
       promoted: z.string().optional(),
       replaced: z.string().nullable().optional(),
       restored: z.string().nullable().optional(),
+      /** Set when the run ended approved but unpromoted because this release was pinned (docs/day2.md). */
+      pinned: z.object({ release: z.string(), by: z.string() }).optional(),
     })
     .optional(),
   deadlines: z.object({ step: DateTime.optional(), run: DateTime.optional() }).optional(),

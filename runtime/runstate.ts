@@ -66,6 +66,13 @@ export const RunTransitions: readonly RunTransition[] = [
   // Verifying is written BEFORE the InferenceService is patched: a run in Promoting never has its release served.
   { from: 'Promoting', to: 'Verifying', by: 'restart-predictor', guard: ({ next }) => need(next.release?.promoted !== undefined, 'no promoted release recorded') },
   { from: 'Promoting', to: 'Failed', by: 'restart-predictor, watchdog', guard: hasMessage },
+  // The model's release is pinned (docs/day2.md): an approved run ends without promoting, saying who pinned what.
+  {
+    from: 'Promoting', to: 'Succeeded', by: 'restart-predictor (pinned)',
+    guard: all(hasMessage, ({ next }) => need(next.release?.pinned !== undefined && next.release.promoted === undefined, 'no pin recorded, or a release was promoted'),
+      ({ next }) => need(next.gate?.verdict === 'approved', 'the gate has not approved'),
+      ({ next }) => need(next.steps?.promote?.outcome === 'pinned', 'the promote record does not say pinned')),
+  },
   { from: 'Verifying', to: 'Succeeded', by: 'verify-endpoint', guard: all(hasMessage, ({ next }) => need(next.steps?.verify?.outcome === 'verified', 'verification has not succeeded')) },
   {
     from: 'Verifying', to: 'RolledBack', by: 'restart-predictor',

@@ -69,7 +69,7 @@ describe('mlops CLI', () => {
       }
 
       const status = execFileSync(NODE, [MLOPS, 'status', '--namespace', 'model-lifecycle'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: kubeconfig } });
-      expect(status.split('\n')[0]).toMatch(/^MODEL\s+SERVED RELEASE\s+TRAINED AT\s+AGE\s+LAST RUN\s+PHASE\s+VERDICT\s+LOCK\s+NEXT RUN$/);
+      expect(status.split('\n')[0]).toMatch(/^MODEL\s+SERVED RELEASE\s+TRAINED AT\s+AGE\s+LAST RUN\s+PHASE\s+VERDICT\s+LOCK\s+NEXT RUN\s+PAUSED\s+PINNED$/);
       expect(status).toMatch(/anomaly-detector\s+-\s+-\s+-\s+anomaly-detector-[0-9a-f]{10}\s+Training\s+-\s+anomaly-detector-[0-9a-f]{10}\s+\d{4}-/);
       const runs = execFileSync(NODE, [MLOPS, 'runs', 'anomaly-detector', '--namespace', 'model-lifecycle'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: kubeconfig } });
       expect(runs).toMatch(/anomaly-detector-[0-9a-f]{10}\s+Training\s+trigger manual/);

@@ -3,6 +3,7 @@ import { MESSAGE_MAX, clip } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { jobNameFor } from '../../runtime/labels.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
+import { pinnedText, type ModelControls } from '../../runtime/controls.ts';
 
 // Pure decisions for restart-predictor: what an approval, a failed deployment or the end of our promote /
 // rollback Job means for the run, as the exact list of effects. No I/O, no clock: `now` is an input.
@@ -31,6 +32,8 @@ export interface RestartState {
   run?: ModelRun;
   /** The catalog InferenceService and its current release annotation; `exists: false` when it is absent. */
   isvc: { name: string; exists: boolean; release?: string };
+  /** The model's day-2 controls (docs/day2.md): a pinned release stops a promotion before its Job exists. */
+  controls?: ModelControls;
   now: Date;
 }
 
@@ -43,6 +46,7 @@ export type RestartAction =
   | { kind: 'finish-failed'; step: JobKind; message: string; stepMessage: string }
   | { kind: 'finish-rolledback'; restoredRelease: string; message: string }
   | { kind: 'finish-not-rolled-back'; message: string }
+  | { kind: 'finish-pinned'; release: string; by: string; message: string }
   | { kind: 'reply-restarted'; release: string; previousRelease: string | null; inferenceService: string; restartedAt: string }
   | { kind: 'reply-rolledback'; failedRelease: string; restoredRelease: string | null; message: string }
   | { kind: 'reply-run-failed'; step: JobKind; reason: string; message: string };
@@ -53,16 +57,22 @@ export function decideRestart(input: RestartInput, state: RestartState, model: C
   const run = state.run;
   if (!run) return [{ kind: 'ignore', reason: `no ModelRun ${input.run}` }];
   switch (input.kind) {
-    case 'approved': return resumeRestart(input.run, run, state) ?? onApproved(input.run, run);
+    case 'approved': return resumeRestart(input.run, run, state) ?? onApproved(input.run, run, state.controls);
     case 'deployment-failed': return onDeploymentFailed(input.run, run);
     case 'job-finished': return input.job === 'promote' ? onPromoteFinished(input, run, state, model) : onRollbackFinished(input, run, state);
   }
 }
 
-function onApproved(name: string, run: ModelRun): RestartAction[] {
+function onApproved(name: string, run: ModelRun, controls: ModelControls | undefined): RestartAction[] {
   const status = run.status ?? {};
   if (status.phase !== 'Promoting') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Promoting` }];
   if (status.steps?.promote?.started) return [{ kind: 'ignore', reason: 'promote Job already started' }];
+  // Checked as late as possible, right before the promote Job would exist: a pin set later than this does not stop
+  // a promotion already under way (docs/day2.md).
+  const pinned = controls?.pinned;
+  if (pinned) {
+    return [{ kind: 'finish-pinned', release: pinned.release, by: pinned.by, message: clip(`approved but not promoted: ${pinnedText(pinned)} (mlops unpin ${run.spec.model} to promote again)`, MESSAGE_MAX) }];
+  }
   const job = jobNameFor(name, 'promote');
   return [
     { kind: 'create-job', job: 'promote', name: job, release: name, source: 'staging' },

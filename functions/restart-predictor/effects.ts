@@ -132,6 +132,19 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
           }),
         });
         break;
+      case 'finish-pinned': {
+        const run = await finishRun(deps, runName, {
+          from: 'Promoting', phase: 'Succeeded', step: STEP, message: action.message, ...trace,
+          patch: (status) => ({
+            ...status,
+            step: 'promote',
+            release: { ...status.release, pinned: { release: action.release, by: action.by } },
+            steps: { ...status.steps, promote: { finished: now, outcome: 'pinned', message: action.message } },
+          }),
+        });
+        if (run?.status?.release?.pinned) deps.logger.info({ run: runName, pinned: action.release, by: action.by }, 'not promoted: release pinned');
+        break;
+      }
       case 'reply-restarted':
         out = buildEvent(EventTypes.predictorRestarted, {
           step: STEP,

@@ -14,6 +14,7 @@ import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type 
 import { decideRestart, type RestartInput, type RestartState } from './decide.ts';
 import { STEP, runRestartEffects } from './effects.ts';
 import { faasModule } from '../../runtime/faas.ts';
+import { readControls } from '../../runtime/controls.ts';
 
 // restart-predictor: model.approved → promote Job; its end → roll the predictor (predictor.restarted);
 // deployment.failed → rollback Job (or an explicit "nothing to roll back to"); its end → deployment.rolledback.
@@ -61,6 +62,7 @@ export const step: StepDefinition = {
     const readIsvc = restart.kind === 'job-finished' || run?.status?.phase === 'Verifying';
     const state: RestartState = { isvc: readIsvc ? await isvcState(deps, model) : { name: model.inferenceService, exists: true }, now: deps.clock.now() };
     if (run) state.run = run;
+    if (restart.kind === 'approved' && run?.status?.phase === 'Promoting' && !run.status.steps?.promote?.started) state.controls = await readControls(deps.kube, model.name);
     const actions = decideRestart(restart, state, model);
     const out = await runRestartEffects(actions, { deps, model, runName: restart.run, ...traceOf(event, run) });
     return out ? reply(out) : empty;

@@ -5,6 +5,7 @@ import { Labels, runNameFor } from '../../runtime/labels.ts';
 import { leaseExpired, type LeaseObject } from '../../runtime/lock.ts';
 import { isTerminalPhase, type ModelRun, type ModelRunPhase, type StepName } from '../../runtime/resources.ts';
 import { scheduleKey } from '../start-training/request.ts';
+import { isServingRun } from '../../runtime/modelrun.ts';
 
 // Pure decision for one watchdog tick: given every ModelRun and lock Lease we manage, the catalog, the time
 // and the catch-ups already sent, the exact list of actions. No I/O, no clock: `now` is an input.
@@ -93,8 +94,8 @@ export function decideWatchdog(state: WatchdogState): WatchdogAction[] {
   for (const model of catalog.models) {
     let newest: number | undefined;
     for (const r of runs) {
-      if (r.spec.model !== model.name || r.status?.phase !== 'Succeeded') continue;
-      const trained = timeOf(r.status.steps?.training?.finished);
+      if (r.spec.model !== model.name || !isServingRun(r)) continue;
+      const trained = timeOf(r.status?.steps?.training?.finished);
       if (trained !== undefined && (newest === undefined || trained > newest)) newest = trained;
     }
     if (newest !== undefined) actions.push({ kind: 'model-age', model: model.name, seconds: Math.max(0, Math.round((now.getTime() - newest) / 1000)) });
@@ -246,9 +247,11 @@ function pruneActions(runs: readonly ModelRun[]): WatchdogAction[] {
   for (const model of [...terminalByModel.keys()].sort()) {
     const list = (terminalByModel.get(model) ?? []).sort(newestFirst);
     // The newest Succeeded run is the served release's record (gate report, trained-at): never pruned.
-    const served = list.find((r) => r.status?.phase === 'Succeeded');
+    const served = list.find(isServingRun);
+    // A manual rollback serves an older run's release: that run's record (gate probe, trained-at) is kept too.
+    const origin = served?.status?.release?.promoted;
     for (const r of list.slice(KEEP_TERMINAL_RUNS)) {
-      if (r === served) continue;
+      if (r === served || (origin !== undefined && r.metadata.name === origin)) continue;
       out.push({ kind: 'prune', run: r.metadata.name ?? '', model });
     }
   }
