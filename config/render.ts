@@ -2,6 +2,7 @@
 // ServiceAccount and least-privilege Role, the Broker and its Triggers, PingSources, ApiServerSources, the
 // SinkBinding, the catalog and scripts ConfigMaps. `mlops render` writes them; `mlops dev` loads the same
 // objects, so what runs locally is what deploys.
+import { controlsNameFor } from '../runtime/controls.ts';
 import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import type { Catalog } from '../runtime/catalog.ts';
@@ -27,7 +28,7 @@ const DELETE = 'dev.knative.apiserver.resource.delete';
 const PING = 'dev.knative.sources.ping';
 
 type Obj = Record<string, unknown>;
-type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 
 export interface RenderOptions {
   namespace: string;
@@ -120,6 +121,16 @@ export const StepRules: Record<string, Rule[]> = {
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   ],
 };
+
+/**
+ * Day-2 controls (docs/day2.md): the steps that honour pause/pin read each model's `model-controls-<model>`
+ * ConfigMap, `get` on exactly those names; people write them with their own credentials.
+ */
+const CONTROLS_READERS = new Set(['start-training', 'restart-predictor', 'argocd-sync']);
+function controlsRules(step: string, catalog: Catalog): Rule[] {
+  if (!CONTROLS_READERS.has(step) || catalog.models.length === 0) return [];
+  return [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'], resourceNames: catalog.models.map((m) => controlsNameFor(m.name)) }];
+}
 
 /** Rules a step needs in the Argo CD namespace (Applications live there, not beside the models). */
 export const ArgocdRules: Record<string, Rule[]> = {
@@ -217,7 +228,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   for (const step of steps) {
     const sa = `mlops-${step}`;
     rbac.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(sa, { [Labels.step]: step }) });
-    const rules = StepRules[step] ?? [];
+    const rules = [...(StepRules[step] ?? []), ...controlsRules(step, catalog)];
     if (rules.length === 0) continue; // the intakes touch no Kubernetes API at all
     rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(sa, { [Labels.step]: step }), rules });
     rbac.push({
