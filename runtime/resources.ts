@@ -161,6 +161,8 @@ export const ModelRunSpec = z.object({
   training: TrainingParameters.optional(),
   requestedBy: z.string().optional(),
   reason: z.string().max(1024).optional(),
+  /** Trigger `manual-rollback` (docs/day2.md): the kept release to serve again. */
+  rollback: z.object({ release: z.string().min(1).max(63), force: z.boolean().optional() }).optional(),
 });
 export type ModelRunSpec = z.infer<typeof ModelRunSpec>;
 

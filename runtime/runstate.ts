@@ -10,7 +10,7 @@ import { Resources, TerminalPhases, isTerminalPhase, type ModelRun, type ModelRu
 /** What a guard sees: the status as it would be written (phase already set) and the run's spec. */
 export interface GuardInput {
   next: ModelRunStatus;
-  spec: Pick<ModelRunSpec, 'profile' | 'model' | 'trigger'>;
+  spec: Pick<ModelRunSpec, 'profile' | 'model' | 'trigger' | 'rollback'>;
 }
 
 /** A guard returns undefined when the change is allowed, otherwise why not. */
@@ -48,7 +48,14 @@ export const RunTransitions: readonly RunTransition[] = [
   // A gated restart of a notebook validated outside the lifecycle (argocd-sync) starts after training.
   { from: 'Pending', to: 'Copying', by: 'argocd-sync', guard: all(trainingSucceeded, profileIs('gpu')) },
   { from: 'Pending', to: 'Gating', by: 'argocd-sync', guard: all(trainingSucceeded, profileIs('cpu')) },
-  { from: 'Pending', to: 'Failed', by: 'start-training, watchdog', guard: hasMessage },
+  { from: 'Pending', to: 'Failed', by: 'start-training, restart-predictor, watchdog', guard: hasMessage },
+  // A manual rollback (docs/day2.md) starts at the promotion: the release it serves again was trained and gated by
+  // the run it is named after, whose gate record (probe rows included) it carries so it is verified the same way.
+  {
+    from: 'Pending', to: 'Promoting', by: 'restart-predictor (manual rollback)',
+    guard: ({ next, spec }) => need(spec.trigger === 'manual-rollback' && spec.rollback !== undefined, 'not a manual rollback')
+      ?? need(next.gate?.verdict === 'approved' || spec.rollback?.force === true, 'the release to restore was never approved (and the rollback is not forced)'),
+  },
   { from: 'Training', to: 'Copying', by: 'track-training', guard: all(trainingSucceeded, profileIs('gpu')) },
   { from: 'Training', to: 'Gating', by: 'track-training', guard: all(trainingSucceeded, profileIs('cpu')) },
   { from: 'Training', to: 'Failed', by: 'track-training, watchdog', guard: hasMessage },

@@ -147,7 +147,8 @@ function stepWindow(run: ModelRun, model: CatalogModel | undefined): StepWindow 
       return { step: 'gate', started, deadline: later(recorded, plus(started, d.gateMinutes)), verifyPending: false };
     }
     case 'Promoting': {
-      const started = timeOf(steps.promote?.started ?? steps.gate?.finished);
+      // A manual rollback carries an old run's gate record: its promotion counts from when it left Pending.
+      const started = timeOf(steps.promote?.started ?? (run.spec.trigger === 'manual-rollback' ? run.status?.startedAt : steps.gate?.finished));
       return { step: 'promote', started, deadline: later(recorded, plus(started, d.promoteMinutes)), verifyPending: false };
     }
     case 'Verifying': {
@@ -170,6 +171,9 @@ function deadlineAction(run: ModelRun, model: CatalogModel | undefined, now: Dat
   if (phase === undefined || phase === 'Pending') {
     const created = timeOf(run.metadata.creationTimestamp);
     if (created === undefined || t - created <= PENDING_LIMIT_MS) return undefined;
+    if (run.spec.trigger === 'manual-rollback') {
+      return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: 'promote', reason: 'deadline', message: `deadline exceeded: the manual rollback never started (after ${elapsed(t - created)} in Pending)`, kill: killTarget(name, 'promote') };
+    }
     return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: 'training', reason: 'deadline', message: `deadline exceeded in training after ${elapsed(t - created)} (the run never left Pending)`, kill: { kind: 'nvj', name } };
   }
   const w = stepWindow(run, model);
