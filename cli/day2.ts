@@ -1,11 +1,15 @@
 import { KubeConfig } from '@kubernetes/client-node';
+import { HTTP } from 'cloudevents';
+import { EventTypes, buildEvent } from '../events/index.ts';
+import { CLI_SENDER } from '../functions/start-training/policy.ts';
+import { acquireLock } from '../runtime/lock.ts';
 import { loadCatalog, findModel, type Catalog, type CatalogModel } from '../runtime/catalog.ts';
 import {
   ModelControlsData, controlsLabels, controlsManifest, controlsNameFor, parseControls, pausedText, pinnedText,
   type ControlsConfigMap, type ModelControls,
 } from '../runtime/controls.ts';
 import { createKubePort, type KubeObject, type KubePort } from '../runtime/kube.ts';
-import { Annotations, Labels } from '../runtime/labels.ts';
+import { Annotations, Labels, MANAGER, lockNameFor, runNameFor } from '../runtime/labels.ts';
 import { isServingRun } from '../runtime/modelrun.ts';
 import { Resources, type InferenceService, type ModelRun } from '../runtime/resources.ts';
 import { openKubeApi } from './kubeapi.ts';
@@ -160,3 +164,114 @@ export async function runControl(command: 'pause' | 'resume' | 'pin' | 'unpin', 
 }
 
 export { UsageError };
+
+// ---- mlops rollback MODEL [--to RELEASE] [--force]
+
+export interface RollbackPlan {
+  release: string;
+  served: string | undefined;
+  /** Why the rollback may not go ahead without --force (empty: it may). */
+  refusals: string[];
+}
+
+type Run = ModelRun & KubeObject;
+const promotedAt = (r: Run): number => new Date(r.status?.steps?.promote?.finished ?? r.status?.finishedAt ?? r.metadata.creationTimestamp ?? 0).getTime();
+
+/**
+ * Which release to serve again and whether our records allow it (pure, from the model's runs): by default the one
+ * the served release replaced. Kept = among the newest `releasesKept` releases promoted (promote.py keeps those on
+ * the volume, never pruning the served one); approved = the run that trained it has an approved gate record and
+ * its verification never failed. The promote Job checks the volume itself: a release that is not there fails it.
+ */
+export function planRollback(model: CatalogModel, runs: readonly Run[], served: string | undefined, to: string | undefined, controls: ModelControls): RollbackPlan | { error: string } {
+  const mine = runs.filter((r) => r.spec.model === model.name);
+  const promoted = mine.filter((r) => r.status?.release?.promoted && r.status.steps?.promote?.outcome === 'promoted').sort((a, b) => promotedAt(b) - promotedAt(a));
+  let release = to;
+  if (!release) {
+    const current = promoted.find((r) => r.status?.release?.promoted === served);
+    release = current?.status?.release?.replaced ?? undefined;
+    if (!release) return { error: `no release to go back to: ${served ?? 'nothing'} is served and replaced none on record; name one with --to RELEASE` };
+  }
+  if (!ModelControlsData.shape.pinnedRelease.safeParse(release).success) return { error: `"${release}" is not a release name` };
+  if (release === served) return { error: `${release} is already served by ${model.inferenceService}` };
+  const refusals: string[] = [];
+  const kept: string[] = [];
+  for (const r of promoted) {
+    const rel = r.status?.release?.promoted ?? '';
+    if (!kept.includes(rel)) kept.push(rel);
+  }
+  const keptNow = kept.slice(0, model.releasesKept);
+  if (!keptNow.includes(release)) {
+    refusals.push(`${release} is not a kept release of ${model.name} (kept, newest first: ${keptNow.filter((k) => k !== served).join(', ') || 'none besides the served one'})`);
+  }
+  const trainedBy = mine.find((r) => r.metadata.name === release);
+  if (trainedBy?.status?.gate?.verdict !== 'approved') refusals.push(`${release} was never approved by the gate${trainedBy ? '' : ' (no run of that name on record)'}`);
+  const failedVerify = mine.find((r) => r.status?.release?.promoted === release && r.status.steps?.verify?.finished && r.status.steps.verify.outcome !== 'verified');
+  if (failedVerify) refusals.push(`${release} failed verification in run ${failedVerify.metadata.name ?? ''} (${failedVerify.status?.steps?.verify?.outcome ?? ''})`);
+  if (controls.pinned && controls.pinned.release !== release) refusals.push(`${pinnedText(controls.pinned)}; rolling back to another release overrides the pin`);
+  return { release, served, refusals };
+}
+
+export interface RollbackOptions extends ControlOptions {
+  model?: string | undefined;
+  to?: string | undefined;
+  force: boolean;
+  reason?: string | undefined;
+  /** Where to send the wake-up (`run.reconcile`); without it the watchdog's next tick starts the run. */
+  broker?: string | undefined;
+}
+
+export async function runRollback(opts: RollbackOptions): Promise<number> {
+  try {
+    const ctx = await cliContext(opts.model, opts);
+    const { kube, model } = ctx;
+    const [runs, served, controls] = await Promise.all([
+      kube.listAll<Run>(Resources.modelRun, { labelSelector: `${Labels.model}=${model.name}` }),
+      servedRelease(kube, model),
+      readControlsMap(kube, model.name).then((cm) => parseControls(cm?.data)),
+    ]);
+    const plan = planRollback(model, runs, served, opts.to, controls);
+    if ('error' in plan) throw new UsageError(plan.error);
+    if (plan.refusals.length > 0 && !opts.force) {
+      throw new UsageError(`refused: ${plan.refusals.join('; ')}. Pass --force to roll back anyway (the promote Job still refuses a release that is not on the volume)`);
+    }
+    const at = ctx.now.toISOString();
+    const run = runNameFor(model.name, `manual-rollback/${plan.release}/${at}`);
+    // The model's lock first (as start-training does), then the record; a run in flight is never interrupted.
+    const budgetSeconds = (model.deadlines.promoteMinutes + model.deadlines.verifyMinutes + 15) * 60;
+    const lock = await acquireLock(kube, model.name, run, budgetSeconds, ctx.now);
+    if (!lock.acquired) throw new Error(`run ${lock.holder} holds the lock of ${model.name}: wait until it ends (mlops runs ${model.name}), then roll back`);
+    try {
+      await kube.create(Resources.modelRun, {
+        apiVersion: Resources.modelRun.apiVersion, kind: Resources.modelRun.kind,
+        metadata: {
+          name: run,
+          labels: { [Labels.managedBy]: MANAGER, [Labels.model]: model.name, [Labels.run]: run, [Labels.trigger]: 'manual-rollback', [Labels.phase]: 'Pending' },
+          annotations: { [Annotations.idempotencyKey]: `manual-rollback/${plan.release}/${at}` },
+        },
+        spec: {
+          model: model.name, trigger: 'manual-rollback', idempotencyKey: `manual-rollback/${plan.release}/${at}`, profile: model.profile, requestedBy: ctx.who,
+          reason: (opts.reason ?? `rollback to ${plan.release}${plan.served ? ` from ${plan.served}` : ''}`).slice(0, 1024),
+          rollback: { release: plan.release, ...(opts.force && plan.refusals.length > 0 ? { force: true } : {}) },
+        },
+      });
+    } catch (err) {
+      await kube.delete(Resources.lease, lockNameFor(model.name), {}).catch(() => false);
+      throw err;
+    }
+    for (const r of plan.refusals) ctx.write(`forced past: ${r}\n`);
+    ctx.write(`rollback ${run}: ${model.name} back to ${plan.release}${plan.served ? ` (serving ${plan.served})` : ''}, requested by ${ctx.who}; verified like a promotion (mlops runs ${model.name})\n`);
+    if (opts.broker) {
+      const event = buildEvent(EventTypes.runReconcile, { step: CLI_SENDER, model: model.name, id: `${run}.reconcile`, data: { model: model.name, run, target: 'restart-predictor', reason: 'manual rollback requested' } });
+      const message = HTTP.binary(event);
+      const res = await fetch(opts.broker, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string }).catch((err: Error) => ({ status: 0, statusText: err.message }));
+      if (res.status >= 300 || res.status === 0) ctx.write(`note: the broker did not take the wake-up (${res.status || (res as { statusText: string }).statusText}); the watchdog starts the rollback on its next tick\n`);
+    } else {
+      ctx.write('note: no broker given (--broker URL or MLOPS_BROKER): the watchdog starts the rollback on its next tick\n');
+    }
+    return 0;
+  } catch (err) {
+    process.stderr.write(`mlops rollback: ${(err as Error).message}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

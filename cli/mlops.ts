@@ -100,6 +100,14 @@ async function main(argv: string[]): Promise<number> {
       return runControl(command, { model: positionals[0], release: positionals[1], reason: values.reason },
         { env: process.env, namespace: values.namespace, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml' });
     }
+    case 'rollback': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+        to: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' }, broker: { type: 'string' }, namespace: { type: 'string' }, catalog: { type: 'string' },
+      } });
+      const { runRollback } = await import('./day2.ts');
+      return runRollback({ env: process.env, model: positionals[0], to: values.to, force: values.force ?? false, reason: values.reason, namespace: values.namespace,
+        broker: values.broker ?? process.env.MLOPS_BROKER, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml' });
+    }
     case 'status':
     case 'runs': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { namespace: { type: 'string' } } });
