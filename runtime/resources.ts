@@ -189,6 +189,20 @@ export type ModelRunCondition = z.infer<typeof ModelRunCondition>;
 export const GateCheck = z.object({ name: z.string(), ok: z.boolean(), message: z.string().optional() });
 export type GateCheck = z.infer<typeof GateCheck>;
 
+/** How a restored release was checked: against its own gate's probe record, or (no record) for well-formed answers. */
+export const RollbackCheck = z.enum(['gate-probe', 'answers']);
+export type RollbackCheck = z.infer<typeof RollbackCheck>;
+
+export const RollbackRecord = z.object({
+  release: z.string().min(1),
+  startedAt: DateTime,
+  verified: z.boolean().optional(),
+  check: RollbackCheck.optional(),
+  finished: DateTime.optional(),
+  message: z.string().optional(),
+});
+export type RollbackRecord = z.infer<typeof RollbackRecord>;
+
 export const ModelRunStatus = z.object({
   phase: ModelRunPhase.optional(),
   step: z.string().optional(),
@@ -232,6 +246,12 @@ export const ModelRunStatus = z.object({
       pinned: z.object({ release: z.string(), by: z.string() }).optional(),
     })
     .optional(),
+  /**
+   * A failed verification's rollback, verified like a promotion (docs/run-lifecycle.md): the release being restored,
+   * when restoring began (recorded before the InferenceService is patched; the rollback's new pods are the ones
+   * created since), and verify-endpoint's verdict on them. RolledBack needs `verified: true`.
+   */
+  rollback: RollbackRecord.optional(),
   deadlines: z.object({ step: DateTime.optional(), run: DateTime.optional() }).optional(),
   startedAt: DateTime.optional(),
   finishedAt: DateTime.optional(),

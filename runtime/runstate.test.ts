@@ -26,7 +26,10 @@ const evidence: Record<string, ModelRunStatus> = {
   'Promoting>Failed': { message: 'promote failed' },
   'Promoting>Succeeded': { message: 'approved but not promoted: release p pinned by bob', gate: { verdict: 'approved' }, release: { pinned: { release: 'p', by: 'bob' } }, steps: { promote: { outcome: 'pinned' } } },
   'Verifying>Succeeded': { message: 'verified', steps: { verify: { outcome: 'verified' } } },
-  'Verifying>RolledBack': { message: 'rolled back', release: { restored: 'prev' }, steps: { rollback: { finished: NOW, outcome: 'rolled-back' } } },
+  'Verifying>RolledBack': {
+    message: 'rolled back', release: { restored: 'prev' }, steps: { rollback: { finished: NOW, outcome: 'restored' } },
+    rollback: { release: 'prev', startedAt: NOW, verified: true, check: 'gate-probe', finished: NOW },
+  },
   'Verifying>Failed': { message: 'rollback failed', steps: { rollback: { finished: NOW, outcome: 'not-rolled-back' } } },
 };
 const profileFor = (from: string, to: string): 'cpu' | 'gpu' => (to === 'Copying' || (from === 'Copying')) ? 'gpu' : 'cpu';
@@ -87,6 +90,21 @@ describe('the run state machine (table)', () => {
   test('a verifying run cannot be failed before its rollback was attempted', () => {
     expect(refusal('Verifying', 'Failed', { next: { phase: 'Failed', message: 'deadline' }, spec: spec('cpu') }))
       .toBe('a run in Verifying fails only after its rollback was attempted');
+  });
+
+  // issue 12, "A rollback restores the previous release but nothing checks that it serves".
+  test('bug: rollback unchecked — RolledBack needs the restored release verified on its new pods', () => {
+    const restored: ModelRunStatus = { phase: 'RolledBack', message: 'rolled back', release: { restored: 'prev' }, steps: { rollback: { finished: NOW, outcome: 'restored' } } };
+    // What the old code wrote (the rollback Job succeeded, nothing probed the restored pods) is refused now.
+    expect(refusal('Verifying', 'RolledBack', { next: restored, spec: spec('cpu') })).toBe('the rollback record names no release, not prev');
+    const pending = { ...restored, rollback: { release: 'prev', startedAt: NOW } };
+    expect(refusal('Verifying', 'RolledBack', { next: pending, spec: spec('cpu') })).toBe('the restored release has not been verified');
+    expect(refusal('Verifying', 'RolledBack', { next: { ...restored, rollback: { release: 'prev', startedAt: NOW, verified: false, finished: NOW } }, spec: spec('cpu') }))
+      .toBe('the restored release has not been verified');
+    expect(refusal('Verifying', 'RolledBack', { next: { ...restored, rollback: { release: 'other', startedAt: NOW, verified: true } }, spec: spec('cpu') }))
+      .toBe('the rollback record names other, not prev');
+    // A restored release that failed its probe ends the run Failed (loudly, by verify-endpoint).
+    expect(refusal('Verifying', 'Failed', { next: { ...restored, phase: 'Failed', rollback: { release: 'prev', startedAt: NOW, verified: false, finished: NOW } }, spec: spec('cpu') })).toBeUndefined();
   });
 
   test('nothing but the state machine writes status.phase (grep over every source file)', () => {

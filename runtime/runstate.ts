@@ -42,6 +42,16 @@ const hasMessage: Guard = ({ next }) => need((next.message ?? '').length > 0, 'a
  * to): a release that was neither verified nor rolled back must never be left behind silently.
  */
 const rollbackSettled: Guard = ({ next }) => need(next.steps?.rollback?.finished !== undefined, 'a run in Verifying fails only after its rollback was attempted');
+/**
+ * RolledBack only once the restored release was verified like a promotion: its new pods answered the probe rows
+ * (status.rollback.verified, written by verify-endpoint) and it is the release recorded as restored.
+ */
+const rollbackVerified: Guard = ({ next }) => {
+  const rb = next.rollback;
+  if (typeof next.release?.restored !== 'string' || next.steps?.rollback?.finished === undefined) return 'no restored release recorded';
+  if (rb?.release !== next.release.restored) return `the rollback record names ${rb?.release ?? 'no release'}, not ${next.release.restored}`;
+  return need(rb.verified === true, 'the restored release has not been verified');
+};
 
 export const RunTransitions: readonly RunTransition[] = [
   { from: 'Pending', to: 'Training', by: 'start-training', guard: ({ next }) => need(next.steps?.training?.job !== undefined, 'no NVJ recorded') },
@@ -81,11 +91,8 @@ export const RunTransitions: readonly RunTransition[] = [
       ({ next }) => need(next.steps?.promote?.outcome === 'pinned', 'the promote record does not say pinned')),
   },
   { from: 'Verifying', to: 'Succeeded', by: 'verify-endpoint', guard: all(hasMessage, ({ next }) => need(next.steps?.verify?.outcome === 'verified', 'verification has not succeeded')) },
-  {
-    from: 'Verifying', to: 'RolledBack', by: 'restart-predictor',
-    guard: all(hasMessage, ({ next }) => need(typeof next.release?.restored === 'string' && next.steps?.rollback?.finished !== undefined, 'no restored release recorded')),
-  },
-  { from: 'Verifying', to: 'Failed', by: 'restart-predictor', guard: all(hasMessage, rollbackSettled) },
+  { from: 'Verifying', to: 'RolledBack', by: 'verify-endpoint', guard: all(hasMessage, rollbackVerified) },
+  { from: 'Verifying', to: 'Failed', by: 'restart-predictor, verify-endpoint, watchdog', guard: all(hasMessage, rollbackSettled) },
 ];
 
 export const RUN_PHASES: readonly ModelRunPhase[] = ['Pending', 'Training', 'Copying', 'Gating', 'Promoting', 'Verifying', 'Succeeded', 'Failed', 'Rejected', 'RolledBack'];

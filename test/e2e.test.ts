@@ -188,6 +188,30 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
         expect(run.status?.release?.restored).toBe(`${run.spec.model}-seed`);
         expect(sha256(servedFile(o.local, run.spec.model))).toBe(o.before[run.spec.model]);
         expect(o.before[run.spec.model]).toBeDefined();
+        // The rollback was verified like a promotion, on the rollback rollout's new pods (the seed has no gate
+        // record of ours, so its answers are checked for form: docs/run-lifecycle.md).
+        expect(run.status?.rollback).toMatchObject({ release: `${run.spec.model}-seed`, verified: true, check: 'answers' });
+        expect(run.status?.rollback?.message).toMatch(/^verified on \d+ new pod\(s\) /);
+        expect(run.status?.message).toMatch(new RegExp(`rolled back to ${run.spec.model}-seed, verified on`));
+      }
+    } finally { await closeScenario(o); }
+  });
+
+  test('rollback-fails: the restored release serves no model; the run ends Failed loudly and nothing else changes', async () => {
+    const o = await runScenario('rollback-fails');
+    try {
+      checkCommon(o, 'rollback-fails');
+      for (const run of runs(o.local)) {
+        const seed = `${run.spec.model}-seed`;
+        expect(run.status?.rollback).toMatchObject({ release: seed, verified: false });
+        expect(run.status?.rollback?.message).toMatch(/does not exist/);
+        expect(run.status?.message).toMatch(new RegExp(`^ROLLBACK UNVERIFIED: ${run.metadata.name ?? ''} failed verification and ${seed} was restored`));
+        // Its own notice: run.failed, step rollback, reason rollback-unverified.
+        const notice = o.local.broker.records.find((r) => r.eventType === EventTypes.runFailed && r.eventId === `${run.metadata.name ?? ''}.run.failed`);
+        expect(notice).toBeDefined();
+        // Nothing else was changed: the predictor stays on the restored release (one rollout there and one back).
+        const isvc = catalog.models.find((m) => m.name === run.spec.model)?.inferenceService ?? '';
+        expect(o.rollouts.filter((r) => r.startsWith(`${isvc} `))).toEqual([`${isvc} ${run.metadata.name ?? ''}`, `${isvc} ${seed}`]);
       }
     } finally { await closeScenario(o); }
   });

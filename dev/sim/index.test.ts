@@ -38,7 +38,11 @@ describe('scenarios', () => {
       'anomaly-detector': { phase: 'Rejected', events: [...start, e.trainingSucceeded, e.modelRejected], failedChecks: ['baseline-metrics'], keepsServed: true },
       'predictive-analytics': { phase: 'Rejected', events: [...start, e.trainingSucceeded, e.modelCopied, e.modelRejected], failedChecks: ['baseline-metrics'], keepsServed: true },
     });
-    expect([...ScenarioNames]).toEqual(['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'baseline-regression']);
+    expect(expectedRuns(Scenarios['rollback-fails'], cluster.catalog)['anomaly-detector']).toEqual({
+      phase: 'Failed',
+      events: [...start, e.trainingSucceeded, e.modelApproved, e.predictorRestarted, e.deploymentFailed, e.runFailed],
+    });
+    expect([...ScenarioNames]).toEqual(['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'rollback-fails', 'baseline-regression']);
     // Only the baseline scenario configures the comparison; a model that already has one keeps it.
     expect(scenarioCatalog(Scenarios['happy-cpu'], cluster.catalog)).toBe(cluster.catalog);
     const baselined = scenarioCatalog(Scenarios['baseline-regression'], cluster.catalog).models;

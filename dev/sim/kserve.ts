@@ -118,6 +118,8 @@ interface PredictorPod {
 interface IsvcState {
   /** The first release this simulator served for the ISVC ('' = no annotation). */
   firstRelease?: string;
+  /** A pod of another release than the first has been started. */
+  rolledOut?: boolean;
   pods: PredictorPod[];
   chain: Promise<void>;
   uid?: string;
@@ -366,10 +368,14 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     const state = stateOf(isvcName);
     const release = releaseOf(isvc);
     state.firstRelease ??= release;
-    const wrong = scenario.predictor === 'wrong-after-first' && release !== state.firstRelease;
+    const rolledOut = release !== state.firstRelease;
+    const wrong = (scenario.predictor === 'wrong-after-first' || scenario.predictor === 'restore-broken') && rolledOut;
+    // restore-broken: the first release's pods started after a rollout (the rollback's) have no model to load.
+    const noModel = scenario.predictor === 'restore-broken' && !rolledOut && state.rolledOut === true;
+    if (rolledOut) state.rolledOut = true;
     const predictor = predictorOf(isvc);
     const modelFile = releaseModelFile(opts.stateDir, predictor.model?.storageUri, release) ?? modelFileFor(opts.stateDir, predictor.model?.storageUri);
-    const backend = await loadBackendFor(modelFile);
+    const backend = noModel ? await loadBackendFor(undefined, 'restore-broken: the restored release folder is gone') : await loadBackendFor(modelFile);
     // The server exists before its pod record (the record needs the port).
     const holder: { pod?: PredictorPod } = {};
     const server = createServer((req, res) => void handler(() => holder.pod as PredictorPod, wrong)(req, res));
@@ -417,9 +423,9 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     later(isvcName, readyDelayMs, () => becomeReady(isvcName, current));
   };
 
-  const loadBackendFor = async (modelFile: string | undefined): Promise<Backend> => modelFile
+  const loadBackendFor = async (modelFile: string | undefined, why = 'unsupported storageUri'): Promise<Backend> => modelFile
     ? loadBackend(modelFile, py)
-    : { kind: 'missing' as const, description: 'unsupported storageUri', predict: () => Promise.reject(new Error('model missing')), close: () => Promise.resolve() };
+    : { kind: 'missing' as const, description: why, predict: () => Promise.reject(new Error('model missing')), close: () => Promise.resolve() };
 
   const becomeReady = (isvcName: string, pod: PredictorPod): void => {
     if (pod.info.state === 'terminating' || !stateOf(isvcName).pods.includes(pod)) return;

@@ -4,7 +4,7 @@ import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 import { EventTypes } from '../../events/index.ts';
 import type { EventType } from '../../events/index.ts';
 
-export const ScenarioNames = ['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'baseline-regression'] as const;
+export const ScenarioNames = ['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'rollback-fails', 'baseline-regression'] as const;
 export type ScenarioName = (typeof ScenarioNames)[number];
 
 export const TrainingBehaviours = {
@@ -25,6 +25,11 @@ export const PredictorBehaviours = {
   ok: 'ok',
   /** Pods of any release but the first one served predict wrong values; the rollback restores a good one. */
   wrongAfterFirst: 'wrong-after-first',
+  /**
+   * As wrong-after-first, and the pods a rollback starts for the first release come up without their model (its
+   * release folder is gone): they report Ready and answer "model does not exist", so the restored release fails.
+   */
+  restoreBroken: 'restore-broken',
 } as const;
 export type PredictorBehaviour = (typeof PredictorBehaviours)[keyof typeof PredictorBehaviours];
 
@@ -73,6 +78,14 @@ export const Scenarios: Record<ScenarioName, Scenario> = {
     description: 'the new predictor answers wrong; the previous release is restored',
     training: 'ok',
     predictor: PredictorBehaviours.wrongAfterFirst,
+    seedRelease: true,
+  },
+  'rollback-fails': {
+    ...base,
+    name: 'rollback-fails',
+    description: 'the new predictor answers wrong; the previous release is restored but its new pods serve no model: the run fails loudly',
+    training: 'ok',
+    predictor: PredictorBehaviours.restoreBroken,
     seedRelease: true,
   },
   'baseline-regression': {
@@ -130,6 +143,11 @@ export function expectedRuns(scenario: Scenario, catalog: Catalog): Record<strin
         out[model.name] = { phase: 'Rejected', events: [...trained, EventTypes.modelRejected], failedChecks: ['baseline-metrics'], keepsServed: true };
         break;
       case 'ok':
+        if (scenario.predictor === 'restore-broken') {
+          // The restored release does not answer: run.failed (rollback-unverified), nothing else changed.
+          out[model.name] = { phase: 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.runFailed] };
+          break;
+        }
         out[model.name] = scenario.predictor === 'wrong-after-first'
           ? { phase: scenario.seedRelease ? 'RolledBack' : 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.deploymentRolledback] }
           : { phase: 'Succeeded', events: [...restarted, EventTypes.deploymentVerified] };

@@ -144,19 +144,38 @@ const cases: Array<{ name: string; input: RestartInput; run?: ModelRun; isvc?: R
   },
   { name: 'deployment.failed while the rollback Job runs does nothing', input: { kind: 'deployment-failed', run: RUN }, run: verifying({ steps: { rollback: { started: 't' } } }), expected: [{ kind: 'ignore', reason: 'rollback Job already started' }] },
   {
-    name: 'deployment.failed redelivered after the rollback answers the same',
-    input: { kind: 'deployment-failed', run: RUN }, run: run({ phase: 'RolledBack', message: rolledBackMsg, release: { promoted: RUN, replaced: PREV, restored: PREV }, steps: { rollback: { started: 's', finished: 't', outcome: 'rolled-back' } } }),
-    expected: [{ kind: 'reply-rolledback', failedRelease: RUN, restoredRelease: PREV, message: rolledBackMsg }],
+    // The restored release is announced by verify-endpoint once verified; a late deployment.failed adds nothing.
+    name: 'deployment.failed redelivered after the rollback is silent',
+    input: { kind: 'deployment-failed', run: RUN }, run: run({ phase: 'RolledBack', message: rolledBackMsg, release: { promoted: RUN, replaced: PREV, restored: PREV }, steps: { rollback: { started: 's', finished: 't', outcome: 'restored' } } }),
+    expected: [{ kind: 'ignore', reason: 'rollback already ended (restored)' }],
   },
   { name: 'deployment.failed for a run that succeeded is ignored', input: { kind: 'deployment-failed', run: RUN }, run: run({ phase: 'Succeeded' }), expected: [{ kind: 'ignore', reason: 'run is Succeeded, not Verifying' }] },
   {
-    name: 'rollback ok: annotation back to the previous release, run RolledBack',
+    name: 'rollback ok: record the restore, then the annotation back to the previous release; the run stays Verifying',
     input: rollbackDone(okResult(PREV, RUN)), run: verifying({ steps: { verify: { finished: 'z', outcome: 'mismatch', message: 'pod p: row 0 expected 1, got -1' }, rollback: { started: 't' } } }), isvc: isvc(RUN),
     expected: [
+      { kind: 'record-restoring', release: PREV, message: `restored ${PREV} on the volume; anomaly-detector rolling back` },
       { kind: 'patch-isvc', isvc: 'anomaly-detector', release: PREV },
-      { kind: 'finish-rolledback', restoredRelease: PREV, message: rolledBackMsg },
-      { kind: 'reply-rolledback', failedRelease: RUN, restoredRelease: PREV, message: rolledBackMsg },
     ],
+  },
+  {
+    // Crash-safe order: status.rollback is written before the patch; whatever wakes the step next finishes it.
+    name: 'stopped between recording the restore and patching: any delivery (here the reconcile\'s deployment-failed) patches',
+    input: { kind: 'deployment-failed', run: RUN },
+    run: verifying({ rollback: { release: PREV, startedAt: 't' }, steps: { verify: { finished: 'z', outcome: 'mismatch' }, rollback: { started: 's', finished: 't', outcome: 'restored' } } }), isvc: isvc(RUN),
+    expected: [{ kind: 'patch-isvc', isvc: 'anomaly-detector', release: PREV }],
+  },
+  {
+    name: 'restoring, predictor already back on the previous release: verify-endpoint\'s turn',
+    input: rollbackDone(okResult(PREV, RUN)),
+    run: verifying({ rollback: { release: PREV, startedAt: 't' }, steps: { verify: { finished: 'z', outcome: 'mismatch' }, rollback: { started: 's', finished: 't', outcome: 'restored' } } }), isvc: isvc(PREV),
+    expected: [{ kind: 'ignore', reason: `restoring ${PREV}: verify-endpoint checks its new pods` }],
+  },
+  {
+    name: 'a restore with a verdict is never patched again (the run ends by verify-endpoint)',
+    input: { kind: 'deployment-failed', run: RUN },
+    run: verifying({ rollback: { release: PREV, startedAt: 't', verified: false, finished: 'u' }, steps: { verify: { finished: 'z', outcome: 'mismatch' }, rollback: { started: 's', finished: 't', outcome: 'restored' } } }), isvc: isvc(RUN),
+    expected: [{ kind: 'ignore', reason: 'rollback already ended (restored)' }],
   },
   {
     name: 'rollback failed → run Failed naming the still-served release',

@@ -47,7 +47,8 @@ export type RestartAction =
   | { kind: 'patch-isvc'; isvc: string; release: string }
   | { kind: 'record-promoted'; release: string; previousRelease: string | null; verifyDeadline: string; message: string }
   | { kind: 'finish-failed'; step: JobKind; message: string; stepMessage: string }
-  | { kind: 'finish-rolledback'; restoredRelease: string; message: string }
+  /** Record `status.rollback` (restoring `release`, runtime/rollback.ts) before the InferenceService is patched back. */
+  | { kind: 'record-restoring'; release: string; message: string }
   | { kind: 'finish-not-rolled-back'; message: string }
   | { kind: 'finish-pinned'; release: string; by: string; message: string }
   | { kind: 'start-manual-rollback'; release: string; evidence: Pick<ModelRunStatus, 'gate' | 'probe' | 'artifact'>; message: string }
@@ -61,6 +62,8 @@ export const noPreviousMessage = (run: string): string => `no previous release t
 export function decideRestart(input: RestartInput, state: RestartState, model: CatalogModel): RestartAction[] {
   const run = state.run;
   if (!run) return [{ kind: 'ignore', reason: `no ModelRun ${input.run}` }];
+  const restore = resumeRestore(run, state);
+  if (restore) return restore;
   switch (input.kind) {
     case 'approved': return resumeRestart(input.run, run, state) ?? onApproved(input.run, run, state);
     case 'deployment-failed': return onDeploymentFailed(input.run, run);
@@ -125,10 +128,8 @@ function onDeploymentFailed(name: string, run: ModelRun): RestartAction[] {
   const status = run.status ?? {};
   const rollback = status.steps?.rollback;
   if (rollback?.finished) {
-    // Redelivery after the outcome: answer as the first time did (same event id, receivers de-duplicate).
-    if (status.phase === 'RolledBack' && status.release?.restored) {
-      return [{ kind: 'reply-rolledback', failedRelease: releaseOfRun(run), restoredRelease: status.release.restored, message: clip(status.message ?? rolledBackMessage(name, status.release.restored, undefined), MESSAGE_MAX) }];
-    }
+    // Redelivery after the outcome. A restored release is verify-endpoint's to conclude (and announce); only the
+    // "nothing to roll back to" this step ended itself is answered again (same event id, receivers de-duplicate).
     if (rollback.outcome === 'not-rolled-back') return [{ kind: 'reply-rolledback', failedRelease: releaseOfRun(run), restoredRelease: null, message: noPreviousMessage(releaseOfRun(run)) }];
     return [{ kind: 'ignore', reason: `rollback already ended (${rollback.outcome ?? 'unknown'})` }];
   }
@@ -229,14 +230,21 @@ function onRollbackFinished(input: JobFinished, run: ModelRun, state: RestartSta
       { kind: 'reply-run-failed', step: 'rollback', reason: 'rollback-failed', message },
     ];
   }
-  const message = rolledBackMessage(releaseOfRun(run), previous, status.steps?.verify?.message);
+  // Record first (status.rollback), then roll the predictor back; verify-endpoint then proves the restored release
+  // on the rollout's new pods and ends the run RolledBack, or Failed when it does not answer (runtime/rollback.ts).
   return [
+    { kind: 'record-restoring', release: previous, message: `restored ${previous} on the volume; ${state.isvc.name} rolling back` },
     ...(state.isvc.exists && state.isvc.release !== previous ? [{ kind: 'patch-isvc', isvc: state.isvc.name, release: previous } as const] : []),
-    { kind: 'finish-rolledback', restoredRelease: previous, message },
-    { kind: 'reply-rolledback', failedRelease: releaseOfRun(run), restoredRelease: previous, message },
   ];
 }
 
-function rolledBackMessage(run: string, restored: string, why: string | undefined): string {
-  return clip(`release ${run} failed verification${why ? ` (${why})` : ''}; rolled back to ${restored}`, MESSAGE_MAX);
+/**
+ * status.rollback is recorded BEFORE the InferenceService is patched back: a run restoring R whose predictor does not
+ * carry R yet (no verdict on R) was stopped between the two, and any delivery about it finishes the restore.
+ */
+function resumeRestore(run: ModelRun, state: RestartState): RestartAction[] | undefined {
+  const rb = run.status?.rollback;
+  if (run.status?.phase !== 'Verifying' || !rb || rb.verified !== undefined) return undefined;
+  if (!state.isvc.exists || state.isvc.release === rb.release) return [{ kind: 'ignore', reason: `restoring ${rb.release}: verify-endpoint checks its new pods` }];
+  return [{ kind: 'patch-isvc', isvc: state.isvc.name, release: rb.release }];
 }

@@ -10,6 +10,7 @@ import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
 import { ForbiddenError } from '../../runtime/errors.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { getRun, updateRunStatus } from '../../runtime/modelrun.ts';
+import { recordRestoring } from '../../runtime/rollback.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import type { JobKind, RestartAction } from './decide.ts';
@@ -108,17 +109,9 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
         if (run) observe(run, action.step, 'failed', now);
         break;
       }
-      case 'finish-rolledback': {
-        const run = await finishRun(deps, runName, {
-          from: 'Verifying', phase: 'RolledBack', step: STEP, message: action.message, ...trace,
-          patch: (status) => ({
-            ...status,
-            step: 'rollback',
-            release: { ...status.release, restored: action.restoredRelease },
-            steps: { ...status.steps, rollback: { ...status.steps?.rollback, finished: now, outcome: 'rolled-back', message: `restored ${action.restoredRelease}` } },
-          }),
-        });
-        if (run) observe(run, 'rollback', 'rolled-back', now);
+      case 'record-restoring': {
+        const result = await recordRestoring(kube, runName, action.release, now, action.message);
+        if (result?.changed) observe(result.run, 'rollback', 'restored', now);
         break;
       }
       case 'finish-not-rolled-back':

@@ -1,6 +1,7 @@
 import type { DeploymentFailureReason } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
-import type { ModelRun } from '../../runtime/resources.ts';
+import type { ModelRun, RollbackCheck } from '../../runtime/resources.ts';
+import { createdForRestore, type RestoredProbe } from '../../runtime/rollback.ts';
 import { releaseOfRun } from '../../runtime/modelrun.ts';
 
 // Pure decisions for verify-endpoint: whether the new release's pods can be probed yet, what to send them,
@@ -17,6 +18,8 @@ export interface PodView {
   terminating?: boolean;
   ip?: string;
   port: number;
+  /** metadata.creationTimestamp (ISO): a restored release's rollout pods are those created since restoring began. */
+  created?: string;
 }
 
 export type VerifyTrigger = 'restarted' | 'pod';
@@ -32,6 +35,11 @@ export type VerifyAction =
   /** The verdict `verified` is recorded but the run was not ended (a crash in between): end it now. */
   | { kind: 'finish-verified'; pods: number }
   | { kind: 'reply-verified'; pods: string[]; matched: number; verifiedAt?: string }
+  /**
+   * The verdict on a restored release (runtime/rollback.ts): record it once, announce it, end the run — RolledBack
+   * when verified, Failed (loudly, nothing else changed) when not. A recorded verdict concludes the same way.
+   */
+  | { kind: 'conclude-restore'; release: string; verified: boolean; check: RollbackCheck; message: string; pods: number }
   | { kind: 'reply-failed'; reason: DeploymentFailureReason; message: string };
 
 export interface ProbeSpec { rows: number[][]; expected: unknown[] }
@@ -212,4 +220,66 @@ export function judge(outcomes: ProbeOutcome[], probe: ProbeSpec, model: Catalog
   const pods = verdicts.map((v) => v.pod);
   const matched = verdicts.reduce((n, { v }) => n + (v.ok ? v.matched : 0), 0);
   return [{ kind: 'record-verified', pods, matched, message: verifiedMessage(pods, matched) }, { kind: 'reply-verified', pods, matched }];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A restored release (docs/run-lifecycle.md, "Rollback, verified like a promotion")
+
+/**
+ * Before probing a restored release R: the rollback rollout's new pods of R (created since status.rollback.startedAt,
+ * not terminating) must all be Ready; older pods of R (a Serverless Revision still draining) and the failed release's
+ * pods are never probed. `probe` is what R must answer (runtime/rollback.ts `restoredProbe`).
+ */
+export function decideRestore(run: ModelRun, pods: PodView[], model: CatalogModel, probe: RestoredProbe | undefined): VerifyAction[] {
+  const rb = run.status?.rollback;
+  if (run.status?.phase !== 'Verifying' || !rb) return [{ kind: 'ignore', reason: 'no rollback to verify' }];
+  if (rb.verified !== undefined) {
+    // Recorded but the run did not end (a crash in between): conclude from the record.
+    return [{ kind: 'conclude-restore', release: rb.release, verified: rb.verified, check: rb.check ?? 'answers', message: rb.message ?? '', pods: 0 }];
+  }
+  if (!probe) {
+    return [{ kind: 'conclude-restore', release: rb.release, verified: false, check: 'answers', message: `no probe rows to verify the restored release ${rb.release} with`, pods: 0 }];
+  }
+  const mine = pods.filter((p) => p.release === rb.release && !p.terminating && createdForRestore(p.created, rb.startedAt));
+  const fresh = mine.filter((p) => p.serving).sort((a, b) => a.name.localeCompare(b.name));
+  const starting = mine.filter((p) => !p.serving).map((p) => p.name).sort();
+  if (fresh.length === 0) return [{ kind: 'wait', reason: `no Ready pod of the restored release ${rb.release} yet` }];
+  if (starting.length > 0) return [{ kind: 'wait', reason: `restored pods not Ready yet: ${starting.join(', ')}` }];
+  return [{ kind: 'probe', targets: fresh.map((p) => ({ pod: p.name, url: podUrl(p, model) })), body: requestBody(probe.rows, model.protocol) }];
+}
+
+/** One pod's answers are well-formed: one prediction per row, a declared label or `width` finite floats each. */
+function wellFormed(outcome: ProbeOutcome, rows: number, model: CatalogModel): PodVerdict {
+  if (outcome.kind === 'transport') return { ok: false, reason: 'http-error', message: `pod ${outcome.pod}: ${outcome.error}` };
+  const text = typeof outcome.body === 'string' ? outcome.body : JSON.stringify(outcome.body) ?? '';
+  if (outcome.status < 200 || outcome.status >= 300) return { ok: false, reason: 'http-error', message: `pod ${outcome.pod} answered HTTP ${outcome.status}: ${text.slice(0, 200)}` };
+  const extracted = extractPredictions(outcome.body, model.protocol);
+  if (!extracted.ok) return { ok: false, reason: 'http-error', message: `pod ${outcome.pod}: ${extracted.why}` };
+  const got = extracted.predictions;
+  if (got.length !== rows) return { ok: false, reason: 'mismatch', message: `pod ${outcome.pod} answered ${got.length} predictions for ${rows} probe rows` };
+  const output = model.output;
+  const bad = got.findIndex((g) => {
+    if (output.kind === 'label') {
+      const v = unwrap(g);
+      return !((typeof v === 'number' || typeof v === 'string') && output.labels.includes(v));
+    }
+    return asFloats(g)?.length !== output.width;
+  });
+  if (bad >= 0) return { ok: false, reason: 'mismatch', message: `pod ${outcome.pod}: row ${bad} answered ${show(got[bad])}, not a ${output.kind === 'label' ? `label in ${show(output.labels)}` : `${output.width}-float prediction`}` };
+  return { ok: true, matched: got.length };
+}
+
+/** The restored release's verdict: every probed pod answers as R's gate approved it (or, without a gate record, well-formed). */
+export function judgeRestore(release: string, outcomes: ProbeOutcome[], probe: RestoredProbe, model: CatalogModel): VerifyAction[] {
+  const verdicts = outcomes.map((o) => (probe.check === 'gate-probe' ? judgePod(o, probe, model) : wellFormed(o, probe.rows.length, model)));
+  const failures = verdicts.flatMap((v) => (v.ok ? [] : [v.message]));
+  const matched = verdicts.reduce((n, v) => n + (v.ok ? v.matched : 0), 0);
+  const how = probe.check === 'gate-probe'
+    ? `${matched} predictions matched ${release}'s gate record`
+    : `${matched} well-formed predictions (no gate record of ${release}: answers checked, not values)`;
+  if (failures.length > 0 || outcomes.length === 0) {
+    const detail = failures.length > 0 ? failures.join(' | ').slice(0, 2000) : 'no pod was probed';
+    return [{ kind: 'conclude-restore', release, verified: false, check: probe.check, message: detail, pods: outcomes.length }];
+  }
+  return [{ kind: 'conclude-restore', release, verified: true, check: probe.check, message: `verified on ${outcomes.length} new pod(s) ${outcomes.map((o) => o.pod).join(', ')}: ${how}`, pods: outcomes.length }];
 }

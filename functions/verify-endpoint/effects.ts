@@ -1,9 +1,10 @@
 import type { CloudEvent } from 'cloudevents';
-import { EventTypes, buildEvent } from '../../events/index.ts';
+import { EventTypes, MESSAGE_MAX, buildEvent, clip } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { finishRun } from '../../runtime/finish.ts';
 import { metrics } from '../../runtime/metrics.ts';
 import { updateRunStatus } from '../../runtime/modelrun.ts';
+import { recordRestoredVerdict } from '../../runtime/rollback.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import { recordedReply, type ProbeOutcome, type ProbeTarget, type VerifyAction } from './decide.ts';
@@ -101,6 +102,9 @@ export async function runVerifyEffects(actions: VerifyAction[], ctx: EffectConte
         // The phase stays Verifying: restart-predictor ends the run once it has rolled back (or cannot).
         await record(action.reason, action.message);
         break;
+      case 'conclude-restore':
+        await concludeRestore(action, ctx, now, trace);
+        break;
       case 'reply-verified':
       case 'reply-failed': {
         const chosen = winner ?? action;
@@ -110,6 +114,42 @@ export async function runVerifyEffects(actions: VerifyAction[], ctx: EffectConte
     }
   }
   return out;
+}
+
+/** The message a run ends with once its restored release was checked (docs/run-lifecycle.md). */
+export function restoreMessage(run: string, release: string, verified: boolean, detail: string, why: string | undefined): string {
+  return verified
+    ? clip(`release ${run} failed verification${why ? ` (${why})` : ''}; rolled back to ${release}, ${detail}`, MESSAGE_MAX)
+    : clip(`ROLLBACK UNVERIFIED: ${run} failed verification and ${release} was restored, but ${release} does not answer its probe rows on the rollback's new pods (${detail}). `
+      + `${release} is what the predictor is set to now; nothing else was changed automatically: check the predictor and roll back or forward by hand.`, MESSAGE_MAX);
+}
+
+/**
+ * Record the verdict on the restored release (once; a verdict recorded first by another delivery wins), announce it,
+ * then end the run. The notice is sent BEFORE the terminal write: pod events stop reaching a run once it has ended,
+ * so a step stopped after the write would otherwise never send it; a resend has the same id (receivers de-duplicate).
+ */
+async function concludeRestore(action: Extract<VerifyAction, { kind: 'conclude-restore' }>, ctx: EffectContext, now: string, trace: { traceparent?: string }): Promise<void> {
+  const { deps, runName, model } = ctx;
+  const run = await recordRestoredVerdict(deps.kube, runName, { verified: action.verified, check: action.check, message: action.message }, now);
+  const rb = run?.status?.rollback;
+  if (!run || run.status?.phase !== 'Verifying' || !rb || rb.verified === undefined) return;
+  const message = restoreMessage(runName, rb.release, rb.verified, rb.message ?? action.message, run.status.steps?.verify?.message);
+  if (rb.verified) {
+    await deps.sink.send(buildEvent(EventTypes.deploymentRolledback, {
+      step: STEP, data: { model: model.name, run: runName, failedRelease: runName, restoredRelease: rb.release, message }, ...trace,
+    }));
+    await finishRun(deps, runName, {
+      from: 'Verifying', phase: 'RolledBack', step: STEP, message, ...trace,
+      patch: (status) => ({ ...status, step: 'rollback', release: { ...status.release, restored: rb.release } }),
+    });
+  } else {
+    deps.logger.error({ run: runName, release: rb.release }, 'restored release failed its probe: run Failed, nothing else changed');
+    await deps.sink.send(buildEvent(EventTypes.runFailed, {
+      step: STEP, data: { model: model.name, run: runName, step: 'rollback', reason: 'rollback-unverified', message }, ...trace,
+    }));
+    await finishRun(deps, runName, { from: 'Verifying', phase: 'Failed', step: STEP, message, ...trace, patch: (status) => ({ ...status, step: 'rollback' }) });
+  }
 }
 
 function eventFor(action: VerifyAction, ctx: EffectContext, verifiedAt: string, trace: { traceparent?: string }): CloudEvent<unknown> | undefined {

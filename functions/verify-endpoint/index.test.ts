@@ -378,4 +378,98 @@ describe('verify-endpoint over HTTP against the emulator and stand-in predictors
     expect(v1.requests).toEqual([]);
     expect((await getRun()).status?.steps?.verify).toBeUndefined();
   });
+
+  describe('a restored release (rollback verified like a promotion)', () => {
+    const PREV = (): string => `${MODEL}-00000000p0`;
+    const PREV_EXPECTED = [-1, 1, -1];
+
+    /** The ModelRun that promoted PREV, with the probe rows and outputs its gate approved. */
+    function approvedRun(name: string, expected: unknown[]): void {
+      const stored = store().create(GVR.modelruns, {
+        apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun',
+        metadata: { name, namespace: NAMESPACE, labels: { 'app.kubernetes.io/managed-by': 'model-lifecycle', 'mlops.dev/model': MODEL, 'mlops.dev/run': name } },
+        spec: { model: MODEL, trigger: 'schedule', idempotencyKey: `k-${name}`, profile: 'cpu' },
+      });
+      store().updateStatus(GVR.modelruns, { ...stored, status: { phase: 'Succeeded', gate: { verdict: 'approved' }, probe: { rows: AD_ROWS, expected }, steps: { verify: { outcome: 'verified' } } } });
+    }
+
+    /** RUN failed verification; PREV was put back; restoring began at `startedAt` (an old PREV pod predates it). */
+    async function restoringRun(): Promise<void> {
+      // A pod of PREV that predates the rollback (a Serverless Revision still draining): never the rollout's.
+      createPod(`${MODEL}-predictor-00001-old`, PREV(), true, v2.port);
+      await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has whole seconds
+      const startedAt = new Date().toISOString();
+      createRun({
+        phase: 'Verifying', step: 'rollback', startedAt: '2026-11-22T09:00:00.000Z',
+        release: { promoted: RUN, replaced: PREV() },
+        probe: { rows: AD_ROWS, expected: AD_EXPECTED },
+        rollback: { release: PREV(), startedAt },
+        steps: {
+          promote: { finished: '2026-11-22T10:02:00.000Z', outcome: 'promoted' },
+          verify: { finished: '2026-11-22T10:05:00.000Z', outcome: 'mismatch', message: 'pod a: row 1 expected -1, got 1' },
+          rollback: { started: '2026-11-22T10:05:10.000Z', finished: startedAt, outcome: 'restored' },
+        },
+      });
+      createPod(`${MODEL}-predictor-00003-new`, RUN, false, v1.port); // the failed release's pod, scaled down
+      v2.respond = () => ({ status: 200, body: { predictions: [9, 9, 9] } });
+    }
+
+    // issue 12, "A rollback restores the previous release but nothing checks that it serves".
+    test('bug: rollback unchecked — the restored release answers its own gate\'s probe rows on the NEW pods → deployment.rolledback, RolledBack, lock freed', async () => {
+      approvedRun(PREV(), PREV_EXPECTED);
+      await restoringRun();
+      const pending = createPod(`${MODEL}-predictor-00004-restored`, PREV(), false, v1.port);
+      // Not Ready yet: wait (no probe, no write).
+      expect((await postEvent(served.url, podUpdate(pending))).status).toBe(204);
+      expect((await getRun()).status?.rollback?.verified).toBeUndefined();
+      const ready = createPod(`${MODEL}-predictor-00004-restored`, PREV(), true, v1.port, true);
+      v1.respond = () => ({ status: 200, body: { predictions: PREV_EXPECTED } });
+      expect((await postEvent(served.url, podUpdate(ready))).status).toBe(204);
+
+      expect(v1.requests).toEqual([{ path: '/v1/models/anomaly-detector:predict', body: { instances: AD_ROWS } }]);
+      expect(v2.requests).toEqual([]); // the pre-rollback pod of PREV is not the rollout's
+      const run = await getRun();
+      expect(run.status).toMatchObject({
+        phase: 'RolledBack', release: { promoted: RUN, replaced: PREV(), restored: PREV() },
+        rollback: { release: PREV(), verified: true, check: 'gate-probe', finished: '2026-11-22T10:10:00.000Z' },
+      });
+      expect(run.status?.message).toBe(`release ${RUN} failed verification (pod a: row 1 expected -1, got 1); rolled back to ${PREV()}, verified on 1 new pod(s) ${MODEL}-predictor-00004-restored: 3 predictions matched ${PREV()}'s gate record`);
+      const notice = sink.events.find((e) => e.type === EventTypes.deploymentRolledback);
+      expect(notice?.id).toBe(`${RUN}.deployment.rolledback`);
+      expect(notice?.source).toBe('/model-lifecycle/verify-endpoint');
+      expect(notice?.data).toEqual({ model: MODEL, run: RUN, failedRelease: RUN, restoredRelease: PREV(), message: run.status?.message });
+      expect(lease()).toBeUndefined();
+    });
+
+    test('a restored release that does not answer as its gate approved → run.failed rollback-unverified, Failed, lock freed, nothing else changed', async () => {
+      approvedRun(PREV(), PREV_EXPECTED);
+      await restoringRun();
+      createPod(`${MODEL}-predictor-00004-restored`, PREV(), true, v1.port);
+      cluster.emulator.resetRequests();
+      v1.respond = () => ({ status: 200, body: { predictions: AD_EXPECTED } }); // the failed release's answers
+      const reconcile = buildEvent(EventTypes.runReconcile, { step: 'watchdog', data: { model: MODEL, run: RUN, target: 'verify-endpoint', reason: '1 restored pod(s) Ready' }, id: `${RUN}.reconcile.v` });
+      expect((await postEvent(served.url, reconcile)).status).toBe(204);
+      const run = await getRun();
+      expect(run.status).toMatchObject({ phase: 'Failed', rollback: { release: PREV(), verified: false, check: 'gate-probe' } });
+      expect(run.status?.release?.restored).toBeUndefined();
+      expect(run.status?.message).toMatch(new RegExp(`^ROLLBACK UNVERIFIED: ${RUN} failed verification and ${PREV()} was restored, but ${PREV()} does not answer its probe rows`));
+      const notice = sink.events.find((e) => e.type === EventTypes.runFailed);
+      expect(notice?.data).toMatchObject({ model: MODEL, run: RUN, step: 'rollback', reason: 'rollback-unverified' });
+      expect(lease()).toBeUndefined();
+      // Its writes: the verdict and the end on the ModelRun (status, phase label) and the freed lock; nothing else.
+      const written = new Set(cluster.emulator.requests.filter((r) => !['get', 'list', 'watch'].includes(r.verb)).map((r) => `${r.resource}${r.subresource ? `/${r.subresource}` : ''}`));
+      expect(written.has('modelruns/status')).toBe(true);
+      expect([...written].filter((w) => !['modelruns/status', 'modelruns', 'leases'].includes(w))).toEqual([]);
+    });
+
+    test('a restored release without a gate record of ours is checked for well-formed answers', async () => {
+      await restoringRun();
+      createPod(`${MODEL}-predictor-00004-restored`, PREV(), true, v1.port);
+      v1.respond = () => ({ status: 200, body: { predictions: [1, 1, 'x'] } });
+      expect((await postEvent(served.url, podUpdate(store().get(GVR.pods, { name: `${MODEL}-predictor-00004-restored`, namespace: NAMESPACE })!))).status).toBe(204);
+      const run = await getRun();
+      expect(run.status).toMatchObject({ phase: 'Failed', rollback: { verified: false, check: 'answers' } });
+      expect(run.status?.rollback?.message).toBe(`pod ${MODEL}-predictor-00004-restored: row 2 answered "x", not a label in [1,-1]`);
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, isApiServerEventType, parseApiServerSource, parseEvent } from '../../events/index.ts';
-import { findModel } from '../../runtime/catalog.ts';
+import { findModel, type CatalogModel } from '../../runtime/catalog.ts';
+import { restoredProbe } from '../../runtime/rollback.ts';
 import { invalid, permanent } from '../../runtime/errors.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { Annotations, KSERVE_ISVC_LABEL, Labels } from '../../runtime/labels.ts';
@@ -10,7 +11,7 @@ import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
 import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { traceOf } from '../../runtime/trace.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
-import { decideVerify, judge, unreachableButGone, type PodView } from './decide.ts';
+import { decideRestore, decideVerify, judge, judgeRestore, unreachableButGone, type PodView } from './decide.ts';
 import { STEP, probeAll, runVerifyEffects } from './effects.ts';
 import { faasModule } from '../../runtime/faas.ts';
 import { releaseOfRun } from '../../runtime/modelrun.ts';
@@ -40,6 +41,12 @@ export const step: StepDefinition = {
     const model = findModel(deps.catalog, run.spec.model);
     if (!model) throw permanent(`model ${run.spec.model} is not in the catalog`);
 
+    // A failed verification's rollback: the restored release is verified like a promotion (runtime/rollback.ts).
+    if (run.status?.phase === 'Verifying' && run.status.rollback) {
+      const out = await verifyRestore(deps, run, model, traceOf(event, run));
+      return out ? reply(out) : empty;
+    }
+
     const needsPods = run.status?.phase === 'Verifying' && !run.status.steps?.verify?.finished;
     const pods = needsPods ? await predictorPods(deps, model.inferenceService) : [];
     let actions = decideVerify(target.kind === 'run' ? 'restarted' : 'pod', run, pods, model);
@@ -56,6 +63,22 @@ export const step: StepDefinition = {
     return out ? reply(out) : empty;
   },
 };
+
+async function verifyRestore(deps: StepDeps, run: ModelRun, model: CatalogModel, trace: { traceparent?: string }): Promise<CloudEvent<unknown> | undefined> {
+  const runName = run.metadata.name ?? '';
+  const rb = run.status?.rollback;
+  const pending = rb !== undefined && rb.verified === undefined;
+  const probe = pending ? await restoredProbe(deps.kube, run, rb.release) : undefined;
+  const pods = pending && probe ? await predictorPods(deps, model.inferenceService) : [];
+  let actions = decideRestore(run, pods, model, probe);
+  const probing = actions.find((a) => a.kind === 'probe');
+  if (probing?.kind === 'probe' && probe && rb) {
+    const outcomes = await probeAll(deps.fetch, probing.targets, probing.body);
+    const gone = outcomes.some((o) => o.kind === 'transport') ? unreachableButGone(outcomes, await predictorPods(deps, model.inferenceService)) : undefined;
+    actions = gone ? [gone] : judgeRestore(rb.release, outcomes, probe, model);
+  }
+  return runVerifyEffects(actions, { deps, model, runName, ...trace });
+}
 
 type Target = { kind: 'run'; run: string; claimed?: GuardedData } | { kind: 'isvc'; isvc: string };
 
@@ -116,8 +139,10 @@ async function predictorPods(deps: StepDeps, isvc: string): Promise<PodView[]> {
     const port = containers?.[0]?.ports?.[0]?.containerPort;
     // A terminating pod is taken out of the endpoints: it no longer serves even while still Ready.
     const serving = isPodReady(p) && !p.metadata.deletionTimestamp && !!ip;
+    const created = p.metadata.creationTimestamp;
     return {
       name: p.metadata.name ?? '',
+      ...(created ? { created: new Date(created).toISOString() } : {}),
       ...(release ? { release } : {}),
       serving,
       ...(p.metadata.deletionTimestamp ? { terminating: true } : {}),

@@ -153,6 +153,11 @@ function stepWindow(run: ModelRun, model: CatalogModel | undefined): StepWindow 
     }
     case 'Verifying': {
       if (steps.verify?.finished) {
+        // The restored release is being verified on the rollback's new pods: the verify budget, from when restoring began.
+        if (status.rollback) {
+          const started = timeOf(status.rollback.startedAt);
+          return { step: 'rollback', started, deadline: plus(started, d.verifyMinutes), verifyPending: false };
+        }
         // Verification failed and restart-predictor is rolling back (a promote.py Job): the rollback has its own budget.
         const started = timeOf(steps.rollback?.started ?? steps.verify.finished);
         return { step: 'rollback', started, deadline: later(recorded, plus(started, d.promoteMinutes)), verifyPending: false };

@@ -37,6 +37,12 @@ const poke = (target: ReconcileTarget, reason: string): ReconcileAction =>
   ({ kind: 'poke', run: RUN, model: AD, target, reason });
 const pod = (release: string, ready: boolean, readyFor: number, deleting = false): PodFacts => ({ isvc: ISVC, release, ready, readySince: ago(readyFor), deleting });
 
+/** Verification failed, the previous release p0 restored on the volume 60 s ago; the check pending. */
+const restoring = (verdict: { verified?: boolean; finished?: string } = {}): ModelRun => run({
+  phase: 'Verifying', release: { promoted: RUN, replaced: 'p0' }, rollback: { release: 'p0', startedAt: ago(60), ...verdict },
+  steps: { verify: { finished: ago(300), outcome: 'mismatch' }, rollback: { started: ago(200), finished: ago(60), outcome: 'restored' } },
+});
+
 const cases: Array<{ name: string; world: ReconcileWorld; expected: ReconcileAction[] }> = [
   { name: 'a terminal run is left alone', world: world(run({ phase: 'Succeeded' })), expected: [] },
   { name: 'a terminal run whose phase label lags gets the label synced', world: world(run({ phase: 'Failed' }, 'Training')), expected: [{ kind: 'sync-label', run: RUN, phase: 'Failed' }] },
@@ -132,6 +138,32 @@ const cases: Array<{ name: string; world: ReconcileWorld; expected: ReconcileAct
     name: 'rollback Job ended, not recorded: wake restart-predictor',
     world: world(run({ phase: 'Verifying', steps: { verify: { finished: ago(300), outcome: 'mismatch' }, rollback: { started: ago(200) } } }), { isvcRelease: RUN, jobs: { [`${RUN}-rollback`]: { done: true, doneAt: ago(31) } } }),
     expected: [poke('restart-predictor', 'rollback Job ended')],
+  },
+  // A rollback, verified like a promotion (docs/run-lifecycle.md): the restore sub-state of Verifying.
+  {
+    name: 'restore recorded, predictor not patched back (stopped in between): wake restart-predictor',
+    world: world(restoring(), { isvcRelease: RUN }),
+    expected: [poke('restart-predictor', 'predictor not rolled back to p0')],
+  },
+  {
+    name: 'restored release: its new pods Ready past the grace, no verdict (pod event lost): wake verify-endpoint within the tick',
+    world: world(restoring(), { isvcRelease: 'p0', pods: [{ ...pod('p0', true, 40), createdAt: ago(55) }, { ...pod('p0', true, 400), createdAt: ago(900) }, pod(RUN, false, 40, true)] }),
+    expected: [poke('verify-endpoint', '1 restored pod(s) Ready')],
+  },
+  {
+    name: 'restored release: a new pod still starting: wait for its event',
+    world: world(restoring(), { isvcRelease: 'p0', pods: [{ ...pod('p0', true, 40), createdAt: ago(55) }, { ...pod('p0', false, 40), createdAt: ago(50) }] }),
+    expected: [],
+  },
+  {
+    name: 'restored release: only pods of it that predate the rollback (Serverless drain): not the rollout\'s, wait',
+    world: world(restoring(), { isvcRelease: 'p0', pods: [{ ...pod('p0', true, 400), createdAt: ago(900) }] }),
+    expected: [],
+  },
+  {
+    name: 'restored release checked, run not ended (stopped in between): wake verify-endpoint',
+    world: world(restoring({ verified: false, finished: ago(40) }), { isvcRelease: 'p0' }),
+    expected: [poke('verify-endpoint', 'restored release checked but the run did not end')],
   },
   {
     name: 'a run of a model no longer in the catalog is the deadline\'s to end',

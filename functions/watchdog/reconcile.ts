@@ -33,6 +33,8 @@ export interface PodFacts {
   ready: boolean;
   /** lastTransitionTime of the Ready condition. */
   readySince?: string;
+  /** metadata.creationTimestamp: a restored release's rollout pods are those created since restoring began. */
+  createdAt?: string;
   deleting: boolean;
 }
 
@@ -145,6 +147,23 @@ export function decideReconcile(world: ReconcileWorld): ReconcileAction[] {
         if (verify.outcome === 'verified') {
           // The verdict is recorded but the run did not end (stopped between the record and the transition).
           if (settled(verify.finished)) poke('verify-endpoint', 'verified but not ended');
+          break;
+        }
+        const rb = status.rollback;
+        if (rb) {
+          // Restoring a release (runtime/rollback.ts): the patch back, then verify-endpoint's verdict on the rollout's new pods.
+          if (rb.verified !== undefined) {
+            if (settled(rb.finished)) poke('verify-endpoint', 'restored release checked but the run did not end');
+            break;
+          }
+          const isvc = world.isvcs.get(model.inferenceService);
+          if (isvc && isvc.release !== rb.release) {
+            if (settled(rb.startedAt)) poke('restart-predictor', `predictor not rolled back to ${rb.release}`);
+            break;
+          }
+          const since = Math.floor(Date.parse(rb.startedAt) / 1000) * 1000;
+          const restored = world.pods.filter((p) => p.isvc === model.inferenceService && p.release === rb.release && !p.deleting && (p.createdAt === undefined || Date.parse(p.createdAt) >= since));
+          if (restored.length > 0 && restored.every((p) => p.ready && settled(p.readySince))) poke('verify-endpoint', `${restored.length} restored pod(s) Ready`);
           break;
         }
         // Verification failed: the rollback is restart-predictor's.

@@ -55,7 +55,9 @@ function podFacts(pod: Pod): PodFacts {
   const ready = (pod.status?.conditions ?? []).find((c) => c.type === 'Ready');
   const release = pod.metadata?.annotations?.[Annotations.modelRelease];
   const since = iso(ready?.lastTransitionTime);
+  const createdAt = iso(pod.metadata?.creationTimestamp);
   return {
+    ...(createdAt ? { createdAt } : {}),
     isvc: pod.metadata?.labels?.[ISVC_LABEL] ?? '',
     ...(release ? { release } : {}),
     ready: ready?.status === 'True',
