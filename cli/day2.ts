@@ -24,7 +24,10 @@ export interface ControlOptions {
   env: Env;
   namespace?: string | undefined;
   catalogPath: string;
+  /** The catalog itself (mlops dev passes its own, with shortened deadlines); else read from catalogPath. */
+  catalog?: Catalog;
   write?: (text: string) => void;
+  writeErr?: (text: string) => void;
   now?: Date;
 }
 
@@ -58,7 +61,7 @@ export async function whoAmI(kubeconfigPath: string | undefined): Promise<string
 
 export async function cliContext(modelName: string | undefined, opts: ControlOptions): Promise<CliContext> {
   if (!modelName) throw new UsageError('MODEL is required');
-  const catalog = loadCatalog(opts.catalogPath);
+  const catalog = opts.catalog ?? loadCatalog(opts.catalogPath);
   const model = findModel(catalog, modelName);
   if (!model) throw new UsageError(`unknown model "${modelName}": not in the catalog ${opts.catalogPath} (models: ${catalog.models.map((m) => m.name).join(', ')})`);
   const kube = createKubePort({ kubeconfigPath: opts.env.KUBECONFIG, namespace: opts.namespace ?? opts.env.NAMESPACE });
@@ -271,7 +274,7 @@ export async function runRollback(opts: RollbackOptions): Promise<number> {
     }
     return 0;
   } catch (err) {
-    process.stderr.write(`mlops rollback: ${(err as Error).message}\n`);
+    (opts.writeErr ?? ((t: string) => { process.stderr.write(t); }))(`mlops rollback: ${(err as Error).message}\n`);
     return err instanceof UsageError ? 2 : 1;
   }
 }
