@@ -45,6 +45,14 @@ export async function runTrain(opts: TrainOptions): Promise<number> {
   if (opts.dataSource !== undefined) data.dataSource = opts.dataSource;
   if (opts.ref !== undefined) data.gitRef = opts.ref;
   if (opts.gpu) data.profile = 'gpu';
+  if (opts.force) data.force = true;
+  let event;
+  try {
+    event = buildEvent(EventTypes.trainingRequested, { step: CLI_SENDER, model: opts.model, id: randomUUID(), data: data as TrainingRequested });
+    normalise(event, catalog);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
   // A paused model (docs/day2.md): start-training would skip the request; say so here, and send only with --force.
   let controls: ModelControls | undefined;
   try {
@@ -54,14 +62,6 @@ export async function runTrain(opts: TrainOptions): Promise<number> {
     process.stderr.write(`mlops train: cannot read the model's controls (${(err as Error).message}); start-training still skips a paused model\n`);
   }
   if (controls?.paused && !opts.force) return fail(`model ${opts.model} is ${pausedText(controls.paused)}; pass --force to train it anyway, or \`mlops resume ${opts.model}\``);
-  if (opts.force) data.force = true;
-  let event;
-  try {
-    event = buildEvent(EventTypes.trainingRequested, { step: CLI_SENDER, model: opts.model, id: randomUUID(), data: data as TrainingRequested });
-    normalise(event, catalog);
-  } catch (err) {
-    return fail((err as Error).message);
-  }
   if (!opts.broker) return fail('no broker URL (pass --broker URL or set MLOPS_BROKER; `mlops dev` prints it)');
   const message = HTTP.binary(event);
   const res = await fetch(opts.broker, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
