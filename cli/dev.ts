@@ -86,8 +86,10 @@ export async function runDev(opts: {
   print(`deadlines shortened for dev: ${summary}; watchdog tick every ${tickSeconds}s`);
   // Function logs go to stderr at error level by default; the timeline is the readable output.
   const logLevel = opts.env.LOG_LEVEL ?? 'error';
+  // `day2` (docs/day2.md): the healthy system, then the scripted pause / pin / rollback walk-through (dev/day2.ts).
+  const day2 = opts.scenario === 'day2';
   const local = await startLocal({
-    catalog, scenario: opts.scenario, env: opts.env, tickSeconds,
+    catalog, scenario: day2 ? 'happy' : opts.scenario, env: opts.env, tickSeconds,
     profile: opts.profile ?? 'openshift',
     ...(opts.kubeVersion ? { kubeVersion: opts.kubeVersion } : {}),
     ...(opts.rollout ? { rollout: opts.rollout } : {}),
@@ -120,6 +122,20 @@ export async function runDev(opts: {
     await waitForSignal();
     await closeLocal();
     return 0;
+  }
+
+  if (day2) {
+    const model = catalog.models.find((m) => m.enabled && m.profile === 'cpu')?.name ?? catalog.models[0]?.name ?? '';
+    const { runDay2 } = await import('../dev/day2.ts');
+    const checks = await runDay2(local, catalog, { model, print });
+    const rows = await statusRows(createKubePort({ kubeconfigPath: local.kubeconfigPath, namespace: DEV_NAMESPACE }), catalog.models, new Date());
+    print('');
+    print('$ mlops status');
+    process.stdout.write(statusTable(rows));
+    print('');
+    print(`result: ${checks.filter((c) => c.ok).length}/${checks.length} day-2 checks ok`);
+    await closeLocal();
+    return checks.every((c) => c.ok) ? 0 : 1;
   }
 
   const models = catalog.models.filter((m) => m.enabled && m.schedule).map((m) => m.name);

@@ -3,6 +3,7 @@
 // each finding: docs/doctor.md. It reads; the only writes are server-side dry runs (`dryRun=All`, nothing stored),
 // and Secrets are read as metadata only (their values never reach this process's output).
 import { randomUUID } from 'node:crypto';
+import { controlsNameFor, parseControls, pausedText, pinnedText } from '../runtime/controls.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, CATALOG_CONFIGMAP, DEFAULT_IMAGE, SECRETS_NAME, renderManifests } from '../config/render.ts';
 import { copyJobManifest } from '../functions/copy-gpu-model/manifests.ts';
 import { gateJobManifest } from '../functions/gate-health/manifests.ts';
@@ -219,9 +220,26 @@ export async function diagnose(opts: DoctorOptions): Promise<Finding[]> {
   const openshift = Boolean(await disco.resource({ group: 'security.openshift.io', version: 'v1', kind: 'PodSecurityPolicySubjectReview' }));
   for (const m of models) await dryRuns(api, m, ns, { isServed, openshift }, add);
 
+  // ---- day-2 controls (docs/day2.md): a paused or pinned model is said, a malformed controls ConfigMap fails
+  for (const m of models) await controlsFinding(api, m.name, ns, add);
+
   // ---- leftovers of the platform this replaces
   await leftovers(api, disco, catalog, ns, add);
   return findings;
+}
+
+async function controlsFinding(api: KubeApi, model: string, ns: string, add: (level: Level, check: string, what: string, fix?: string) => void): Promise<void> {
+  const r = await api.request('GET', resourcePath(Resources.configMap, ns, controlsNameFor(model)));
+  if (r.status === 404) { add('ok', 'controls', `${model} is neither paused nor pinned`); return; }
+  if (r.status !== 200) { add('warn', 'controls', `cannot read ConfigMap ${controlsNameFor(model)}: ${statusMessage(r)}`); return; }
+  const c = parseControls((r.body as { data?: unknown }).data);
+  if (c.invalid) {
+    add('fail', 'controls', `ConfigMap ${controlsNameFor(model)} is malformed (${c.invalid}): ${model} is treated as paused`, `mlops resume ${model} (or mlops pause ${model} --reason TEXT) rewrites it`);
+    return;
+  }
+  if (c.paused) add('warn', 'controls', `${model} is ${pausedText(c.paused)}: no trigger trains it`, `mlops resume ${model} when the incident is over`);
+  if (c.pinned) add('warn', 'controls', `${model}: ${pinnedText(c.pinned)}: runs train and gate, nothing is promoted`, `mlops unpin ${model} when the investigation is over`);
+  if (!c.paused && !c.pinned) add('ok', 'controls', `${model} is neither paused nor pinned`);
 }
 
 type Add = (level: Level, check: string, what: string, fix?: string) => void;
@@ -237,18 +255,20 @@ async function checkRoles(api: KubeApi, rbac: Obj[], add: Add): Promise<void> {
       const user = SA_USER(s.namespace ?? meta.namespace, s.name);
       const missing: string[] = [];
       let checked = 0;
-      for (const rule of (role.rules ?? []) as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>) {
-        for (const group of rule.apiGroups) for (const res of rule.resources) for (const verb of rule.verbs) {
+      for (const rule of (role.rules ?? []) as Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }>) {
+        // A rule limited to named objects (the day-2 controls ConfigMaps) is asked about each name.
+        const names: Array<string | undefined> = rule.resourceNames?.length ? rule.resourceNames : [undefined];
+        for (const group of rule.apiGroups) for (const res of rule.resources) for (const verb of rule.verbs) for (const name of names) {
           const [resource = '', subresource] = res.split('/');
           const r = await api.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { body: {
             apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
             spec: { user, groups: ['system:serviceaccounts', `system:serviceaccounts:${s.namespace ?? meta.namespace}`, 'system:authenticated'],
-              resourceAttributes: { namespace: meta.namespace, verb, group, resource, ...(subresource ? { subresource } : {}) } },
+              resourceAttributes: { namespace: meta.namespace, verb, group, resource, ...(subresource ? { subresource } : {}), ...(name ? { name } : {}) } },
           } });
           if (r.status === 403) { add('warn', 'rbac', `cannot check what ${s.name} may do: ${statusMessage(r)}`, 'run the doctor as a user who may create subjectaccessreviews (cluster-admin)'); return; }
           if (r.status !== 201 && r.status !== 200) { add('warn', 'rbac', `SubjectAccessReview failed: ${statusMessage(r)}`); return; }
           checked++;
-          if ((r.body as { status?: { allowed?: boolean } }).status?.allowed !== true) missing.push(`${verb} ${group ? `${res}.${group}` : res}`);
+          if ((r.body as { status?: { allowed?: boolean } }).status?.allowed !== true) missing.push(`${verb} ${group ? `${res}.${group}` : res}${name ? ` ${name}` : ''}`);
         }
       }
       const where = meta.namespace;

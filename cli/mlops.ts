@@ -30,9 +30,15 @@ const USAGE = `usage: mlops <command> [options]
   cluster [--port N] [--kubeconfig PATH] [--state FILE] [--profile openshift|kubernetes] [--kube-version 1.26|1.32]
                                      the Kubernetes API emulator alone (profile default openshift)
   serve STEP [--port N]              one function over HTTP (KUBECONFIG, MODEL_CATALOG, K_SINK, secrets from env)
-  train MODEL [--hours N] [--data-source S] [--ref R] [--gpu] [--broker URL] [--catalog FILE]
+  train MODEL [--hours N] [--data-source S] [--ref R] [--gpu] [--force] [--broker URL] [--catalog FILE]
                                      send training.requested (trigger manual) to the broker; refused
-                                     (exit 2) when start-training would refuse it
+                                     (exit 2) when start-training would refuse it, or the model is paused
+                                     (--force trains it anyway)
+  pause MODEL [--reason TEXT] / resume MODEL
+                                     stop / restart automatic training of a model (docs/day2.md)
+  pin MODEL [RELEASE] / unpin MODEL  keep RELEASE (default: the served one) served; runs train and gate, none promoted
+  rollback MODEL [--to RELEASE] [--force]
+                                     serve an earlier kept, approved release again, verified like a promotion
   status                             per model: served release, age, last run, next schedule
   runs MODEL                         one model's run timelines
   render [--out DIR] [--namespace NS] [--image IMG] [--sender-auth] [--warm-steps [--scale-down-delay 10m]]
@@ -78,10 +84,31 @@ async function main(argv: string[]): Promise<number> {
     case 'train': {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
         hours: { type: 'string' }, 'data-source': { type: 'string' }, ref: { type: 'string' }, gpu: { type: 'boolean' }, broker: { type: 'string' }, catalog: { type: 'string' },
+        force: { type: 'boolean' },
       } });
       const { runTrain } = await import('./train.ts');
-      return runTrain({ model: positionals[0], hours: values.hours, dataSource: values['data-source'], ref: values.ref, gpu: values.gpu ?? false,
+      return runTrain({ model: positionals[0], hours: values.hours, dataSource: values['data-source'], ref: values.ref, gpu: values.gpu ?? false, force: values.force ?? false, env: process.env,
         broker: values.broker ?? process.env.MLOPS_BROKER ?? process.env.K_SINK, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml' });
+    }
+    case 'pause':
+    case 'resume':
+    case 'pin':
+    case 'unpin': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+        reason: { type: 'string' }, namespace: { type: 'string' }, catalog: { type: 'string' },
+      } });
+      if (values.reason !== undefined && command !== 'pause') throw new Error('--reason belongs to pause');
+      const { runControl } = await import('./day2.ts');
+      return runControl(command, { model: positionals[0], release: positionals[1], reason: values.reason },
+        { env: process.env, namespace: values.namespace, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml' });
+    }
+    case 'rollback': {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: {
+        to: { type: 'string' }, force: { type: 'boolean' }, reason: { type: 'string' }, broker: { type: 'string' }, namespace: { type: 'string' }, catalog: { type: 'string' },
+      } });
+      const { runRollback } = await import('./day2.ts');
+      return runRollback({ env: process.env, model: positionals[0], to: values.to, force: values.force ?? false, reason: values.reason, namespace: values.namespace,
+        broker: values.broker ?? process.env.MLOPS_BROKER, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml' });
     }
     case 'status':
     case 'runs': {

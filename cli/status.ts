@@ -4,6 +4,8 @@ import { loadCatalog, type CatalogModel } from '../runtime/catalog.ts';
 import { createKubePort, type KubePort, type KubeObject } from '../runtime/kube.ts';
 import { Labels, lockNameFor } from '../runtime/labels.ts';
 import type { LeaseObject } from '../runtime/lock.ts';
+import { pausedText, pinnedText, readControls } from '../runtime/controls.ts';
+import { isServingRun } from '../runtime/modelrun.ts';
 import { Resources, type ModelRun, type StepRecord } from '../runtime/resources.ts';
 
 // `mlops status` and `mlops runs MODEL`: read ModelRuns and Leases through the Kubernetes API, so they work
@@ -26,6 +28,10 @@ export interface StatusRow {
   verdict: string;
   lock: string;
   nextRun: string;
+  /** Day-2 controls (docs/day2.md). */
+  paused: string;
+  pinned: string;
+  notes: string[];
 }
 
 export async function statusRows(kube: KubePort, models: CatalogModel[], now: Date): Promise<StatusRow[]> {
@@ -33,10 +39,12 @@ export async function statusRows(kube: KubePort, models: CatalogModel[], now: Da
   const rows: StatusRow[] = [];
   for (const model of models) {
     const mine = runs.filter((r) => r.spec.model === model.name).sort(byCreation);
-    const served = mine.filter((r) => r.status?.phase === 'Succeeded').at(-1);
+    const served = mine.filter(isServingRun).at(-1);
     const last = mine.at(-1);
-    const lease = await kube.get<LeaseObject>(Resources.lease, lockNameFor(model.name));
-    const trainedAt = served?.status?.steps?.training?.finished;
+    const [lease, controls] = await Promise.all([kube.get<LeaseObject>(Resources.lease, lockNameFor(model.name)), readControls(kube, model.name)]);
+    // A manual rollback serves an older run's release: that run trained it.
+    const trainedBy = served?.spec.trigger === 'manual-rollback' ? mine.find((r) => r.metadata.name === served.status?.release?.promoted) : served;
+    const trainedAt = trainedBy?.status?.steps?.training?.finished;
     rows.push({
       model: model.name,
       servedRelease: served?.status?.release?.promoted ?? served?.metadata.name ?? '-',
@@ -47,6 +55,13 @@ export async function statusRows(kube: KubePort, models: CatalogModel[], now: Da
       verdict: last?.status?.gate?.verdict ?? '-',
       lock: lease?.spec?.holderIdentity ?? '-',
       nextRun: model.schedule ? nextRun(model.schedule.cron, model.schedule.timezone, now) : '-',
+      paused: controls.paused ? `yes (${controls.paused.by})` : '-',
+      pinned: controls.pinned ? `${controls.pinned.release} (${controls.pinned.by})` : '-',
+      notes: [
+        ...(controls.paused ? [`${model.name} ${pausedText(controls.paused)}`] : []),
+        ...(controls.pinned ? [`${model.name}: ${pinnedText(controls.pinned)}; runs train and gate but nothing is promoted`] : []),
+        ...(controls.invalid ? [`${model.name}: the controls ConfigMap is malformed (${controls.invalid}); treated as paused`] : []),
+      ],
     });
   }
   return rows;
@@ -60,8 +75,10 @@ export async function runStatus(opts: { env: Env; namespace?: string | undefined
 }
 
 export function statusTable(rows: StatusRow[]): string {
-  return table(['MODEL', 'SERVED RELEASE', 'TRAINED AT', 'AGE', 'LAST RUN', 'PHASE', 'VERDICT', 'LOCK', 'NEXT RUN'],
-    rows.map((r) => [r.model, r.servedRelease, r.trainedAt, r.age, r.lastRun, r.lastPhase, r.verdict, r.lock, r.nextRun]));
+  const notes = rows.flatMap((r) => r.notes);
+  return table(['MODEL', 'SERVED RELEASE', 'TRAINED AT', 'AGE', 'LAST RUN', 'PHASE', 'VERDICT', 'LOCK', 'NEXT RUN', 'PAUSED', 'PINNED'],
+    rows.map((r) => [r.model, r.servedRelease, r.trainedAt, r.age, r.lastRun, r.lastPhase, r.verdict, r.lock, r.nextRun, r.paused, r.pinned]))
+    + (notes.length ? `\n${notes.map((n) => `note: ${n}`).join('\n')}\n` : '');
 }
 
 export async function runRuns(opts: { env: Env; namespace?: string | undefined; model?: string | undefined }): Promise<number> {
@@ -91,6 +108,7 @@ export function timeline(run: Run): string {
   if (s.gate?.verdict) lines.push(`  gate verdict ${s.gate.verdict}${s.gate.simulated ? ' (simulated)' : ''}: ${(s.gate.checks ?? []).map((c) => `${c.name}${c.ok ? '' : ' FAILED'}`).join(', ')}`);
   const baseline = baselineSummary(s.gate?.report);
   if (baseline) lines.push(`  ${baseline}`);
+  if (s.release?.pinned) lines.push(`  not promoted: release ${s.release.pinned.release} was pinned by ${s.release.pinned.by}`);
   if (s.release?.promoted) lines.push(`  release ${s.release.promoted} (replaced ${s.release.replaced ?? 'none'})${s.release.restored ? `, restored ${s.release.restored}` : ''}`);
   for (const w of s.warnings ?? []) lines.push(`  warning: ${w}`);
   return `${lines.join('\n')}\n`;

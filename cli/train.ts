@@ -5,6 +5,8 @@ import { EventTypes, buildEvent, type TrainingRequested } from '../events/index.
 import { normalise } from '../functions/start-training/request.ts';
 import { CLI_SENDER } from '../functions/start-training/policy.ts';
 import { CatalogError, loadCatalog, type Catalog } from '../runtime/catalog.ts';
+import { pausedText, readControls, type ModelControls } from '../runtime/controls.ts';
+import { createKubePort } from '../runtime/kube.ts';
 
 export interface TrainOptions {
   model: string | undefined;
@@ -15,6 +17,10 @@ export interface TrainOptions {
   broker?: string | undefined;
   /** The catalog start-training runs with (`--catalog`, MODEL_CATALOG, default config/models.yaml). */
   catalogPath: string;
+  /** `--force`: train a paused model anyway (docs/day2.md). */
+  force?: boolean;
+  /** KUBECONFIG / NAMESPACE for reading the model's controls with the user's own credentials. */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
@@ -39,6 +45,7 @@ export async function runTrain(opts: TrainOptions): Promise<number> {
   if (opts.dataSource !== undefined) data.dataSource = opts.dataSource;
   if (opts.ref !== undefined) data.gitRef = opts.ref;
   if (opts.gpu) data.profile = 'gpu';
+  if (opts.force) data.force = true;
   let event;
   try {
     event = buildEvent(EventTypes.trainingRequested, { step: CLI_SENDER, model: opts.model, id: randomUUID(), data: data as TrainingRequested });
@@ -46,6 +53,15 @@ export async function runTrain(opts: TrainOptions): Promise<number> {
   } catch (err) {
     return fail((err as Error).message);
   }
+  // A paused model (docs/day2.md): start-training would skip the request; say so here, and send only with --force.
+  let controls: ModelControls | undefined;
+  try {
+    const env = opts.env ?? {};
+    controls = await readControls(createKubePort({ kubeconfigPath: env.KUBECONFIG, namespace: env.NAMESPACE }), opts.model);
+  } catch (err) {
+    process.stderr.write(`mlops train: cannot read the model's controls (${(err as Error).message}); start-training still skips a paused model\n`);
+  }
+  if (controls?.paused && !opts.force) return fail(`model ${opts.model} is ${pausedText(controls.paused)}; pass --force to train it anyway, or \`mlops resume ${opts.model}\``);
   if (!opts.broker) return fail('no broker URL (pass --broker URL or set MLOPS_BROKER; `mlops dev` prints it)');
   const message = HTTP.binary(event);
   const res = await fetch(opts.broker, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });

@@ -103,7 +103,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   for (const step of steps) {
     const sa = `mlops-${step}`;
     rbac.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(sa, { [Labels.step]: step }) });
-    const rules = decl(step).rules;
+    const rules = [...decl(step).rules, ...decl(step).catalogRules(catalog)];
     if (rules.length === 0) continue; // the intakes touch no Kubernetes API at all
     rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: meta(sa, { [Labels.step]: step }), rules });
     rbac.push({

@@ -101,6 +101,8 @@ export const TrainingRequested = z
     profile: Profile.optional(),
     reason: z.string().max(REASON_MAX).optional(),
     requestedBy: z.string().max(REQUESTED_BY_MAX).optional(),
+    /** `mlops train --force`: train a paused model anyway; honoured only from the CLI's manual requests (docs/day2.md). */
+    force: z.boolean().optional(),
     provenance: Provenance.optional(),
   })
   .strict();
@@ -119,7 +121,7 @@ export const TrainingStarted = z
   .strict();
 export type TrainingStarted = z.infer<typeof TrainingStarted>;
 
-export const SkipReason = z.enum(['already-running', 'cooldown', 'queued', 'disabled', 'duplicate']);
+export const SkipReason = z.enum(['already-running', 'cooldown', 'queued', 'disabled', 'duplicate', 'paused']);
 export type SkipReason = z.infer<typeof SkipReason>;
 
 export const TrainingSkipped = z
@@ -129,6 +131,9 @@ export const TrainingSkipped = z
     message: Message,
     holder: RunName.optional(),
     run: RunName.optional(),
+    /** reason `paused`: who paused the model and why (docs/day2.md). */
+    pausedBy: z.string().max(REQUESTED_BY_MAX).optional(),
+    pausedReason: z.string().max(REASON_MAX).optional(),
   })
   .strict();
 export type TrainingSkipped = z.infer<typeof TrainingSkipped>;

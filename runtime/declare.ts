@@ -11,7 +11,7 @@ import type { StepDefinition } from './step.ts';
 export const ROUTE_EXTENSION = 'mlopsroute';
 
 /** One RBAC PolicyRule (rbac.authorization.k8s.io/v1). */
-export type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+export type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 
 export type LabelSelector = {
   matchLabels?: Record<string, string>;
@@ -71,6 +71,8 @@ export interface StepDeclarationInput<N extends string, R extends boolean> {
   readonly secrets?: readonly string[];
   /** What its code calls on the API in its own namespace, and nothing more. */
   readonly rules?: readonly Rule[];
+  /** Rules that name objects the catalog decides (each model's controls ConfigMap), in its own namespace. */
+  readonly catalogRules?: (catalog: Catalog) => readonly Rule[];
   /** Rules it needs in other namespaces (Argo CD Applications), by namespace. */
   readonly namespaceRules?: Readonly<Record<string, readonly Rule[]>>;
   /** Delivery of its Triggers when not the Broker's. */
@@ -110,6 +112,7 @@ export function declareStep<const N extends string, const R extends boolean = fa
     sink: false,
     secrets: [],
     rules: [],
+    catalogRules: () => [],
     namespaceRules: {},
     deadLetterSink: false,
     ...d,

@@ -58,4 +58,20 @@ export function isRunTerminal(run: ModelRun | undefined): boolean {
   return isTerminalPhase(run?.status?.phase);
 }
 
+/**
+ * A run that put its release into serving: Succeeded, and not a run that ended without promoting because the model's
+ * release was pinned (docs/day2.md). Served release, freshness and the drift cooldown read only these.
+ */
+export function isServingRun(run: ModelRun | undefined): boolean {
+  return run?.status?.phase === 'Succeeded' && run.status.release?.pinned === undefined;
+}
+
+/**
+ * The release a run puts into serving: what it recorded as promoted, else the kept release a manual rollback asks
+ * for (docs/day2.md), else the run's own name (a trained run's release is named after it).
+ */
+export function releaseOfRun(run: Pick<ModelRun, 'spec' | 'status' | 'metadata'>): string {
+  return run.status?.release?.promoted ?? (run.spec.trigger === 'manual-rollback' ? run.spec.rollback?.release : undefined) ?? run.metadata.name ?? '';
+}
+
 export const nowIso = (d: Date): string => d.toISOString();

@@ -119,6 +119,9 @@ type ProvenanceKey = keyof typeof EventProvenance.shape;
  */
 export const StoredProvenance = z.object(Object.fromEntries(Object.keys(EventProvenance.shape).map((k) => [k, z.string().optional()])) as Record<ProvenanceKey, z.ZodOptional<z.ZodString>>);
 export type StoredProvenance = z.infer<typeof StoredProvenance>;
+/** A run's trigger: a request's (events/names.ts) or `manual-rollback` (mlops rollback, docs/day2.md), which no request carries. */
+export const ModelRunTrigger = z.enum([...Trigger.options, 'manual-rollback']);
+export type ModelRunTrigger = z.infer<typeof ModelRunTrigger>;
 
 export const TrainingParameters = z.object({
   dataSource: DataSource.optional(),
@@ -135,13 +138,15 @@ export type TrainingParameters = z.infer<typeof TrainingParameters>;
 
 export const ModelRunSpec = z.object({
   model: ModelName,
-  trigger: Trigger,
+  trigger: ModelRunTrigger,
   idempotencyKey: z.string().min(1).max(512),
   profile: Profile,
   provenance: StoredProvenance.optional(),
   training: TrainingParameters.optional(),
   requestedBy: z.string().optional(),
   reason: z.string().max(1024).optional(),
+  /** Trigger `manual-rollback` (docs/day2.md): the kept release to serve again. */
+  rollback: z.object({ release: z.string().min(1).max(63), force: z.boolean().optional() }).optional(),
 });
 export type ModelRunSpec = z.infer<typeof ModelRunSpec>;
 
@@ -244,6 +249,8 @@ export const ModelRunStatus = z.object({
       promoted: z.string().optional(),
       replaced: z.string().nullable().optional(),
       restored: z.string().nullable().optional(),
+      /** Set when the run ended approved but unpromoted because this release was pinned (docs/day2.md). */
+      pinned: z.object({ release: z.string(), by: z.string() }).optional(),
     })
     .optional(),
   /**

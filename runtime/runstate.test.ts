@@ -13,6 +13,7 @@ const evidence: Record<string, ModelRunStatus> = {
   'Pending>Copying': { steps: { training: { outcome: 'Succeeded' } } },
   'Pending>Gating': { steps: { training: { outcome: 'Succeeded' } } },
   'Pending>Failed': { message: 'could not start' },
+  'Pending>Promoting': { gate: { verdict: 'approved' } },
   'Training>Copying': { steps: { training: { outcome: 'Succeeded' } } },
   'Training>Gating': { steps: { training: { outcome: 'Succeeded' } } },
   'Training>Failed': { message: 'training failed' },
@@ -23,6 +24,7 @@ const evidence: Record<string, ModelRunStatus> = {
   'Gating>Failed': { message: 'gate job failed' },
   'Promoting>Verifying': { release: { promoted: 'r' } },
   'Promoting>Failed': { message: 'promote failed' },
+  'Promoting>Succeeded': { message: 'approved but not promoted: release p pinned by bob', gate: { verdict: 'approved' }, release: { pinned: { release: 'p', by: 'bob' } }, steps: { promote: { outcome: 'pinned' } } },
   'Verifying>Succeeded': { message: 'verified', steps: { verify: { outcome: 'verified' } } },
   'Verifying>RolledBack': {
     message: 'rolled back', release: { restored: 'prev' }, steps: { rollback: { finished: NOW, outcome: 'restored' } },
@@ -32,6 +34,10 @@ const evidence: Record<string, ModelRunStatus> = {
 };
 const profileFor = (from: string, to: string): 'cpu' | 'gpu' => (to === 'Copying' || (from === 'Copying')) ? 'gpu' : 'cpu';
 const spec = (profile: 'cpu' | 'gpu') => ({ model: 'm', trigger: 'manual' as const, profile });
+// A manual rollback (docs/day2.md) is the one run that leaves Pending for Promoting.
+const specFor = (from: string, to: string) => (from === 'Pending' && to === 'Promoting'
+  ? { model: 'm', trigger: 'manual-rollback' as const, profile: 'cpu' as const, rollback: { release: 'm-0123456789' } }
+  : spec(profileFor(from, to)));
 
 describe('the run state machine (table)', () => {
   test('every transition in the table has evidence here, and nothing else', () => {
@@ -40,11 +46,11 @@ describe('the run state machine (table)', () => {
 
   test.each(RunTransitions.map((t) => [t.from, t.to] as const))('%s → %s is accepted with its evidence', (from, to) => {
     const next = { ...evidence[`${from}>${to}`], phase: to };
-    expect(refusal(from, to, { next, spec: spec(profileFor(from, to)) })).toBeUndefined();
+    expect(refusal(from, to, { next, spec: specFor(from, to) })).toBeUndefined();
   });
 
   test.each(RunTransitions.filter((t) => t.guard).map((t) => [t.from, t.to] as const))('%s → %s is refused without its evidence', (from, to) => {
-    expect(refusal(from, to, { next: { phase: to }, spec: spec(profileFor(from, to)) })).toEqual(expect.any(String));
+    expect(refusal(from, to, { next: { phase: to }, spec: specFor(from, to) })).toEqual(expect.any(String));
   });
 
   const illegal = RUN_PHASES.flatMap((from) => RUN_PHASES.map((to) => [from, to] as const))
@@ -64,6 +70,21 @@ describe('the run state machine (table)', () => {
     const next = { phase: 'Copying' as const, steps: { training: { outcome: 'Succeeded' } } };
     expect(refusal('Training', 'Copying', { next, spec: spec('cpu') })).toBe('profile is cpu, not gpu');
     expect(refusal('Training', 'Gating', { next: { ...next, phase: 'Gating' }, spec: spec('gpu') })).toBe('profile is gpu, not cpu');
+  });
+
+  test('a promoting run ends Succeeded only when it records the pin and promoted nothing', () => {
+    const pinned = { phase: 'Succeeded' as const, message: 'pinned', gate: { verdict: 'approved' as const }, release: { pinned: { release: 'p', by: 'bob' } }, steps: { promote: { outcome: 'pinned' } } };
+    expect(refusal('Promoting', 'Succeeded', { next: pinned, spec: spec('cpu') })).toBeUndefined();
+    expect(refusal('Promoting', 'Succeeded', { next: { ...pinned, release: { ...pinned.release, promoted: 'r' } }, spec: spec('cpu') })).toBe('no pin recorded, or a release was promoted');
+    expect(refusal('Promoting', 'Succeeded', { next: { ...pinned, gate: {} }, spec: spec('cpu') })).toBe('the gate has not approved');
+    expect(refusal('Promoting', 'Succeeded', { next: { ...pinned, steps: { promote: { outcome: 'promoted' } } }, spec: spec('cpu') })).toBe('the promote record does not say pinned');
+  });
+
+  test('only a manual rollback leaves Pending for Promoting, with the restored release approved or the rollback forced', () => {
+    const rollback = { model: 'm', trigger: 'manual-rollback' as const, profile: 'cpu' as const, rollback: { release: 'm-0123456789' } };
+    expect(refusal('Pending', 'Promoting', { next: { phase: 'Promoting', gate: { verdict: 'approved' } }, spec: spec('cpu') })).toBe('not a manual rollback');
+    expect(refusal('Pending', 'Promoting', { next: { phase: 'Promoting' }, spec: rollback })).toBe('the release to restore was never approved (and the rollback is not forced)');
+    expect(refusal('Pending', 'Promoting', { next: { phase: 'Promoting' }, spec: { ...rollback, rollback: { ...rollback.rollback, force: true } } })).toBeUndefined();
   });
 
   test('a verifying run cannot be failed before its rollback was attempted', () => {

@@ -10,7 +10,7 @@ import { Resources, TerminalPhases, isTerminalPhase, type ModelRun, type ModelRu
 /** What a guard sees: the status as it would be written (phase already set) and the run's spec. */
 export interface GuardInput {
   next: ModelRunStatus;
-  spec: Pick<ModelRunSpec, 'profile' | 'model' | 'trigger'>;
+  spec: Pick<ModelRunSpec, 'profile' | 'model' | 'trigger' | 'rollback'>;
 }
 
 /** A guard returns undefined when the change is allowed, otherwise why not. */
@@ -58,7 +58,14 @@ export const RunTransitions: readonly RunTransition[] = [
   // A gated restart of a notebook validated outside the lifecycle (argocd-sync) starts after training.
   { from: 'Pending', to: 'Copying', by: 'argocd-sync', guard: all(trainingSucceeded, profileIs('gpu')) },
   { from: 'Pending', to: 'Gating', by: 'argocd-sync', guard: all(trainingSucceeded, profileIs('cpu')) },
-  { from: 'Pending', to: 'Failed', by: 'start-training, watchdog', guard: hasMessage },
+  { from: 'Pending', to: 'Failed', by: 'start-training, restart-predictor, watchdog', guard: hasMessage },
+  // A manual rollback (docs/day2.md) starts at the promotion: the release it serves again was trained and gated by
+  // the run it is named after, whose gate record (probe rows included) it carries so it is verified the same way.
+  {
+    from: 'Pending', to: 'Promoting', by: 'restart-predictor (manual rollback)',
+    guard: ({ next, spec }) => need(spec.trigger === 'manual-rollback' && spec.rollback !== undefined, 'not a manual rollback')
+      ?? need(next.gate?.verdict === 'approved' || spec.rollback?.force === true, 'the release to restore was never approved (and the rollback is not forced)'),
+  },
   { from: 'Training', to: 'Copying', by: 'track-training', guard: all(trainingSucceeded, profileIs('gpu')) },
   { from: 'Training', to: 'Gating', by: 'track-training', guard: all(trainingSucceeded, profileIs('cpu')) },
   { from: 'Training', to: 'Failed', by: 'track-training, watchdog', guard: hasMessage },
@@ -76,6 +83,13 @@ export const RunTransitions: readonly RunTransition[] = [
   // Verifying is written BEFORE the InferenceService is patched: a run in Promoting never has its release served.
   { from: 'Promoting', to: 'Verifying', by: 'restart-predictor', guard: ({ next }) => need(next.release?.promoted !== undefined, 'no promoted release recorded') },
   { from: 'Promoting', to: 'Failed', by: 'restart-predictor, watchdog', guard: hasMessage },
+  // The model's release is pinned (docs/day2.md): an approved run ends without promoting, saying who pinned what.
+  {
+    from: 'Promoting', to: 'Succeeded', by: 'restart-predictor (pinned)',
+    guard: all(hasMessage, ({ next }) => need(next.release?.pinned !== undefined && next.release.promoted === undefined, 'no pin recorded, or a release was promoted'),
+      ({ next }) => need(next.gate?.verdict === 'approved', 'the gate has not approved'),
+      ({ next }) => need(next.steps?.promote?.outcome === 'pinned', 'the promote record does not say pinned')),
+  },
   { from: 'Verifying', to: 'Succeeded', by: 'verify-endpoint', guard: all(hasMessage, ({ next }) => need(next.steps?.verify?.outcome === 'verified', 'verification has not succeeded')) },
   { from: 'Verifying', to: 'RolledBack', by: 'verify-endpoint', guard: all(hasMessage, rollbackVerified) },
   { from: 'Verifying', to: 'Failed', by: 'restart-predictor, verify-endpoint, watchdog', guard: all(hasMessage, rollbackSettled) },

@@ -69,7 +69,7 @@ describe('mlops CLI', () => {
       }
 
       const status = execFileSync(NODE, [MLOPS, 'status', '--namespace', 'model-lifecycle'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: kubeconfig } });
-      expect(status.split('\n')[0]).toMatch(/^MODEL\s+SERVED RELEASE\s+TRAINED AT\s+AGE\s+LAST RUN\s+PHASE\s+VERDICT\s+LOCK\s+NEXT RUN$/);
+      expect(status.split('\n')[0]).toMatch(/^MODEL\s+SERVED RELEASE\s+TRAINED AT\s+AGE\s+LAST RUN\s+PHASE\s+VERDICT\s+LOCK\s+NEXT RUN\s+PAUSED\s+PINNED$/);
       expect(status).toMatch(/anomaly-detector\s+-\s+-\s+-\s+anomaly-detector-[0-9a-f]{10}\s+Training\s+-\s+anomaly-detector-[0-9a-f]{10}\s+\d{4}-/);
       const runs = execFileSync(NODE, [MLOPS, 'runs', 'anomaly-detector', '--namespace', 'model-lifecycle'], { encoding: 'utf8', env: { ...process.env, KUBECONFIG: kubeconfig } });
       expect(runs).toMatch(/anomaly-detector-[0-9a-f]{10}\s+Training\s+trigger manual/);
@@ -139,6 +139,48 @@ describe('mlops CLI', () => {
       expect(received[1]).toMatchObject({ data: { model: 'predictive-analytics', gitRef: 'release-1.2' } });
     } finally {
       await new Promise<void>((r) => broker.close(() => r()));
+    }
+  });
+
+  test('day-2 commands with the user\'s kubeconfig: `mlops pause` stores who and why, `mlops train` refuses a paused model (exit 2) unless --force, `mlops status` shows it, `mlops resume` lifts it; `mlops rollback` with nothing to go back to exits 2', async () => {
+    const kubeconfig = join(dir, 'kubeconfig-day2');
+    const cluster = start(['cluster', '--kubeconfig', kubeconfig]);
+    const received: unknown[] = [];
+    const broker = createHttpServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => { body += c.toString(); });
+      req.on('end', () => { received.push((HTTP.toEvent({ headers: req.headers, body }) as { data: unknown }).data); res.writeHead(202).end(); });
+    });
+    await new Promise<void>((r) => broker.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(broker.address() as { port: number }).port}`;
+    const env = { ...process.env, KUBECONFIG: kubeconfig, NAMESPACE: 'model-lifecycle' };
+    const mlops = async (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => {
+      try { const r = await run(NODE, [MLOPS, ...args], { encoding: 'utf8', env }); return { code: 0, ...r }; } catch (err) { return err as { code: number; stdout: string; stderr: string }; }
+    };
+    try {
+      await cluster.line(/kubeconfig: (\S+)/);
+      execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'create', 'namespace', 'model-lifecycle']);
+      const paused = await mlops(['pause', 'anomaly-detector', '--reason', 'INC-42 bad data']);
+      expect(paused.code).toBe(0);
+      expect(paused.stdout).toMatch(/^anomaly-detector paused by admin at \S+: INC-42 bad data: schedule, drift, git, pipeline and catch-up requests are skipped/);
+      const refusedTrain = await mlops(['train', 'anomaly-detector', '--broker', url]);
+      expect(refusedTrain.code).toBe(2);
+      expect(refusedTrain.stderr).toMatch(/^mlops train: model anomaly-detector is paused by admin at \S+: INC-42 bad data; pass --force to train it anyway/);
+      expect(received).toHaveLength(0);
+      expect((await mlops(['train', 'anomaly-detector', '--force', '--broker', url])).code).toBe(0);
+      expect(received).toEqual([expect.objectContaining({ model: 'anomaly-detector', trigger: 'manual', force: true })]);
+      const status = await mlops(['status']);
+      expect(status.stdout).toMatch(/^anomaly-detector .* yes \(admin\)\s+-$/m);
+      expect(status.stdout).toMatch(/^note: anomaly-detector paused by admin at \S+: INC-42 bad data$/m);
+      expect((await mlops(['resume', 'anomaly-detector'])).stdout).toMatch(/^anomaly-detector resumed by admin/);
+      expect((await mlops(['status'])).stdout).not.toMatch(/^note:/m);
+      const rollback = await mlops(['rollback', 'anomaly-detector']);
+      expect(rollback.code).toBe(2);
+      expect(rollback.stderr).toMatch(/^mlops rollback: no release to go back to/);
+      expect((await mlops(['pin', 'anomaly-detector'])).code).toBe(2);
+    } finally {
+      await new Promise<void>((r) => broker.close(() => r()));
+      expect(await stop(cluster.proc)).toBe(0);
     }
   });
 

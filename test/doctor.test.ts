@@ -72,7 +72,7 @@ describe('mlops doctor against the local cluster', () => {
     const pvc = store.read({ apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, { name: 'model-storage-pvc', namespace: ns });
     store.updateStatus({ apiVersion: 'v1', kind: 'PersistentVolumeClaim' }, { ...pvc, status: { phase: 'Pending' } });
     // Leftovers of the old platform: its weekly training CronJob, shaped like KubeHeal/openshift-aiops-platform
-    // charts/hub/templates/tekton-model-training-cronjobs.yaml (script shortened; namespace adapted), one
+    // charts/hub/templates/tekton-model-training-cronjobs.yaml at 07af6581 (script shortened; namespace adapted), one
     // unsuspended and one already suspended (the cut-over step done).
     const cronJob = (name: string, model: string, suspend: boolean): object => ({
       apiVersion: 'batch/v1', kind: 'CronJob',
@@ -82,6 +82,9 @@ describe('mlops doctor against the local cluster', () => {
         command: ['/bin/bash', '-c', `oc create -f - <<EOF\napiVersion: tekton.dev/v1\nkind: PipelineRun\nmetadata:\n  generateName: train-${model}-\nspec:\n  pipelineRef:\n    name: model-training-pipeline\n  params:\n    - name: model-name\n      value: "${model}"\nEOF`],
       }] } } } } },
     });
+    // An on-call engineer paused one model during an incident (docs/day2.md): the doctor says so (a warning).
+    await local.emulator.applyManifests([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'model-controls-predictive-analytics', namespace: ns },
+      data: { paused: 'true', pausedBy: 'oncall@example.com', pausedAt: '2026-11-29T01:00:00Z', reason: 'INC-7 GPU node drained' } }]);
     await local.emulator.applyManifests([
       cronJob('weekly-anomaly-detector-training', 'anomaly-detector', false),
       cronJob('weekly-predictive-analytics-training', 'predictive-analytics', true),
@@ -111,6 +114,8 @@ describe('mlops doctor against the local cluster', () => {
     expect(out).toMatch(/^FAIL +secret +Secret model-storage-config does not exist/m);
     expect(out).toMatch(/^FAIL +pvc +PersistentVolumeClaim model-storage-pvc is Pending, not Bound/m);
     expect(out).toMatch(/^FAIL +cut-over +CronJob weekly-anomaly-detector-training of the old platform still trains anomaly-detector/m);
+    expect(out).toMatch(/^warn +controls +predictive-analytics is paused by oncall@example\.com at 2026-11-29T01:00:00Z: INC-7 GPU node drained: no trigger trains it$/m);
+    expect(out).toMatch(/^ok +controls +anomaly-detector is neither paused nor pinned$/m);
     expect(out).toMatch(/^ok +cut-over +CronJob weekly-predictive-analytics-training of the old platform \(trains predictive-analytics\) is suspended/m);
     expect(out).toMatch(/^FAIL +cut-over +Pipeline model-training-pipeline of the old platform trains models$/m);
     expect(out).not.toMatch(/refresh-features/);

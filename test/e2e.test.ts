@@ -311,6 +311,9 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
       'copy-gpu-model coordination.k8s.io/leases get', // a failed copy ends the run
       'copy-gpu-model coordination.k8s.io/leases delete',
       'start-training coordination.k8s.io/leases delete', // a 403 creating the NVJ ends the run
+      // restart-predictor ends a run (and frees the lock) only on a failed promotion, "nothing to roll back to", a pinned
+      // model or a refused manual rollback (test/day2.test.ts, its own tests); verify-endpoint ends rollbacks now.
+      'restart-predictor coordination.k8s.io/leases get', 'restart-predictor coordination.k8s.io/leases delete',
       // Never called: OwnerReferencesPermissionEnforcement authorizes them when an owned object is created (openshift profile).
       ...['start-training mlops.mlops.dev/notebookvalidationjobs delete', 'start-training lifecycle.mlops.dev/modelruns/finalizers update'],
       ...['copy-gpu-model', 'gate-health', 'restart-predictor'].flatMap((s) => [`${s} batch/jobs delete`, `${s} lifecycle.mlops.dev/modelruns/finalizers update`]),

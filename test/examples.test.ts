@@ -60,12 +60,14 @@ describe('config/examples', () => {
         'v1/ServiceAccount', 'rbac.authorization.k8s.io/v1/Role', 'rbac.authorization.k8s.io/v1/RoleBinding',
       ],
       'inferenceservices.yaml': ['serving.kserve.io/v1beta1/InferenceService', 'serving.kserve.io/v1beta1/InferenceService'],
+      // The day-2 Roles (docs/day2.md); test/oncall-roles.test.ts shows the API server enforcing them.
+      'oncall-roles.yaml': ['rbac.authorization.k8s.io/v1/Role', 'rbac.authorization.k8s.io/v1/Role', 'rbac.authorization.k8s.io/v1/RoleBinding', 'rbac.authorization.k8s.io/v1/RoleBinding'],
       'pvcs.yaml': ['v1/PersistentVolumeClaim', 'v1/PersistentVolumeClaim'],
       'secrets-example.yaml': ['v1/Secret', 'v1/Secret'],
       'tekton-config-events.yaml': ['v1/ConfigMap', 'tekton.dev/v1/PipelineRun'],
     });
     expect(readdirSync(DIR).sort()).toEqual([
-      'alertmanager-receiver.yaml', 'external-secrets.yaml', 'github-webhook.md', 'inferenceservices.yaml', 'pvcs.yaml', 'secrets-example.yaml', 'tekton-config-events.yaml',
+      'alertmanager-receiver.yaml', 'external-secrets.yaml', 'github-webhook.md', 'inferenceservices.yaml', 'oncall-roles.yaml', 'pvcs.yaml', 'secrets-example.yaml', 'tekton-config-events.yaml',
     ]);
   });
 
@@ -80,8 +82,9 @@ describe('config/examples', () => {
         validated += 1;
       }
     }
-    // 1 token Secret + 2 Secrets + 2 PVCs + the Tekton ConfigMap + ESO's ServiceAccount, Role, RoleBinding.
-    expect(validated).toBe(9);
+    // 1 token Secret + 2 Secrets + 2 PVCs + the Tekton ConfigMap + ESO's ServiceAccount, Role, RoleBinding
+    // + the on-call example's 2 Roles and 2 RoleBindings.
+    expect(validated).toBe(13);
   });
 
   test('the Alertmanager receiver posts to the rendered drift-intake Service with a mounted bearer token', () => {

@@ -20,7 +20,7 @@ const MODELRUNS = { group: 'lifecycle.mlops.dev', version: 'v1alpha1', resource:
 const LEASES = { group: 'coordination.k8s.io', version: 'v1', resource: 'leases' };
 const MODEL = 'predictive-analytics';
 const catalog = loadCatalog('config/models.yaml');
-type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 
 let emu: Emulator;
 let dir: string;
@@ -134,6 +134,8 @@ test('no run could be created (no create on modelruns): 503 naming the permissio
   const served = await serveAs(startStep, 'no-create-start', [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update', 'delete'] },
+    // The model's day-2 controls (docs/day2.md), read before anything is created.
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get'], resourceNames: ['model-controls-anomaly-detector'] },
   ]);
   try {
     const res = await postEvent(served.url, new CloudEvent({ type: EventTypes.trainingRequested, source: '/test', id: 'forbidden-1', datacontenttype: 'application/json', data: { model: 'anomaly-detector', trigger: 'manual' } }));

@@ -109,7 +109,7 @@ describe('ModelRun CRD', () => {
 
   it('has the enums of the contract', () => {
     const schema = version.schema!.openAPIV3Schema!;
-    expect(schemaAt(schema, '.spec.trigger')?.enum).toEqual(['schedule', 'drift', 'git', 'manual', 'pipeline', 'retry', 'catchup']);
+    expect(schemaAt(schema, '.spec.trigger')?.enum).toEqual(['schedule', 'drift', 'git', 'manual', 'pipeline', 'retry', 'catchup', 'manual-rollback']);
     expect(schemaAt(schema, '.spec.profile')?.enum).toEqual(['cpu', 'gpu']);
     expect(schemaAt(schema, '.spec.training.dataSource')?.enum).toEqual(['synthetic', 'prometheus', 'hybrid']);
     expect(schemaAt(schema, '.status.phase')?.enum).toEqual(['Pending', 'Training', 'Copying', 'Gating', 'Promoting', 'Verifying', 'Succeeded', 'Failed', 'Rejected', 'RolledBack']);
@@ -142,7 +142,7 @@ describe('ModelRun CRD', () => {
 
   const rejects: [string, (mr: ReturnType<typeof exampleModelRunSucceeded>) => void, string][] = [
     ['an unknown phase', (mr) => { mr.status.phase = 'Done'; }, '/status/phase: must be equal to one of the allowed values (Pending|Training|Copying|Gating|Promoting|Verifying|Succeeded|Failed|Rejected|RolledBack)'],
-    ['an unknown trigger', (mr) => { mr.spec.trigger = 'cron'; }, '/spec/trigger: must be equal to one of the allowed values (schedule|drift|git|manual|pipeline|retry|catchup)'],
+    ['an unknown trigger', (mr) => { mr.spec.trigger = 'cron'; }, '/spec/trigger: must be equal to one of the allowed values (schedule|drift|git|manual|pipeline|retry|catchup|manual-rollback)'],
     ['a model name with uppercase', (mr) => { mr.spec.model = 'Anomaly-Detector'; }, '/spec/model: must match pattern "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"'],
     ['a model name over 40 characters', (mr) => { mr.spec.model = 'a'.repeat(41); }, '/spec/model: must NOT have more than 40 characters'],
     ['a bad profile', (mr) => { mr.spec.profile = 'tpu'; }, '/spec/profile: must be equal to one of the allowed values (cpu|gpu)'],

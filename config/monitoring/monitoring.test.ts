@@ -423,7 +423,10 @@ describe('kustomization', () => {
     const pod = deployment.spec.template.spec;
     const [container] = pod.containers;
     expect(container?.image).toMatch(/^registry\.k8s\.io\/kube-state-metrics\/kube-state-metrics:v2\./);
-    expect(container?.args).toEqual(expect.arrayContaining(['--custom-resource-state-only=true', '--custom-resource-state-config-file=/etc/kube-state-metrics/modelrun-metrics.yaml']));
+    expect(container?.args).toEqual(expect.arrayContaining(['--custom-resource-state-config-file=/etc/kube-state-metrics/modelrun-metrics.yaml']));
+    // Built-ins: only the configmaps collector, and only the day-2 control labels on its labels metric (docs/day2.md).
+    expect(container?.args).toEqual(expect.arrayContaining(['--resources=configmaps', '--metric-labels-allowlist=configmaps=[mlops.dev/model,mlops.dev/paused,mlops.dev/pinned]']));
+    expect(container?.args).not.toContain('--custom-resource-state-only=true');
     expect(container?.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.securityContext).toEqual({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     // The mounted ConfigMap (name with kustomize's hash) holds exactly the config the schema test checked.
@@ -433,6 +436,7 @@ describe('kustomization', () => {
     expect(rules.rules).toEqual([
       { apiGroups: ['apiextensions.k8s.io'], resources: ['customresourcedefinitions'], verbs: ['list', 'watch'] },
       { apiGroups: [crd.spec.group], resources: [crd.spec.names.plural], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'watch'] },
     ]);
     for (const o of objs) if (o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') expect([o.kind, o.metadata.namespace]).toEqual([o.kind, 'model-lifecycle']);
     // Core kinds against the Kubernetes schemas (the monitoring.coreos.com kinds have no model package here).

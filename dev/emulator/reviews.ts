@@ -49,6 +49,8 @@ export function reviewResources(opts: { openshift: boolean }): ResourceDef[] {
     virtual('authorization.k8s.io', 'subjectaccessreviews', 'SubjectAccessReview', false),
     virtual('authorization.k8s.io', 'localsubjectaccessreviews', 'LocalSubjectAccessReview', true),
     virtual('authorization.k8s.io', 'selfsubjectrulesreviews', 'SelfSubjectRulesReview', false),
+    // `kubectl auth whoami` (GA in Kubernetes 1.28): who the API server thinks the caller is.
+    virtual('authentication.k8s.io', 'selfsubjectreviews', 'SelfSubjectReview', false),
     {
       group: 'batch', versions: ['v1'], resource: 'cronjobs', singular: 'cronjob', kind: 'CronJob', listKind: 'CronJobList', namespaced: true,
       shortNames: ['cj'], categories: ['all'], verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'], subresources: ['status'],
@@ -215,6 +217,9 @@ export function answerReview(def: ResourceDef, namespace: string | undefined, us
       ];
       return echo('SelfSubjectRulesReview', 'authorization.k8s.io/v1', spec, { resourceRules: [{ verbs: ['create'], apiGroups: ['authorization.k8s.io'], resources: ['selfsubjectaccessreviews', 'selfsubjectrulesreviews'] }, ...resourceRules], nonResourceRules, incomplete: false });
     }
+    case 'authentication.k8s.io/selfsubjectreviews':
+      // kubernetes pkg/registry/authentication/selfsubjectreview/rest.go: status.userInfo from the request's user.
+      return { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: user.name, groups: [...user.groups] } } };
     case 'security.openshift.io/podsecuritypolicysubjectreviews':
       return podSecurityReview(namespace ?? 'default', body);
     default:

@@ -297,7 +297,8 @@ async function handle(ctx: RouterContext, req: IncomingMessage, res: ServerRespo
   if (rp.namespace !== undefined) attrs.namespace = rp.namespace;
   if (rp.name !== undefined) attrs.name = rp.name;
   // Everyone may ask what they may do (the real system:basic-user role).
-  const selfReview = def.group === 'authorization.k8s.io' && (def.resource === 'selfsubjectaccessreviews' || def.resource === 'selfsubjectrulesreviews');
+  const selfReview = (def.group === 'authorization.k8s.io' && (def.resource === 'selfsubjectaccessreviews' || def.resource === 'selfsubjectrulesreviews'))
+    || (def.group === 'authentication.k8s.io' && def.resource === 'selfsubjectreviews');
   if (ctx.rbac && !selfReview && !ctx.authorizer.allowed(user, attrs)) {
     sendError(res, forbiddenFor(user, attrs));
     return;

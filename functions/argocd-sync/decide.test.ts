@@ -142,7 +142,23 @@ describe('records, events and summaries', () => {
       status: { phase: phase as 'Succeeded', finishedAt, steps: { training: { finished: '2026-11-22T09:00:00Z' }, gate: { finished: finishedAt } }, release: { promoted: `rel-${name}` }, ...(verdict ? { gate: { verdict } } : {}) },
     });
     const s = summariseModels(catalog, [run('a', 'Succeeded', '2026-11-22T09:30:00Z', 'approved'), run('b', 'Rejected', '2026-11-22T09:40:00Z', 'rejected'), run('c', 'Succeeded', '2026-11-21T09:30:00Z', 'approved')], NOW);
-    expect(s['anomaly-detector']).toEqual({ servedRelease: 'rel-a', trainedAt: '2026-11-22T09:00:00.000Z', deployedAt: '2026-11-22T09:30:00.000Z', ageSeconds: 3600, lastVerdict: 'rejected', lastRun: { name: 'b', phase: 'Rejected' } });
-    expect(s['predictive-analytics']).toEqual({ servedRelease: null, trainedAt: null, deployedAt: null, ageSeconds: null, lastVerdict: null, lastRun: null });
+    expect(s['anomaly-detector']).toEqual({ servedRelease: 'rel-a', trainedAt: '2026-11-22T09:00:00.000Z', deployedAt: '2026-11-22T09:30:00.000Z', ageSeconds: 3600, lastVerdict: 'rejected', lastRun: { name: 'b', phase: 'Rejected' }, paused: null, pinned: null });
+    expect(s['predictive-analytics']).toEqual({ servedRelease: null, trainedAt: null, deployedAt: null, ageSeconds: null, lastVerdict: null, lastRun: null, paused: null, pinned: null });
+  });
+
+  test('model summary with day-2 controls (docs/day2.md): a run that ended unpromoted because of a pin is not served; paused and pinned are shown', () => {
+    const run = (name: string, phase: string, finishedAt: string, verdict?: 'approved' | 'rejected') => ({
+      apiVersion: 'lifecycle.mlops.dev/v1alpha1' as const, kind: 'ModelRun' as const,
+      metadata: { name, creationTimestamp: finishedAt },
+      spec: { model: 'anomaly-detector', trigger: 'schedule' as const, idempotencyKey: name, profile: 'cpu' as const },
+      status: { phase: phase as 'Succeeded', finishedAt, steps: { training: { finished: '2026-11-22T09:00:00Z' }, gate: { finished: finishedAt } }, release: { promoted: `rel-${name}` } as { promoted?: string; pinned?: { release: string; by: string } }, ...(verdict ? { gate: { verdict } } : {}) },
+    });
+    const held = run('d', 'Succeeded', '2026-11-22T09:50:00Z', 'approved');
+    held.status.release = { pinned: { release: 'rel-a', by: 'bob' } };
+    const controls = new Map([['anomaly-detector', { paused: { by: 'alice', at: '2026-11-22T09:55:00Z', reason: 'INC-1' }, pinned: { release: 'rel-a', by: 'bob' } }]]);
+    const s = summariseModels(catalog, [run('a', 'Succeeded', '2026-11-22T09:30:00Z', 'approved'), held], NOW, controls);
+    expect(s['anomaly-detector']).toMatchObject({ servedRelease: 'rel-a', deployedAt: '2026-11-22T09:30:00.000Z', lastRun: { name: 'd', phase: 'Succeeded' },
+      paused: { by: 'alice', at: '2026-11-22T09:55:00Z', reason: 'INC-1' }, pinned: { release: 'rel-a', by: 'bob' } });
+    expect(s['predictive-analytics']).toMatchObject({ paused: null, pinned: null });
   });
 });

@@ -12,6 +12,7 @@ import {
   type ArgoAction, type DecideInput, type EventSpec, type NvjFacts, type TargetAction,
 } from './decide.ts';
 import { summariseModels, summariseNotebooks } from './status.ts';
+import { readControls, type ModelControls } from '../../runtime/controls.ts';
 import { TriggerAnnotations as A, type TargetRecord } from './triggers.ts';
 
 // Runs argocd-sync's actions. Every effect tolerates having run before: Events have deterministic names
@@ -206,6 +207,22 @@ export interface AggregateResult {
   total?: number;
 }
 
+/**
+ * Each catalog model's day-2 controls (docs/day2.md): one `get` per model (the Role names each ConfigMap, no list).
+ * One that cannot be read is left out of the summary and logged; the status is written anyway.
+ */
+async function controlsOf(deps: StepDeps): Promise<Map<string, ModelControls>> {
+  const out = new Map<string, ModelControls>();
+  await Promise.all(deps.catalog.models.map(async (m) => {
+    try {
+      out.set(m.name, await readControls(deps.kube, m.name));
+    } catch (err) {
+      deps.logger.warn({ model: m.name, err: (err as Error).message }, 'cannot read the model controls');
+    }
+  }));
+  return out;
+}
+
 /** `mlops.dev/notebook-status` and `mlops.dev/model-status` on the Application, from paginated lists, debounced. */
 export async function updateApplicationStatus(deps: StepDeps, action: Extract<ArgoAction, { kind: 'app-status' }>, now: Date): Promise<AggregateResult> {
   const { kube } = deps;
@@ -215,12 +232,13 @@ export async function updateApplicationStatus(deps: StepDeps, action: Extract<Ar
     return { recomputed: false };
   }
   if (!shouldRecompute(app.metadata?.annotations?.[A.statusUpdatedAt], now, action.force)) return { recomputed: false };
-  const [nvjs, runs] = await Promise.all([
+  const [nvjs, runs, controls] = await Promise.all([
     kube.listAll<KubeObject>(Resources.notebookValidationJob, { namespace: action.nvjNamespace, labelSelector: `${Labels.partOf}=${action.app}`, pageSize: LIST_PAGE_SIZE }),
     kube.listAll<ModelRun & KubeObject>(Resources.modelRun, { pageSize: LIST_PAGE_SIZE }),
+    controlsOf(deps),
   ]);
   const notebooks = summariseNotebooks(nvjs, now);
-  const models = summariseModels(deps.catalog, runs, now);
+  const models = summariseModels(deps.catalog, runs, now, controls);
   await kube.mergePatch(Resources.application, action.app, {
     metadata: { annotations: { [A.notebookStatus]: JSON.stringify(notebooks), [A.modelStatus]: JSON.stringify(models), [A.statusUpdatedAt]: now.toISOString() } },
   }, { namespace: action.namespace });

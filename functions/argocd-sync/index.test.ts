@@ -241,7 +241,7 @@ describe('argocd-sync over HTTP against the emulator', () => {
     const failedJobs = [...Array.from({ length: 20 }, (_, i) => `big-${1000 + i}`)];
     expect(appStatus().notebooks).toEqual({ total: 1200, succeeded: 1000, failed: 31, running: 169, lastUpdate: '2026-11-22T11:00:00.000Z', failedJobs });
     expect(appStatus().models['anomaly-detector']).toMatchObject({ servedRelease: 'anomaly-detector-served', trainedAt: '2026-11-22T07:00:00.000Z', deployedAt: '2026-11-22T08:00:00.000Z', ageSeconds: 4 * 3600, lastVerdict: 'approved' });
-    expect(appStatus().models['predictive-analytics']).toEqual({ servedRelease: null, trainedAt: null, deployedAt: null, ageSeconds: null, lastVerdict: null, lastRun: null });
+    expect(appStatus().models['predictive-analytics']).toEqual({ servedRelease: null, trainedAt: null, deployedAt: null, ageSeconds: null, lastVerdict: null, lastRun: null, paused: null, pinned: null });
 
     // A non-terminal update 5 s later is debounced: one read of the Application, no list.
     cluster.emulator.resetRequests();

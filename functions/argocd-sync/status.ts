@@ -1,6 +1,8 @@
 import type { Catalog } from '../../runtime/catalog.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
 
+import type { ModelControls } from '../../runtime/controls.ts';
+import { isServingRun } from '../../runtime/modelrun.ts';
 // Pure summaries written onto the Argo CD Application: the notebooks of the app and the models served.
 
 export const MAX_FAILED_JOBS = 20;
@@ -43,6 +45,9 @@ export interface ModelStatusEntry {
   ageSeconds: number | null;
   lastVerdict: string | null;
   lastRun: { name: string; phase: string } | null;
+  /** Day-2 controls (docs/day2.md): who paused the model and why; which release is pinned and by whom. */
+  paused: { by: string; at: string | null; reason: string | null } | null;
+  pinned: { release: string; by: string } | null;
 }
 export type ModelStatus = Record<string, ModelStatusEntry>;
 
@@ -53,16 +58,19 @@ const time = (v: string | Date | undefined): number => (v === undefined ? Number
  * finishedAt, trained at its training step's end); the age counts from training. The last verdict is the
  * gate's on the newest run that reached the gate.
  */
-export function summariseModels(catalog: Catalog, runs: readonly ModelRun[], now: Date): ModelStatus {
+export function summariseModels(catalog: Catalog, runs: readonly ModelRun[], now: Date, controls: ReadonlyMap<string, ModelControls> = new Map()): ModelStatus {
   const out: ModelStatus = {};
   for (const model of catalog.models) {
     const mine = runs.filter((r) => r.spec.model === model.name);
     const newest = <T>(list: T[], at: (r: T) => number): T | undefined =>
       list.reduce<T | undefined>((best, r) => (best === undefined || at(r) > at(best) ? r : best), undefined);
-    const served = newest(mine.filter((r) => r.status?.phase === 'Succeeded'), (r) => time(r.status?.finishedAt));
+    const served = newest(mine.filter(isServingRun), (r) => time(r.status?.finishedAt));
     const judged = newest(mine.filter((r) => r.status?.gate?.verdict !== undefined), (r) => time(r.status?.steps?.gate?.finished ?? r.status?.startedAt ?? r.metadata.creationTimestamp));
     const last = newest(mine, (r) => time(r.metadata.creationTimestamp ?? r.status?.startedAt));
-    const trainedAt = served?.status?.steps?.training?.finished ?? null;
+    // A manual rollback serves an older run's release: that run trained it.
+    const trainedBy = served?.spec.trigger === 'manual-rollback' ? mine.find((r) => r.metadata.name === served.status?.release?.promoted) : served;
+    const trainedAt = trainedBy?.status?.steps?.training?.finished ?? null;
+    const c = controls.get(model.name);
     out[model.name] = {
       servedRelease: served ? (served.status?.release?.promoted ?? served.metadata.name ?? null) : null,
       trainedAt: trainedAt ? new Date(trainedAt).toISOString() : null,
@@ -70,6 +78,8 @@ export function summariseModels(catalog: Catalog, runs: readonly ModelRun[], now
       ageSeconds: trainedAt ? Math.max(0, Math.round((now.getTime() - new Date(trainedAt).getTime()) / 1000)) : null,
       lastVerdict: judged?.status?.gate?.verdict ?? null,
       lastRun: last ? { name: last.metadata.name ?? '', phase: last.status?.phase ?? 'Pending' } : null,
+      paused: c?.paused ? { by: c.paused.by, at: c.paused.at ?? null, reason: c.paused.reason ?? null } : null,
+      pinned: c?.pinned ? { release: c.pinned.release, by: c.pinned.by } : null,
     };
   }
   return out;

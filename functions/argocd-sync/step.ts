@@ -3,6 +3,7 @@ import { ApiServerEventTypes } from '../../events/upstream/apiserversource.ts';
 import { declareStep, routed } from '../../runtime/declare.ts';
 import { Resources } from '../../runtime/resources.ts';
 import { DEFAULT_ARGOCD_NAMESPACE } from './triggers.ts';
+import { controlsReadRules } from '../../runtime/controls.ts';
 
 const ARGOCD = 'argocd';
 
@@ -18,6 +19,8 @@ export const declaration = declareStep({
   apiServerSources: [{ name: 'mlops-all-nvjs', route: ARGOCD, resource: { apiVersion: Resources.notebookValidationJob.apiVersion, kind: Resources.notebookValidationJob.kind } }],
   emits: [EventTypes.trainingSucceeded],
   sink: true,
+  // Day-2 controls: is the model paused or pinned (docs/day2.md).
+  catalogRules: controlsReadRules,
   rules: [
     { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['get', 'list', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'create', 'patch'] },

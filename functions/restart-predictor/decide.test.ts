@@ -194,3 +194,75 @@ describe('decideRestart', () => {
     expect(decideRestart(input, state, model)).toEqual(expected);
   });
 });
+
+// Day-2 (docs/day2.md): a pinned model's approved run ends without a promotion; a manual rollback starts at Promoting.
+describe('restart-predictor day-2 decisions (table)', () => {
+  const OLD = 'anomaly-detector-0000000old';
+  const manual = (status?: ModelRunStatus, force = false): ModelRun => ({
+    apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun', metadata: { name: RUN, uid: 'u2' },
+    spec: { model: 'anomaly-detector', trigger: 'manual-rollback', idempotencyKey: 'k', profile: 'cpu', requestedBy: 'alice', rollback: { release: OLD, ...(force ? { force } : {}) } },
+    ...(status ? { status } : {}),
+  });
+  const target = (verdict?: 'approved' | 'rejected'): ModelRun => ({
+    apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun', metadata: { name: OLD, uid: 'u3' },
+    spec: { model: 'anomaly-detector', trigger: 'schedule', idempotencyKey: 'o', profile: 'cpu' },
+    status: { phase: 'Succeeded', ...(verdict ? { gate: { verdict } } : {}), probe: { rows: [[1, 2]], expected: [1] } },
+  });
+  const approved: RestartInput = { kind: 'approved', run: RUN };
+  const table: Array<{ name: string; state: Omit<RestartState, 'now'>; input?: RestartInput; expected: RestartAction[] }> = [
+    {
+      name: 'pinned: an approved Promoting run ends Succeeded unpromoted, naming the pin',
+      state: { run: promoting({ gate: { verdict: 'approved' } }), isvc: isvc(PREV), controls: { pinned: { release: PREV, by: 'bob', at: '2026-11-22T08:00:00Z' } } },
+      expected: [{ kind: 'finish-pinned', release: PREV, by: 'bob', message: `approved but not promoted: release ${PREV} pinned by bob at 2026-11-22T08:00:00Z (mlops unpin anomaly-detector to promote again)` }],
+    },
+    {
+      name: 'pinned after the promote Job started: the promotion under way goes on',
+      state: { run: promoting({ steps: { promote: { started: 't' } } }), isvc: isvc(PREV), controls: { pinned: { release: PREV, by: 'bob' } } },
+      expected: [{ kind: 'ignore', reason: 'promote Job already started' }],
+    },
+    {
+      name: 'manual rollback to an approved release: carry its gate record, Promoting, the promote Job serves the kept release',
+      state: { run: manual(), target: target('approved'), isvc: isvc(PREV) },
+      expected: [
+        { kind: 'start-manual-rollback', release: OLD, evidence: { gate: { verdict: 'approved' }, probe: { rows: [[1, 2]], expected: [1] } }, message: `rolling back anomaly-detector to ${OLD} (serving ${PREV}) on request of alice` },
+        { kind: 'create-job', job: 'promote', name: `${RUN}-promote`, release: OLD, source: 'release' },
+        { kind: 'record-job-started', job: 'promote', name: `${RUN}-promote` },
+      ],
+    },
+    {
+      name: 'manual rollback to a release the gate never approved: refused (Pending → Failed)',
+      state: { run: manual(), target: target('rejected'), isvc: isvc(PREV) },
+      expected: [{ kind: 'finish-pending-failed', message: `release ${OLD} was never approved by the gate (no approved run ${OLD} of anomaly-detector); mlops rollback --force overrides` }],
+    },
+    {
+      name: 'manual rollback, forced, to a release with no record: goes ahead without evidence',
+      state: { run: manual(undefined, true), isvc: isvc(PREV) },
+      expected: [
+        { kind: 'start-manual-rollback', release: OLD, evidence: {}, message: `rolling back anomaly-detector to ${OLD} (serving ${PREV}) on request of alice (forced)` },
+        { kind: 'create-job', job: 'promote', name: `${RUN}-promote`, release: OLD, source: 'release' },
+        { kind: 'record-job-started', job: 'promote', name: `${RUN}-promote` },
+      ],
+    },
+    { name: 'manual rollback to the release already served: refused', state: { run: manual(), target: target('approved'), isvc: isvc(OLD) }, expected: [{ kind: 'finish-pending-failed', message: `release ${OLD} is already served by anomaly-detector: nothing to roll back` }] },
+    {
+      name: 'manual rollback ignores a pin (a person chose the release; the CLI checked the pin)',
+      state: { run: manual({ phase: 'Promoting' }), isvc: isvc(PREV), controls: { pinned: { release: PREV, by: 'bob' } } },
+      expected: [
+        { kind: 'create-job', job: 'promote', name: `${RUN}-promote`, release: OLD, source: 'release' },
+        { kind: 'record-job-started', job: 'promote', name: `${RUN}-promote` },
+      ],
+    },
+    {
+      name: 'manual rollback: its promote Job must have served the kept release, then Verifying and the predictor patch',
+      input: promoteDone(okResult(OLD, PREV)), state: { run: manual({ phase: 'Promoting', steps: { promote: { started: 't' } } }), isvc: isvc(PREV) },
+      expected: [
+        { kind: 'record-promoted', release: OLD, previousRelease: PREV, verifyDeadline: VERIFY_DEADLINE, message: `rolled back on request to ${OLD} replacing ${PREV}; anomaly-detector rolling` },
+        { kind: 'patch-isvc', isvc: 'anomaly-detector', release: OLD },
+        { kind: 'reply-restarted', release: OLD, previousRelease: PREV, inferenceService: 'anomaly-detector', restartedAt: NOW.toISOString() },
+      ],
+    },
+  ];
+  test.each(table)('$name', ({ state, input, expected }) => {
+    expect(decideRestart(input ?? approved, { ...state, now: NOW }, model)).toEqual(expected);
+  });
+});

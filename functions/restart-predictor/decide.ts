@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { MESSAGE_MAX, clip } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { jobNameFor } from '../../runtime/labels.ts';
-import type { ModelRun } from '../../runtime/resources.ts';
+import type { ModelRun, ModelRunStatus } from '../../runtime/resources.ts';
+import { releaseOfRun } from '../../runtime/modelrun.ts';
+import { pinnedText, type ModelControls } from '../../runtime/controls.ts';
 
 // Pure decisions for restart-predictor: what an approval, a failed deployment or the end of our promote /
 // rollback Job means for the run, as the exact list of effects. No I/O, no clock: `now` is an input.
@@ -31,6 +33,10 @@ export interface RestartState {
   run?: ModelRun;
   /** The catalog InferenceService and its current release annotation; `exists: false` when it is absent. */
   isvc: { name: string; exists: boolean; release?: string };
+  /** The model's day-2 controls (docs/day2.md): a pinned release stops a promotion before its Job exists. */
+  controls?: ModelControls;
+  /** A manual rollback's target: the run that trained the release it serves again (absent when pruned or never ours). */
+  target?: ModelRun;
   now: Date;
 }
 
@@ -44,6 +50,9 @@ export type RestartAction =
   /** Record `status.rollback` (restoring `release`, runtime/rollback.ts) before the InferenceService is patched back. */
   | { kind: 'record-restoring'; release: string; message: string }
   | { kind: 'finish-not-rolled-back'; message: string }
+  | { kind: 'finish-pinned'; release: string; by: string; message: string }
+  | { kind: 'start-manual-rollback'; release: string; evidence: Pick<ModelRunStatus, 'gate' | 'probe' | 'artifact'>; message: string }
+  | { kind: 'finish-pending-failed'; message: string }
   | { kind: 'reply-restarted'; release: string; previousRelease: string | null; inferenceService: string; restartedAt: string }
   | { kind: 'reply-rolledback'; failedRelease: string; restoredRelease: string | null; message: string }
   | { kind: 'reply-run-failed'; step: JobKind; reason: string; message: string };
@@ -56,19 +65,61 @@ export function decideRestart(input: RestartInput, state: RestartState, model: C
   const restore = resumeRestore(run, state);
   if (restore) return restore;
   switch (input.kind) {
-    case 'approved': return resumeRestart(input.run, run, state) ?? onApproved(input.run, run);
+    case 'approved': return resumeRestart(input.run, run, state) ?? onApproved(input.run, run, state);
     case 'deployment-failed': return onDeploymentFailed(input.run, run);
     case 'job-finished': return input.job === 'promote' ? onPromoteFinished(input, run, state, model) : onRollbackFinished(input, run, state);
   }
 }
 
-function onApproved(name: string, run: ModelRun): RestartAction[] {
+/**
+ * A manual rollback (docs/day2.md) waiting in Pending: carry the target run's gate record over (verification probes
+ * with it), move to Promoting and start the Job that serves the kept release. The CLI checked that the release is
+ * kept and approved; this checks again from the cluster (the CLI may be old, the run may have been pruned since).
+ */
+function onManualRollback(name: string, run: ModelRun, state: RestartState): RestartAction[] {
+  const release = run.spec.rollback?.release;
+  const fail = (message: string): RestartAction[] => [{ kind: 'finish-pending-failed', message: clip(message, MESSAGE_MAX) }];
+  if (!release) return fail(`manual rollback ${name} names no release`);
+  if (!state.isvc.exists) return fail(`InferenceService ${state.isvc.name} not found: nothing to roll back`);
+  if (state.isvc.release === release) return fail(`release ${release} is already served by ${state.isvc.name}: nothing to roll back`);
+  const target = state.target;
+  const forced = run.spec.rollback?.force === true;
+  const approved = target?.spec.model === run.spec.model && target.status?.gate?.verdict === 'approved';
+  if (!approved && !forced) return fail(`release ${release} was never approved by the gate (no approved run ${release} of ${run.spec.model}); mlops rollback --force overrides`);
+  const job = jobNameFor(name, 'promote');
+  const evidence: RestartAction & { kind: 'start-manual-rollback' } = {
+    kind: 'start-manual-rollback', release,
+    evidence: approved && target.status ? {
+      ...(target.status.gate ? { gate: target.status.gate } : {}),
+      ...(target.status.probe ? { probe: target.status.probe } : {}),
+      ...(target.status.artifact ? { artifact: target.status.artifact } : {}),
+    } : {},
+    message: `rolling back ${run.spec.model} to ${release}${state.isvc.release ? ` (serving ${state.isvc.release})` : ''} on request of ${run.spec.requestedBy ?? 'someone'}${forced ? ' (forced)' : ''}`,
+  };
+  return [
+    evidence,
+    { kind: 'create-job', job: 'promote', name: job, release, source: 'release' },
+    { kind: 'record-job-started', job: 'promote', name: job },
+  ];
+}
+
+function onApproved(name: string, run: ModelRun, state: RestartState): RestartAction[] {
   const status = run.status ?? {};
+  const manual = run.spec.trigger === 'manual-rollback';
+  if (manual && (status.phase ?? 'Pending') === 'Pending') return onManualRollback(name, run, state);
+  const controls = manual ? undefined : state.controls;
   if (status.phase !== 'Promoting') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Promoting` }];
   if (status.steps?.promote?.started) return [{ kind: 'ignore', reason: 'promote Job already started' }];
+  // Checked as late as possible, right before the promote Job would exist: a pin set later than this does not stop
+  // a promotion already under way (docs/day2.md).
+  const pinned = controls?.pinned;
+  if (pinned) {
+    return [{ kind: 'finish-pinned', release: pinned.release, by: pinned.by, message: clip(`approved but not promoted: ${pinnedText(pinned)} (mlops unpin ${run.spec.model} to promote again)`, MESSAGE_MAX) }];
+  }
   const job = jobNameFor(name, 'promote');
+  const release = releaseOfRun(run);
   return [
-    { kind: 'create-job', job: 'promote', name: job, release: name, source: 'staging' },
+    { kind: 'create-job', job: 'promote', name: job, release, source: manual ? 'release' : 'staging' },
     { kind: 'record-job-started', job: 'promote', name: job },
   ];
 }
@@ -79,17 +130,18 @@ function onDeploymentFailed(name: string, run: ModelRun): RestartAction[] {
   if (rollback?.finished) {
     // Redelivery after the outcome. A restored release is verify-endpoint's to conclude (and announce); only the
     // "nothing to roll back to" this step ended itself is answered again (same event id, receivers de-duplicate).
-    if (rollback.outcome === 'not-rolled-back') return [{ kind: 'reply-rolledback', failedRelease: name, restoredRelease: null, message: noPreviousMessage(name) }];
+    if (rollback.outcome === 'not-rolled-back') return [{ kind: 'reply-rolledback', failedRelease: releaseOfRun(run), restoredRelease: null, message: noPreviousMessage(releaseOfRun(run)) }];
     return [{ kind: 'ignore', reason: `rollback already ended (${rollback.outcome ?? 'unknown'})` }];
   }
   if (status.phase !== 'Verifying') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Verifying` }];
   if (rollback?.started) return [{ kind: 'ignore', reason: 'rollback Job already started' }];
   const previous = status.release?.replaced;
-  if (!previous || previous === name) {
-    const message = noPreviousMessage(name);
+  const failed = releaseOfRun(run);
+  if (!previous || previous === failed) {
+    const message = noPreviousMessage(failed);
     return [
       { kind: 'finish-not-rolled-back', message },
-      { kind: 'reply-rolledback', failedRelease: name, restoredRelease: null, message },
+      { kind: 'reply-rolledback', failedRelease: failed, restoredRelease: null, message },
     ];
   }
   const job = jobNameFor(name, 'rollback');
@@ -121,11 +173,13 @@ function verdictOf(input: JobFinished, release: string): { ok: true; result: Pro
  */
 function resumeRestart(name: string, run: ModelRun, state: RestartState): RestartAction[] | undefined {
   const status = run.status ?? {};
-  if (status.phase !== 'Verifying' || status.release?.promoted !== name) return undefined;
-  if (status.steps?.verify?.finished || status.steps?.rollback?.started || !state.isvc.exists || state.isvc.release === name) return undefined;
+  const release = releaseOfRun(run);
+  if (status.phase !== 'Verifying' || status.release?.promoted === undefined || status.release.promoted !== release) return undefined;
+  if (release !== name && run.spec.trigger !== 'manual-rollback') return undefined;
+  if (status.steps?.verify?.finished || status.steps?.rollback?.started || !state.isvc.exists || state.isvc.release === release) return undefined;
   return [
-    { kind: 'patch-isvc', isvc: state.isvc.name, release: name },
-    { kind: 'reply-restarted', release: name, previousRelease: status.release.replaced ?? null, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
+    { kind: 'patch-isvc', isvc: state.isvc.name, release },
+    { kind: 'reply-restarted', release, previousRelease: status.release.replaced ?? null, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
   ];
 }
 
@@ -135,16 +189,18 @@ function onPromoteFinished(input: JobFinished, run: ModelRun, state: RestartStat
   if (resumed) return resumed;
   if (status.steps?.promote?.finished) return [{ kind: 'ignore', reason: 'promote already finished' }];
   if (status.phase !== 'Promoting') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Promoting` }];
-  const verdict = verdictOf(input, input.run);
+  // A trained run promotes its own release; a manual rollback serves the kept release it names (docs/day2.md).
+  const release = releaseOfRun(run);
+  const verdict = verdictOf(input, release);
   if (!verdict.ok) {
-    const message = clip(`promotion of ${input.run} failed: ${verdict.why}`, MESSAGE_MAX);
+    const message = clip(`promotion of ${release}${release === input.run ? '' : ` (manual rollback ${input.run})`} failed: ${verdict.why}`, MESSAGE_MAX);
     return [
       { kind: 'finish-failed', step: 'promote', message, stepMessage: verdict.why },
       { kind: 'reply-run-failed', step: 'promote', reason: 'promote-failed', message },
     ];
   }
   if (!state.isvc.exists) {
-    const message = `InferenceService ${state.isvc.name} not found: ${input.run} was promoted on the volume but no predictor was restarted`;
+    const message = `InferenceService ${state.isvc.name} not found: ${release} was promoted on the volume but no predictor was restarted`;
     return [
       { kind: 'finish-failed', step: 'promote', message, stepMessage: message },
       { kind: 'reply-run-failed', step: 'promote', reason: 'inferenceservice-missing', message },
@@ -154,9 +210,9 @@ function onPromoteFinished(input: JobFinished, run: ModelRun, state: RestartStat
   const verifyDeadline = new Date(state.now.getTime() + model.deadlines.verifyMinutes * 60_000).toISOString();
   // Record first (Verifying), then roll the predictor: see resumeRestart.
   return [
-    { kind: 'record-promoted', release: input.run, previousRelease, verifyDeadline, message: `promoted ${input.run}${previousRelease ? ` replacing ${previousRelease}` : ''}; ${state.isvc.name} rolling` },
-    ...(state.isvc.release === input.run ? [] : [{ kind: 'patch-isvc', isvc: state.isvc.name, release: input.run } as const]),
-    { kind: 'reply-restarted', release: input.run, previousRelease, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
+    { kind: 'record-promoted', release, previousRelease, verifyDeadline, message: `${release === input.run ? 'promoted' : 'rolled back on request to'} ${release}${previousRelease ? ` replacing ${previousRelease}` : ''}; ${state.isvc.name} rolling` },
+    ...(state.isvc.release === release ? [] : [{ kind: 'patch-isvc', isvc: state.isvc.name, release } as const]),
+    { kind: 'reply-restarted', release, previousRelease, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
   ];
 }
 
@@ -168,7 +224,7 @@ function onRollbackFinished(input: JobFinished, run: ModelRun, state: RestartSta
   if (!previous) return [{ kind: 'ignore', reason: 'run records no replaced release' }];
   const verdict = verdictOf(input, previous);
   if (!verdict.ok) {
-    const message = clip(`rollback to ${previous} failed: ${verdict.why}; ${input.run} is still served`, MESSAGE_MAX);
+    const message = clip(`rollback to ${previous} failed: ${verdict.why}; ${releaseOfRun(run)} is still served`, MESSAGE_MAX);
     return [
       { kind: 'finish-failed', step: 'rollback', message, stepMessage: verdict.why },
       { kind: 'reply-run-failed', step: 'rollback', reason: 'rollback-failed', message },

@@ -121,6 +121,30 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
           }),
         });
         break;
+      case 'finish-pinned': {
+        const run = await finishRun(deps, runName, {
+          from: 'Promoting', phase: 'Succeeded', step: STEP, message: action.message, ...trace,
+          patch: (status) => ({
+            ...status,
+            step: 'promote',
+            release: { ...status.release, pinned: { release: action.release, by: action.by } },
+            steps: { ...status.steps, promote: { finished: now, outcome: 'pinned', message: action.message } },
+          }),
+        });
+        if (run?.status?.release?.pinned) deps.logger.info({ run: runName, pinned: action.release, by: action.by }, 'not promoted: release pinned');
+        break;
+      }
+      case 'start-manual-rollback':
+        // Record first (Promoting, with the target's gate record), then the Job (docs/day2.md).
+        await transition(kube, runName, { from: 'Pending', to: 'Promoting', now, patch: (status) => ({
+          ...status, ...action.evidence, step: 'promote', message: action.message,
+          deadlines: { ...status.deadlines, run: new Date(Date.parse(now) + (model.deadlines.promoteMinutes + model.deadlines.verifyMinutes + 15) * 60_000).toISOString() },
+        }) });
+        break;
+      case 'finish-pending-failed':
+        await finishRun(deps, runName, { from: 'Pending', phase: 'Failed', step: STEP, message: action.message, ...trace });
+        out = buildEvent(EventTypes.runFailed, { step: STEP, data: { model: model.name, run: runName, step: 'promote', reason: 'rollback-refused', message: action.message }, ...trace });
+        break;
       case 'reply-restarted':
         out = buildEvent(EventTypes.predictorRestarted, {
           step: STEP,

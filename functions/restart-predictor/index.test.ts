@@ -150,6 +150,31 @@ describe('restart-predictor over HTTP against the emulator', () => {
     expect(isvcPatches()).toBe(0);
   });
 
+  test('a pinned model: the approved run ends Succeeded without a promote Job, saying which release is pinned and by whom; the predictor is untouched (redelivered 3×)', async () => {
+    store().create({ group: '', version: 'v1', resource: 'configmaps' }, {
+      apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `model-controls-${MODEL}`, namespace: NAMESPACE },
+      data: { pinnedRelease: PREV, pinnedBy: 'bob@example.com', pinnedAt: '2026-11-22T08:00:00Z' },
+    });
+    try {
+      createRun({ phase: 'Promoting', step: 'promote', gate: { verdict: 'approved' }, steps: { gate: { finished: '2026-11-22T09:59:00.000Z', outcome: 'approved' } } });
+      for (let i = 0; i < 3; i++) expect((await postEvent(served.url, approved())).status).toBe(204);
+      expect(jobs()).toHaveLength(0);
+      const run = await getRun();
+      expect(run.status).toMatchObject({
+        phase: 'Succeeded',
+        message: `approved but not promoted: release ${PREV} pinned by bob@example.com at 2026-11-22T08:00:00Z (mlops unpin ${MODEL} to promote again)`,
+        release: { pinned: { release: PREV, by: 'bob@example.com' } },
+        steps: { promote: { outcome: 'pinned' } },
+      });
+      expect(run.status?.release?.promoted).toBeUndefined();
+      expect(getIsvc().spec.predictor.annotations?.['mlops.dev/model-release']).toBe(PREV);
+      expect(isvcPatches()).toBe(0);
+      expect(store().get(GVR.leases, { name: `model-lock-${MODEL}`, namespace: NAMESPACE })).toBeUndefined();
+    } finally {
+      store().delete({ group: '', version: 'v1', resource: 'configmaps' }, { name: `model-controls-${MODEL}`, namespace: NAMESPACE });
+    }
+  });
+
   test('the promote Job ending ok rolls the predictor by its annotation only and replies predictor.restarted (once)', async () => {
     createRun({ phase: 'Promoting', step: 'promote', steps: { gate: { finished: '2026-11-22T09:59:00.000Z', outcome: 'approved' } } });
     await postEvent(served.url, approved());

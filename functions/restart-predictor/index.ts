@@ -14,6 +14,7 @@ import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type 
 import { decideRestart, type RestartInput, type RestartState } from './decide.ts';
 import { STEP, runRestartEffects } from './effects.ts';
 import { faasModule } from '../../runtime/faas.ts';
+import { readControls } from '../../runtime/controls.ts';
 
 // restart-predictor: model.approved → promote Job; its end → roll the predictor (predictor.restarted);
 // deployment.failed → rollback Job (or an explicit "nothing to roll back to"); its end → deployment.rolledback.
@@ -58,9 +59,12 @@ export const step: StepDefinition = {
     const model = findModel(deps.catalog, run?.spec.model ?? modelName);
     if (!model) throw permanent(`model ${modelName} is not in the catalog`);
     // The predictor's release matters to a finished Job and to a run that may be Verifying (resuming a restart).
-    const readIsvc = restart.kind === 'job-finished' || run?.status?.phase === 'Verifying';
+    const manualStart = run?.spec.trigger === 'manual-rollback' && (run.status?.phase ?? 'Pending') === 'Pending';
+    const readIsvc = restart.kind === 'job-finished' || run?.status?.phase === 'Verifying' || manualStart;
     const state: RestartState = { isvc: readIsvc ? await isvcState(deps, model) : { name: model.inferenceService, exists: true }, now: deps.clock.now() };
     if (run) state.run = run;
+    if (manualStart && run.spec.rollback) state.target = await getRun(deps.kube, run.spec.rollback.release);
+    if (restart.kind === 'approved' && run?.status?.phase === 'Promoting' && !run.status.steps?.promote?.started) state.controls = await readControls(deps.kube, model.name);
     const actions = decideRestart(restart, state, model);
     const out = await runRestartEffects(actions, { deps, model, runName: restart.run, ...traceOf(event, run) });
     return out ? reply(out) : empty;

@@ -3,6 +3,7 @@ import { ApiServerEventTypes } from '../../events/upstream/apiserversource.ts';
 import { declareStep, routed } from '../../runtime/declare.ts';
 import { jobsOf } from '../../runtime/labels.ts';
 import { Resources } from '../../runtime/resources.ts';
+import { controlsReadRules } from '../../runtime/controls.ts';
 
 const PROMOTE = 'promote';
 
@@ -19,6 +20,8 @@ export const declaration = declareStep({
   // trainingRequested: a request queued on the run's lock is re-submitted when the run ends (runtime/finish.ts).
   emits: [EventTypes.predictorRestarted, EventTypes.deploymentRolledback, EventTypes.runFailed, EventTypes.trainingRequested],
   sink: true,
+  // Day-2 controls: is the model paused or pinned (docs/day2.md).
+  catalogRules: controlsReadRules,
   rules: [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },

@@ -1,6 +1,8 @@
 import type { TrainingRequested } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import type { ModelRun } from '../../runtime/resources.ts';
+import { pausedText, type ModelControls } from '../../runtime/controls.ts';
+import { CLI_SENDER, effectiveSender } from './policy.ts';
 
 // Pure decision for start-training: given the normalised request and what the cluster holds, the exact
 // list of effects to run. No I/O, no clock: `now` is an input.
@@ -17,6 +19,8 @@ export interface StartState {
   lock?: { holder: string; expired: boolean; holderFinished?: boolean };
   /** Latest successful deploy of this model (drift cooldown). */
   lastSuccessAt?: Date;
+  /** The model's day-2 controls (`model-controls-<model>`, docs/day2.md); only `paused` matters here. */
+  controls?: ModelControls;
   now: Date;
 }
 
@@ -35,7 +39,7 @@ export type StartAction =
   | { kind: 'mark-training'; run: string; deadline: string; runDeadline: string }
   | { kind: 'enqueue'; holder: string; request: TrainingRequested }
   | { kind: 'reply-started'; run: string; deadline: string }
-  | { kind: 'reply-skipped'; reason: 'already-running' | 'cooldown' | 'queued'; holder?: string; message: string };
+  | { kind: 'reply-skipped'; reason: 'already-running' | 'cooldown' | 'queued' | 'paused'; holder?: string; message: string; pausedBy?: string; pausedReason?: string };
 
 const minutes = (m: number): number => m * 60_000;
 
@@ -70,6 +74,15 @@ export function decideStart(input: StartInput, state: StartState): StartAction[]
     return [{ kind: 'reply-started', run, deadline: typeof deadline === 'string' ? deadline : new Date(deadline).toISOString() }];
   }
 
+  // A paused model trains on nothing automatic; only a person's `mlops train --force` goes through (docs/day2.md).
+  const paused = state.controls?.paused;
+  if (paused && !forcedByPerson(input)) {
+    return [{
+      kind: 'reply-skipped', reason: 'paused', pausedBy: paused.by, ...(paused.reason ? { pausedReason: paused.reason } : {}),
+      message: `model ${model.name} is ${pausedText(paused)}; ${data.trigger} request not started (mlops resume ${model.name}, or mlops train ${model.name} --force)`,
+    }];
+  }
+
   if (data.trigger === 'drift' && state.lastSuccessAt) {
     const until = state.lastSuccessAt.getTime() + minutes(model.drift.cooldownMinutes);
     if (state.now.getTime() < until) {
@@ -101,6 +114,11 @@ export function decideStart(input: StartInput, state: StartState): StartAction[]
     { kind: 'mark-training', run, deadline, runDeadline: runDeadline(model, state.now) },
     { kind: 'reply-started', run, deadline },
   ];
+}
+
+/** `mlops train --force`: a manual request from the CLI (judged by its first sender, like overrides) that says force. */
+export function forcedByPerson(input: Pick<StartInput, 'data' | 'origin'>): boolean {
+  return input.data.force === true && input.data.trigger === 'manual' && effectiveSender(input.origin.source, input.data) === CLI_SENDER;
 }
 
 function runDeadline(model: CatalogModel, from: Date): string {

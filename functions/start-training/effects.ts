@@ -93,7 +93,10 @@ export async function runStartEffects(actions: StartAction[], input: StartInput,
         replyEvent = buildEvent(EventTypes.trainingSkipped, {
           step: STEP,
           model: model.name,
-          data: { model: model.name, reason: action.reason, message: action.message, ...(action.holder ? { holder: action.holder } : {}) },
+          data: {
+            model: model.name, reason: action.reason, message: action.message, ...(action.holder ? { holder: action.holder } : {}),
+            ...(action.pausedBy ? { pausedBy: action.pausedBy } : {}), ...(action.pausedReason ? { pausedReason: action.pausedReason } : {}),
+          },
           id: `${input.idempotencyKey.length > 200 ? input.idempotencyKey.slice(0, 200) : input.idempotencyKey}.training.skipped`,
           ...trace,
         });

@@ -235,6 +235,62 @@ describe('start-training over HTTP against the emulator', () => {
     expect(run?.spec).toMatchObject({ trigger: 'pipeline', idempotencyKey: 'pipeline/uid-prep-1', provenance: { pipelineRun: 'prep-run-1', pipelineRunUid: 'uid-prep-1' } });
   });
 
+  test('a paused model answers every trigger with training.skipped (reason paused, who, why), a forced CLI request trains, and resume lets triggers through', async () => {
+    const controls = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'model-controls-anomaly-detector', labels: { 'app.kubernetes.io/managed-by': 'model-lifecycle', 'mlops.dev/model': 'anomaly-detector' } },
+      data: { paused: 'true', pausedBy: 'alice@example.com', pausedAt: '2026-11-22T01:00:00Z', reason: 'INC-42 bad upstream data' } };
+    await cluster.kube.create(Resources.configMap, controls);
+    try {
+      const pipeline = new CloudEvent({
+        type: 'dev.tekton.event.pipelinerun.successful.v1', source: '/apis///namespaces/mlops//prep-paused', id: 'tekton-paused', datacontenttype: 'application/json',
+        data: { pipelineRun: { metadata: { name: 'prep-paused', namespace: NAMESPACE, uid: 'uid-paused', labels: { 'mlops.dev/retrain-model': 'anomaly-detector' } }, status: { conditions: [{ type: 'Succeeded', status: 'True' }] } } },
+      });
+      const triggers: Array<[string, CloudEvent<unknown>]> = [
+        ['schedule', tick('anomaly-detector', 'paused-tick')],
+        ['drift', buildEvent(EventTypes.trainingRequested, { step: 'drift-intake', id: 'paused-drift', data: { model: 'anomaly-detector', trigger: 'drift', provenance: { alertFingerprint: 'f1', startsAt: '2026-11-22T01:59:00Z' } } })],
+        ['git', buildEvent(EventTypes.trainingRequested, { step: 'git-intake', id: 'paused-git', data: { model: 'anomaly-detector', trigger: 'git', provenance: { deliveryId: 'd-1' } } })],
+        ['pipeline', pipeline],
+        ['catchup', buildEvent(EventTypes.trainingRequested, { step: 'watchdog', id: 'paused-catchup', data: { model: 'anomaly-detector', trigger: 'catchup', provenance: { scheduleSlot: '2026-11-15T02:00:00.000Z' } } })],
+        ['manual', manual('anomaly-detector', 'paused-manual')],
+        // force from anyone but the CLI is not a person's decision: still skipped.
+        ['manual', buildEvent(EventTypes.trainingRequested, { step: 'git-intake', id: 'paused-forged-force', data: { model: 'anomaly-detector', trigger: 'manual', force: true } })],
+      ];
+      for (const [trigger, event] of triggers) {
+        const res = await postEvent(served.url, event);
+        expect(res.status).toBe(200);
+        expect(res.event?.type).toBe(EventTypes.trainingSkipped);
+        expect(res.event?.data).toMatchObject({ model: 'anomaly-detector', reason: 'paused', pausedBy: 'alice@example.com', pausedReason: 'INC-42 bad upstream data' });
+        expect((res.event?.data as { message: string }).message).toContain(`paused by alice@example.com at 2026-11-22T01:00:00Z: INC-42 bad upstream data; ${trigger} request not started`);
+      }
+      expect(await list(Resources.modelRun)).toHaveLength(0);
+      expect(await list(Resources.lease)).toHaveLength(0);
+
+      // `mlops train --force` (a manual request from the CLI carrying force) trains the paused model.
+      const forced = await postEvent(served.url, buildEvent(EventTypes.trainingRequested, { step: 'mlops-cli', id: 'paused-force', data: { model: 'anomaly-detector', trigger: 'manual', requestedBy: 'alice', force: true } }));
+      expect(forced.event?.type).toBe(EventTypes.trainingStarted);
+      const forcedRun = (forced.event?.data as { run: string }).run;
+      await finishRun(served.deps, forcedRun, { from: 'Training', phase: 'Failed', message: 'test ends the run', step: 'start-training' });
+
+      // Resume (what `mlops resume` writes): the next tick starts a run.
+      await cluster.kube.mergePatch(Resources.configMap, 'model-controls-anomaly-detector', { data: { paused: 'false', pausedBy: null, pausedAt: null, reason: null } });
+      const resumed = await postEvent(served.url, tick('anomaly-detector', 'resumed-tick', '2026-11-29T02:00:03Z'));
+      expect(resumed.event?.type).toBe(EventTypes.trainingStarted);
+    } finally {
+      await cluster.kube.delete(Resources.configMap, 'model-controls-anomaly-detector');
+    }
+  });
+
+  test('a malformed controls ConfigMap counts as paused and says why', async () => {
+    await cluster.kube.create(Resources.configMap, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'model-controls-anomaly-detector' }, data: { paused: 'yes please' } });
+    try {
+      const res = await postEvent(served.url, tick('anomaly-detector', 'malformed-tick'));
+      expect(res.event?.data).toMatchObject({ reason: 'paused', pausedBy: 'unknown' });
+      expect((res.event?.data as { message: string }).message).toMatch(/controls ConfigMap is malformed \(paused: /);
+      expect(await list(Resources.modelRun)).toHaveLength(0);
+    } finally {
+      await cluster.kube.delete(Resources.configMap, 'model-controls-anomaly-detector');
+    }
+  });
+
   test.each([
     ['unknown model', manual('no-such-model', 'bad-1'), 422, /unknown model "no-such-model"/],
     ['git ref with ..', manual('anomaly-detector', 'bad-2', { gitRef: 'main..evil' }), 400, /gitRef/],

@@ -1,7 +1,7 @@
 import { invalid } from '../../runtime/errors.ts';
 import { leaseExpired, type LeaseObject } from '../../runtime/lock.ts';
 import { Labels, lockNameFor, runNameFor } from '../../runtime/labels.ts';
-import { getRun, isRunTerminal } from '../../runtime/modelrun.ts';
+import { getRun, isRunTerminal, isServingRun } from '../../runtime/modelrun.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type StepReply } from '../../runtime/step.ts';
 import { decideStart, type StartState } from './decide.ts';
@@ -12,6 +12,7 @@ import { findModel } from '../../runtime/catalog.ts';
 import type { TrainingRequested } from '../../events/index.ts';
 import type { CloudEvent } from 'cloudevents';
 import { faasModule } from '../../runtime/faas.ts';
+import { readControls } from '../../runtime/controls.ts';
 
 // start-training: training.requested, PingSource ticks and Tekton pipelinerun.successful → one ModelRun + NVJ per
 // request identity, under the per-model lock; or an explicit training.skipped.
@@ -51,6 +52,8 @@ async function pendingRun(event: CloudEvent<unknown>, deps: StepDeps): Promise<N
   if (!target) return { kind: 'ignore', reason: 'a reconcile for another step' };
   const run = await getRun(deps.kube, target.run);
   if (!run || (run.status?.phase ?? 'Pending') !== 'Pending') return { kind: 'ignore', reason: `run ${target.run} is not Pending` };
+  // restart-predictor starts a manual rollback (docs/day2.md): nothing to train.
+  if (run.spec.trigger === 'manual-rollback') return { kind: 'ignore', reason: `run ${target.run} is a manual rollback` };
   const model = findModel(deps.catalog, run.spec.model);
   if (!model) return { kind: 'ignore', reason: `model ${run.spec.model} left the catalog` };
   const t = run.spec.training ?? {};
@@ -65,10 +68,11 @@ async function pendingRun(event: CloudEvent<unknown>, deps: StepDeps): Promise<N
 async function readState(request: StartRequest, runName: string, deps: StepDeps): Promise<StartState> {
   const { kube } = deps;
   const now = deps.clock.now();
-  const [existingRun, lease, lastSuccessAt] = await Promise.all([
+  const [existingRun, lease, lastSuccessAt, controls] = await Promise.all([
     getRun(kube, runName),
     kube.get<LeaseObject>(Resources.lease, lockNameFor(request.model.name)),
     request.data.trigger === 'drift' ? lastSuccess(deps, request.model.name) : Promise.resolve(undefined),
+    readControls(kube, request.model.name),
   ]);
   const state: StartState = { runName, now };
   if (existingRun) state.existingRun = existingRun;
@@ -78,6 +82,7 @@ async function readState(request: StartRequest, runName: string, deps: StepDeps)
     if (holder !== runName && isRunTerminal(await getRun(kube, holder))) state.lock.holderFinished = true;
   }
   if (lastSuccessAt) state.lastSuccessAt = lastSuccessAt;
+  state.controls = controls;
   return state;
 }
 
@@ -88,7 +93,7 @@ async function lastSuccess(deps: StepDeps, model: string): Promise<Date | undefi
   });
   let latest: number | undefined;
   for (const r of runs) {
-    if (r.status?.phase !== 'Succeeded') continue;
+    if (!isServingRun(r)) continue;
     const at = r.status?.finishedAt ?? r.status?.steps?.verify?.finished;
     if (!at) continue;
     const t = new Date(at).getTime();

@@ -54,6 +54,8 @@ export function trainingParameters(data: TrainingRequested, model: CatalogModel)
 export function nvjManifest(modelRun: ModelRun, model: CatalogModel): KubeObject {
   const run = modelRun.metadata.name ?? '';
   const spec = modelRun.spec;
+  // A manual rollback run (docs/day2.md) never trains; start-training never builds an NVJ for one.
+  if (spec.trigger === 'manual-rollback') throw new Error(`ModelRun ${run} is a manual rollback: it has no NotebookValidationJob`);
   const t = spec.training ?? trainingParameters({ model: model.name, trigger: spec.trigger }, model);
   const gpu = spec.profile === 'gpu';
   const quantities = (m: Record<string, string | number> | undefined): Record<string, string> =>

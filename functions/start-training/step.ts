@@ -3,6 +3,7 @@ import { TektonPipelineRunEventTypes } from '../../events/upstream/tekton.ts';
 import { PING_EVENT_TYPE } from '../../events/upstream/pingsource.ts';
 import { declareStep, routed } from '../../runtime/declare.ts';
 import { Labels } from '../../runtime/labels.ts';
+import { controlsReadRules } from '../../runtime/controls.ts';
 
 const SCHEDULE = 'schedule';
 
@@ -21,6 +22,8 @@ export const declaration = declareStep({
     data: JSON.stringify({ model: m.name }), labels: { [Labels.model]: m.name },
   })),
   emits: [EventTypes.trainingStarted, EventTypes.trainingSkipped],
+  // Day-2 controls: is the model paused or pinned (docs/day2.md).
+  catalogRules: controlsReadRules,
   rules: [
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'list', 'create', 'patch'] },
     { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },

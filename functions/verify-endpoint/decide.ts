@@ -2,6 +2,7 @@ import type { DeploymentFailureReason } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import type { ModelRun, RollbackCheck } from '../../runtime/resources.ts';
 import { createdForRestore, type RestoredProbe } from '../../runtime/rollback.ts';
+import { releaseOfRun } from '../../runtime/modelrun.ts';
 
 // Pure decisions for verify-endpoint: whether the new release's pods can be probed yet, what to send them,
 // and how their answers compare with the gate's expected outputs. No I/O, no clock.
@@ -104,10 +105,12 @@ export function decideVerify(trigger: VerifyTrigger, run: ModelRun | undefined, 
   }
   // Only the run's own release counts (docs/verification.md). Old pods — still Ready while a Deployment surges or
   // a Serverless Revision drains, or terminating through their grace period — neither block nor get probed.
-  const mine = pods.filter((p) => p.release === name && !p.terminating);
+  // A manual rollback's release is the kept one it serves again, not its own name (docs/day2.md).
+  const release = releaseOfRun(run);
+  const mine = pods.filter((p) => p.release === release && !p.terminating);
   const fresh = mine.filter((p) => p.serving).sort((a, b) => a.name.localeCompare(b.name));
   const starting = mine.filter((p) => !p.serving).map((p) => p.name).sort();
-  if (fresh.length === 0) return [{ kind: 'wait', reason: `no Ready pod of release ${name} yet` }];
+  if (fresh.length === 0) return [{ kind: 'wait', reason: `no Ready pod of release ${release} yet` }];
   // A new pod not Ready (still starting, or restarting) is part of the release: wait for it rather than
   // conclude on some of the new pods. Its Ready update brings us back.
   if (starting.length > 0) return [{ kind: 'wait', reason: `new pods not Ready yet: ${starting.join(', ')}` }];

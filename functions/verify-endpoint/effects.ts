@@ -51,6 +51,8 @@ export interface EffectContext {
   deps: StepDeps;
   model: CatalogModel;
   runName: string;
+  /** The release being verified: the run's own, or the kept one a manual rollback serves again (docs/day2.md). */
+  release?: string;
   traceparent?: string;
 }
 
@@ -87,12 +89,12 @@ export async function runVerifyEffects(actions: VerifyAction[], ctx: EffectConte
       case 'record-verified': {
         const run = await record('verified', action.message);
         if (!winner && run) {
-          await finishRun(deps, runName, { from: 'Verifying', phase: 'Succeeded', step: STEP, message: `release ${runName} verified on ${action.pods.length} new pod(s)`, ...trace });
+          await finishRun(deps, runName, { from: 'Verifying', phase: 'Succeeded', step: STEP, message: `release ${ctx.release ?? runName} verified on ${action.pods.length} new pod(s)`, ...trace });
         }
         break;
       }
       case 'finish-verified':
-        await finishRun(deps, runName, { from: 'Verifying', phase: 'Succeeded', step: STEP, message: `release ${runName} verified on ${action.pods} new pod(s)`, ...trace });
+        await finishRun(deps, runName, { from: 'Verifying', phase: 'Succeeded', step: STEP, message: `release ${ctx.release ?? runName} verified on ${action.pods} new pod(s)`, ...trace });
         break;
       case 'record-failed':
         // The phase stays Verifying: restart-predictor ends the run once it has rolled back (or cannot).
@@ -152,12 +154,12 @@ function eventFor(action: VerifyAction, ctx: EffectContext, verifiedAt: string, 
   const { model, runName } = ctx;
   if (action.kind === 'reply-verified') {
     return buildEvent(EventTypes.deploymentVerified, {
-      step: STEP, data: { model: model.name, run: runName, release: runName, verifiedAt, pods: action.pods, matched: action.matched }, ...trace,
+      step: STEP, data: { model: model.name, run: runName, release: ctx.release ?? runName, verifiedAt, pods: action.pods, matched: action.matched }, ...trace,
     });
   }
   if (action.kind === 'reply-failed') {
     return buildEvent(EventTypes.deploymentFailed, {
-      step: STEP, data: { model: model.name, run: runName, release: runName, reason: action.reason, message: action.message.slice(0, 4000) }, ...trace,
+      step: STEP, data: { model: model.name, run: runName, release: ctx.release ?? runName, reason: action.reason, message: action.message.slice(0, 4000) }, ...trace,
     });
   }
   return undefined;

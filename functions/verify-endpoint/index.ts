@@ -14,6 +14,7 @@ import { empty, reply, type StepDeps, type StepDefinition, type StepInput, type 
 import { decideRestore, decideVerify, judge, judgeRestore, unreachableButGone, type PodView } from './decide.ts';
 import { STEP, probeAll, runVerifyEffects } from './effects.ts';
 import { faasModule } from '../../runtime/faas.ts';
+import { releaseOfRun } from '../../runtime/modelrun.ts';
 
 // verify-endpoint: predictor.restarted and any event about a predictor Pod (added, updated) →
 // look again at the model's run that is Verifying; once the new release's pods are all Ready, send them the
@@ -58,7 +59,7 @@ export const step: StepDefinition = {
       const gone = outcomes.some((o) => o.kind === 'transport') ? unreachableButGone(outcomes, await predictorPods(deps, model.inferenceService)) : undefined;
       actions = gone ? [gone] : judge(outcomes, { rows, expected }, model);
     }
-    const out = await runVerifyEffects(actions, { deps, model, runName, ...traceOf(event, run) });
+    const out = await runVerifyEffects(actions, { deps, model, runName, ...(run ? { release: releaseOfRun(run) } : {}), ...traceOf(event, run) });
     return out ? reply(out) : empty;
   },
 };

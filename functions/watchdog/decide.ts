@@ -5,6 +5,7 @@ import { Labels, runNameFor } from '../../runtime/labels.ts';
 import { leaseExpired, type LeaseObject } from '../../runtime/lock.ts';
 import { isTerminalPhase, type ModelRun, type ModelRunPhase, type StepName } from '../../runtime/resources.ts';
 import { scheduleKey } from '../start-training/request.ts';
+import { isServingRun } from '../../runtime/modelrun.ts';
 
 // Pure decision for one watchdog tick: given every ModelRun and lock Lease we manage, the catalog, the time
 // and the catch-ups already sent, the exact list of actions. No I/O, no clock: `now` is an input.
@@ -134,7 +135,8 @@ function stepWindow(run: ModelRun, model: CatalogModel | undefined): StepWindow 
       return { step: 'gate', started, deadline: later(recorded, plus(started, d.gateMinutes)), verifyPending: false };
     }
     case 'Promoting': {
-      const started = timeOf(steps.promote?.started ?? steps.gate?.finished);
+      // A manual rollback carries an old run's gate record: its promotion counts from when it left Pending.
+      const started = timeOf(steps.promote?.started ?? (run.spec.trigger === 'manual-rollback' ? run.status?.startedAt : steps.gate?.finished));
       return { step: 'promote', started, deadline: later(recorded, plus(started, d.promoteMinutes)), verifyPending: false };
     }
     case 'Verifying': {
@@ -162,6 +164,9 @@ function deadlineAction(run: ModelRun, model: CatalogModel | undefined, now: Dat
   if (phase === undefined || phase === 'Pending') {
     const created = timeOf(run.metadata.creationTimestamp);
     if (created === undefined || t - created <= PENDING_LIMIT_MS) return undefined;
+    if (run.spec.trigger === 'manual-rollback') {
+      return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: 'promote', reason: 'deadline', message: `deadline exceeded: the manual rollback never started (after ${elapsed(t - created)} in Pending)`, kill: killTarget(name, 'promote') };
+    }
     return { kind: 'fail-run', run: name, from: run.status?.phase ?? 'Pending', model: run.spec.model, step: 'training', reason: 'deadline', message: `deadline exceeded in training after ${elapsed(t - created)} (the run never left Pending)`, kill: { kind: 'nvj', name } };
   }
   const w = stepWindow(run, model);
@@ -239,9 +244,11 @@ function pruneActions(runs: readonly ModelRun[]): WatchdogAction[] {
   for (const model of [...terminalByModel.keys()].sort()) {
     const list = (terminalByModel.get(model) ?? []).sort(newestFirst);
     // The newest Succeeded run is the served release's record (gate report, trained-at): never pruned.
-    const served = list.find((r) => r.status?.phase === 'Succeeded');
+    const served = list.find(isServingRun);
+    // A manual rollback serves an older run's release: that run's record (gate probe, trained-at) is kept too.
+    const origin = served?.status?.release?.promoted;
     for (const r of list.slice(KEEP_TERMINAL_RUNS)) {
-      if (r === served) continue;
+      if (r === served || (origin !== undefined && r.metadata.name === origin)) continue;
       out.push({ kind: 'prune', run: r.metadata.name ?? '', model });
     }
   }

@@ -62,6 +62,17 @@ const cases: Array<{ name: string; world: ReconcileWorld; expected: ReconcileAct
     expected: [poke('start-training', 'run not started')],
   },
   {
+    name: 'a manual rollback (docs/day2.md) still Pending a while after the CLI created it: wake restart-predictor, not start-training',
+    world: world({ ...run({}), spec: { model: AD, trigger: 'manual-rollback', idempotencyKey: 'k', profile: 'cpu', rollback: { release: 'p0' } }, metadata: { name: RUN, creationTimestamp: ago(40), labels: { 'mlops.dev/model': AD } } }),
+    expected: [poke('restart-predictor', 'run not started')],
+  },
+  {
+    name: 'a manual rollback Verifying: its pods are those of the kept release it serves, not of its own name',
+    world: world({ ...run({ phase: 'Verifying', release: { promoted: 'p0', replaced: 'p1' }, steps: { promote: { finished: ago(120) } } }), spec: { model: AD, trigger: 'manual-rollback', idempotencyKey: 'k', profile: 'cpu', rollback: { release: 'p0' } } },
+      { isvcRelease: 'p0', pods: [pod('p0', true, 60)] }),
+    expected: [poke('verify-endpoint', '1 new pod(s) Ready')],
+  },
+  {
     name: 'a Pending run created seconds ago is start-training\'s own business',
     world: world({ ...run({}), metadata: { name: RUN, creationTimestamp: ago(2), labels: { 'mlops.dev/model': AD } } }),
     expected: [],

@@ -4,6 +4,7 @@ import type { ReconcileTarget } from '../registry.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { Annotations, Labels, jobNameFor } from '../../runtime/labels.ts';
 import { isTerminalPhase, type ModelRun } from '../../runtime/resources.ts';
+import { releaseOfRun } from '../../runtime/modelrun.ts';
 
 // The level-triggered half of the run lifecycle (docs/run-lifecycle.md): on every tick, for each unfinished run,
 // look at its world — its NVJ, its Jobs, its InferenceService and the predictor's pods — and where the next step's
@@ -97,7 +98,9 @@ export function decideReconcile(world: ReconcileWorld): ReconcileAction[] {
     if (!phase || phase === 'Pending') {
       // Created, never started (a start-training delivery stopped before the NVJ): finish it from the run's spec.
       const created = run.metadata.creationTimestamp;
-      if (settled(created === undefined ? undefined : new Date(created).toISOString())) actions.push({ kind: 'poke', run: name, model: run.spec.model, target: 'start-training', reason: 'run not started' });
+      // A manual rollback (docs/day2.md) is restart-predictor's to start.
+      const target: ReconcileTarget = run.spec.trigger === 'manual-rollback' ? 'restart-predictor' : 'start-training';
+      if (settled(created === undefined ? undefined : new Date(created).toISOString())) actions.push({ kind: 'poke', run: name, model: run.spec.model, target, reason: 'run not started' });
       continue;
     }
     const steps = status.steps ?? {};
@@ -126,18 +129,19 @@ export function decideReconcile(world: ReconcileWorld): ReconcileAction[] {
         jobStep('gate-health', 'gate', steps.gate, steps.copy?.finished ?? steps.training?.finished);
         break;
       case 'Promoting':
-        jobStep('restart-predictor', 'promote', steps.promote, steps.gate?.finished);
+        jobStep('restart-predictor', 'promote', steps.promote, run.spec.trigger === 'manual-rollback' ? status.startedAt : steps.gate?.finished);
         break;
       case 'Verifying': {
         const verify = steps.verify;
         if (!verify?.finished) {
           const isvc = world.isvcs.get(model.inferenceService);
-          if (isvc && isvc.release !== name) {
+          const release = releaseOfRun(run);
+          if (isvc && isvc.release !== release) {
             // Verifying is recorded before the predictor is patched: a restart stopped in between.
             if (settled(steps.promote?.finished)) poke('restart-predictor', 'predictor not rolled to the release');
             break;
           }
-          const fresh = world.pods.filter((p) => p.isvc === model.inferenceService && p.release === name && p.ready && !p.deleting);
+          const fresh = world.pods.filter((p) => p.isvc === model.inferenceService && p.release === release && p.ready && !p.deleting);
           if (fresh.length > 0 && fresh.every((p) => settled(p.readySince))) poke('verify-endpoint', `${fresh.length} new pod(s) Ready`);
           break;
         }
