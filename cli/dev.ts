@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { formatRecord, type DeliveryRecord } from '../dev/broker/index.ts';
 import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
@@ -100,6 +101,7 @@ export async function runDev(opts: {
   };
   print(`kubeconfig: ${local.kubeconfigPath}`);
   print(`broker: ${local.broker.url}`);
+  print(`s3: ${local.s3.endpoint}/${local.bucket} (credentials: ${join(local.stateDir, 's3.env')})`);
   for (const step of ['drift-intake', 'git-intake'] as const) print(`intake ${step}: ${local.steps[step].url}`);
   print(`scenario: ${opts.scenario}; cluster: ${local.emulator.profile} ${local.emulator.kubeVersion}; state: ${local.stateDir}`);
   if (opts.rollout) print(`rollout: ${opts.rollout.rollout ?? 'raw'}, drain ${opts.rollout.drainSeconds ?? DEFAULT_DRAIN_SECONDS} s, ready delay ${opts.rollout.readyDelaySeconds ?? 0} s${opts.rollout.restartOnce ? ', one predictor pod restarts' : ''}`);

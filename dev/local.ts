@@ -2,7 +2,8 @@
 // rendered Roles (one token per function ServiceAccount), every function over HTTP through the real
 // client-node, the local broker loaded with the rendered Triggers, PingSources, ApiServerSources and the
 // SinkBinding, and the simulated NVJ operator, Job runner and KServe predictor.
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
@@ -13,6 +14,7 @@ import { startEmulator, type ClusterProfile, type Emulator, type KubeVersion } f
 import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
+import { startLocalS3, type LocalS3 } from './s3/index.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
 import { Scenarios, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
@@ -72,7 +74,12 @@ export interface LocalOptions {
   chaos?: ChaosOptions;
   /** Lossy local ApiServerSource: dropped, coalesced, reordered deliveries (dev/sources/apiserver.ts). */
   apiServerFaults?: ApiServerFaults;
+  /** Local S3 server setup: buckets whose policy allows reads only (emulated, dev/s3/index.ts). */
+  s3?: { readOnlyBuckets?: string[] };
 }
+
+/** The bucket `mlops dev` creates and names in `model-storage-config` (config/examples/secrets-example.yaml). */
+export const DEV_BUCKET = 'model-storage';
 
 export interface Local {
   emulator: Emulator;
@@ -87,6 +94,10 @@ export interface Local {
   secrets: Record<string, string>;
   /** How often a step was stopped dead by `chaos.crashPercent`. */
   crashes: CrashCounter;
+  /** The local S3 server (its credentials are also in `<stateDir>/s3.env` and the `model-storage-config` Secret). */
+  s3: LocalS3;
+  /** The bucket `model-storage-config` names. */
+  bucket: string;
   close(): Promise<void>;
 }
 
@@ -154,8 +165,19 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     ...(opts.onRecord ? { onRecord: opts.onRecord } : {}),
   });
   closers.push(() => broker.close());
+  // A real S3-protocol server on loopback with fresh credentials; they go into the storage Secret (as External
+  // Secrets would put them there) and <state>/s3.env, nowhere else.
+  const bucket = DEV_BUCKET;
+  const buckets = [...new Set([bucket, ...catalog.models.flatMap((m) => (m.storage.kind === 's3' && m.storage.bucket ? [m.storage.bucket] : []))])];
+  const s3 = await startLocalS3({
+    directory: join(stateDir, 's3'), buckets,
+    credentials: { accessKeyId: `MLOPSDEV${randomBytes(6).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(24).toString('base64url') },
+    ...(opts.s3?.readOnlyBuckets ? { readOnlyBuckets: opts.s3.readOnlyBuckets } : {}),
+  });
+  closers.push(() => s3.close());
+  await writeFile(join(stateDir, 's3.env'), Object.entries(s3.env(bucket)).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
   // What the cluster of a real install holds besides our Roles: Knative objects, volumes, secrets (mlops doctor reads them).
-  await emulator.applyManifests(localInstall({ catalog, namespace: ns, rendered, brokerUrl: broker.url, secrets }));
+  await emulator.applyManifests(localInstall({ catalog, namespace: ns, rendered, brokerUrl: broker.url, secrets, storageConfig: s3.env(bucket) }));
 
   const steps = {} as Record<StepName, RunningStep>;
   for (const name of STEP_NAMES) {
@@ -215,7 +237,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   closers.push(() => sims.close());
 
   return {
-    emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets, crashes,
+    emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets, crashes, s3, bucket,
     async close() {
       for (const close of closers.reverse()) {
         try { await close(); } catch { /* keep closing the rest */ }

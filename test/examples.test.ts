@@ -1,6 +1,7 @@
 // The deployment examples in config/examples and the README's install section: every YAML parses to the kinds we
 // intend, core kinds validate against the Kubernetes schemas, and every name, URL and key in them agrees with what
 // `mlops render` deploys (config/knative) and what the catalog and the functions expect.
+import { STORAGE_CONFIG_LABEL, s3ConfigFromSecret } from '../runtime/s3.ts';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { crdValidator, loadCrd } from '../config/crds/crd-schema.ts';
@@ -181,15 +182,19 @@ describe('config/examples', () => {
   });
 
   test('the model-storage Secret and the PVCs are the ones the catalog mounts', () => {
-    const names = new Set(catalog.models.map((m) => JSON.stringify(m.storage)));
+    const names = new Set(catalog.models.map((m) => JSON.stringify({ pvc: m.storage.pvc, gpuPvc: m.storage.gpuPvc, configSecret: m.storage.configSecret })));
     expect([...names]).toEqual([JSON.stringify({ pvc: 'model-storage-pvc', gpuPvc: 'model-storage-gpu-pvc', configSecret: 'model-storage-config' })]);
     const storage = catalog.models[0]?.storage;
 
     const plain = find('secrets-example.yaml', 'Secret', String(storage?.configSecret));
     const external = find('external-secrets.yaml', 'ExternalSecret', String(storage?.configSecret));
     expect(get(external, 'spec', 'target', 'name')).toBe(storage?.configSecret);
-    const keys = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'MODEL_STORAGE_BUCKET', 'MODEL_STORAGE_ENDPOINT', 'MODEL_STORAGE_PATH', 'MODEL_STORAGE_REGION'];
+    const keys = ['AWS_ACCESS_KEY_ID', 'AWS_DEFAULT_REGION', 'AWS_S3_BUCKET', 'AWS_S3_ENDPOINT', 'AWS_SECRET_ACCESS_KEY', 'MODEL_STORAGE_PATH'];
     expect(Object.keys(get(plain, 'stringData') as object).sort()).toEqual(keys);
+    // storage-bootstrap reads exactly these names (runtime/s3.ts) and finds the Secret by its label.
+    expect(s3ConfigFromSecret({ stringData: get(plain, 'stringData') as Record<string, string> }, 'x')).toMatchObject({ ok: true, config: { bucket: 'model-storage' } });
+    expect(plain.metadata?.labels?.[STORAGE_CONFIG_LABEL]).toBe('true');
+    expect(get(external, 'spec', 'target', 'template', 'metadata', 'labels', STORAGE_CONFIG_LABEL)).toBe('true');
     expect(Object.keys(get(external, 'spec', 'target', 'template', 'data') as object).sort()).toEqual(keys);
     // Every template variable is fetched by the same ExternalSecret.
     const fetched = (get(external, 'spec', 'data') as Array<{ secretKey: string }>).map((d) => d.secretKey).sort();
