@@ -233,6 +233,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     ...(opts.rollout ? { rollout: opts.rollout } : {}),
     // Behave as on a laptop without Debian's python3-sklearn (stand-in model, gate report marked simulated).
     ...(opts.env.MLOPS_NO_SKLEARN === '1' ? { sklearn: false } : {}),
+    s3: { bucket, objectFile: (b, key) => s3.objectFile(b, key) },
   });
   closers.push(() => sims.close());
 

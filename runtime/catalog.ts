@@ -71,7 +71,7 @@ export type ServingRuntime = z.infer<typeof ServingRuntime>;
 export const EventShortNames = [
   'training.requested', 'training.started', 'training.skipped', 'training.succeeded', 'training.failed',
   'model.copied', 'model.approved', 'model.rejected', 'predictor.restarted', 'deployment.verified',
-  'deployment.failed', 'deployment.rolledback', 'run.failed', 'dead-letter',
+  'deployment.failed', 'deployment.rolledback', 'run.failed', 'storage.failed', 'dead-letter',
 ] as const;
 
 export const NotificationRoute = z.object({

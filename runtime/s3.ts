@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpsAgent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import {
-  DeleteObjectCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
+  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
@@ -113,6 +113,9 @@ export function classifyS3Error(err: unknown, what: string): S3Failure {
   return new S3Failure('other', `${what}: ${e.message ?? String(err)}`);
 }
 
+/** Where connectivity probes are written (and removed again). */
+export const PROBE_PREFIX = '.mlops-storage-probe';
+
 export interface S3ObjectHead { bytes: number; etag?: string }
 
 /** What the steps do with a bucket; every method throws S3Failure. */
@@ -159,12 +162,11 @@ export function createS3Port(config: S3Config, opts: S3PortOptions = {}): S3Port
     try { return await fn(); } catch (err) { throw classifyS3Error(err, what); }
   };
   return {
-    headBucket: (bucket) => call(`HEAD bucket ${uri(bucket)}`, async () => {
-      try { await client.send(new HeadBucketCommand({ Bucket: bucket })); } catch (err) {
-        // HeadBucket has no body: a 404 is the missing bucket.
-        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) throw new S3Failure('no-such-bucket', `HEAD bucket ${uri(bucket)}: the bucket does not exist (404)`, 404);
-        throw err;
-      }
+    // A listing rather than HeadBucket: a HEAD answer has no body, so a 403 could not say whether the signature,
+    // the key or the policy refused it; the listing's error code does. Under a prefix that holds nothing but
+    // probes, so it stays small (no MaxKeys: the local server fails truncated listings).
+    headBucket: (bucket) => call(`LIST bucket ${uri(bucket)}`, async () => {
+      await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PROBE_PREFIX}/` }));
     }),
     head: (bucket, key) => call(`HEAD ${uri(bucket, key)}`, async () => {
       try {
