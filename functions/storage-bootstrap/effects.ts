@@ -52,8 +52,8 @@ async function writeRecord(deps: StepDeps, record: BootstrapRecord): Promise<voi
   if (patched) return;
   const created = await deps.kube.create(Resources.configMap, {
     metadata: { name: STATUS_CONFIGMAP, labels: { 'app.kubernetes.io/managed-by': 'model-lifecycle', 'mlops.dev/step': STEP } },
-    data: record as Record<string, string>,
-  } as ConfigMapObj);
+    data: record,
+  });
   if (!created.created) await deps.kube.mergePatch(Resources.configMap, STATUS_CONFIGMAP, { data });
 }
 

@@ -7,7 +7,6 @@ import { startKServeSimulator, type KServeSimulator } from '../../dev/sim/kserve
 import { Scenarios } from '../../dev/sim/scenarios.ts';
 import { parseCatalog } from '../../runtime/catalog.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
-import { Resources } from '../../runtime/resources.ts';
 import { createS3Port, type S3Config } from '../../runtime/s3.ts';
 import { NAMESPACE, ManualClock, postEvent, serveForTest, startTestCluster, type ServedStep, type TestCluster } from '../../test/kit.ts';
 import { STATUS_CONFIGMAP } from './effects.ts';
@@ -56,7 +55,7 @@ beforeAll(async () => {
   cluster = await startTestCluster();
   s3 = await startLocalS3({ directory: path.join(cluster.dir, 's3'), buckets: ['model-storage', 'frozen'], readOnlyBuckets: ['frozen'], credentials: { accessKeyId: 'AKIDBOOT', secretAccessKey: 'boot-secret' } });
   runner = await startJobRunner({ store: cluster.emulator.store, stateDir: cluster.dir, namespace: NAMESPACE, mode: 'test' });
-  kserve = await startKServeSimulator({ store: cluster.emulator.store, stateDir: cluster.dir, namespace: NAMESPACE, catalog, scenario: Scenarios['happy-cpu'], s3: { bucket: 'model-storage', objectFile: (b, k) => s3.objectFile(b, k) } });
+  kserve = await startKServeSimulator({ store: cluster.emulator.store, stateDir: cluster.dir, namespace: NAMESPACE, catalog, scenario: Scenarios['happy-cpu'], drainSeconds: 0, s3: { bucket: 'model-storage', objectFile: (b, k) => s3.objectFile(b, k) } });
   served = await serveForTest(step, { cluster, catalog, clock });
 }, 120_000);
 afterAll(async () => { await served.close(); await kserve.close(); await runner.close(); await s3.close(); await cluster.close(); });
