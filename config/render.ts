@@ -9,10 +9,11 @@ import { EventTypes, Extensions, ReconcileTarget } from '../events/catalog.ts';
 import { Labels, MANAGER } from '../runtime/labels.ts';
 import { ISOLATED_JOB_STEPS, SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
 import { INTAKE_STEPS } from '../functions/registry.ts';
+import { STORAGE_CONFIG_LABEL } from '../runtime/s3.ts';
 import { renderEventPolicies } from './eventpolicies.ts';
 
 export const ROUTE_EXTENSION = 'mlopsroute';
-export const Routes = { schedule: 'schedule', watchdog: 'watchdog', training: 'training', copy: 'copy', gate: 'gate', promote: 'promote', predictor: 'predictor', argocd: 'argocd' } as const;
+export const Routes = { schedule: 'schedule', watchdog: 'watchdog', training: 'training', copy: 'copy', gate: 'gate', promote: 'promote', predictor: 'predictor', argocd: 'argocd', storage: 'storage' } as const;
 /** Where Argo CD Applications live; argocd-sync gets a Role there for them alone. */
 export const ARGOCD_NAMESPACE = 'argocd';
 
@@ -25,9 +26,11 @@ const UPDATE = 'dev.knative.apiserver.resource.update';
 const ADD = 'dev.knative.apiserver.resource.add';
 const DELETE = 'dev.knative.apiserver.resource.delete';
 const PING = 'dev.knative.sources.ping';
+const REF_ADD = 'dev.knative.apiserver.ref.add';
+const REF_UPDATE = 'dev.knative.apiserver.ref.update';
 
 type Obj = Record<string, unknown>;
-type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
 
 export interface RenderOptions {
   namespace: string;
@@ -119,6 +122,15 @@ export const StepRules: Record<string, Rule[]> = {
     { apiGroups: ['apps'], resources: ['deployments'], verbs: ['patch'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   ],
+  'storage-bootstrap': [
+    // Reads the storage Secret, and only that one (docs/storage.md); never writes it.
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['model-storage-config'] },
+    // Its record (ConfigMap storage-bootstrap-status); `create` cannot be limited by name.
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'patch'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
+  ],
 };
 
 /** Rules a step needs in the Argo CD namespace (Applications live there, not beside the models). */
@@ -163,7 +175,11 @@ export function triggerSpecs(): TriggerSpec[] {
     t('argocd-sync', 'nvj-added', { type: ADD, [ROUTE_EXTENSION]: Routes.argocd }),
     t('argocd-sync', 'nvj', { type: UPDATE, [ROUTE_EXTENSION]: Routes.argocd }),
     t('argocd-sync', 'nvj-deleted', { type: DELETE, [ROUTE_EXTENSION]: Routes.argocd }),
-    ...(['trainingFailed', 'trainingSkipped', 'runFailed', 'modelRejected', 'deploymentFailed', 'deploymentRolledback', 'deploymentVerified'] as const)
+    t('storage-bootstrap', 'requested', { type: EventTypes.storageBootstrapRequested }),
+    t('storage-bootstrap', 'tick', { type: PING, [ROUTE_EXTENSION]: Routes.watchdog }),
+    t('storage-bootstrap', 'ref-added', { type: REF_ADD, [ROUTE_EXTENSION]: Routes.storage }),
+    t('storage-bootstrap', 'ref', { type: REF_UPDATE, [ROUTE_EXTENSION]: Routes.storage }),
+    ...(['trainingFailed', 'trainingSkipped', 'runFailed', 'modelRejected', 'deploymentFailed', 'deploymentRolledback', 'deploymentVerified', 'storageFailed'] as const)
       .map((k) => t('notify', EventTypes[k].slice('dev.mlops.'.length, -'.v1'.length).replace('.', '-'), { type: EventTypes[k] })),
   ];
 }
@@ -244,6 +260,8 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     { apiGroups: ['mlops.mlops.dev'], resources: ['notebookvalidationjobs'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+    // storage-bootstrap's source: the storage Secret, by label, in Reference mode (the events carry no data).
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
   ] });
   rbac.push({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: meta(APISERVER_SA),
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: APISERVER_SA },
@@ -276,9 +294,9 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   });
 
   const managed = { matchLabels: { [Labels.managedBy]: MANAGER } };
-  const apiSource = (name: string, route: string, resource: Obj): Obj => ({
+  const apiSource = (name: string, route: string, resource: Obj, mode: 'Resource' | 'Reference' = 'Resource', more: Obj[] = []): Obj => ({
     apiVersion: 'sources.knative.dev/v1', kind: 'ApiServerSource', metadata: meta(name),
-    spec: { mode: 'Resource', serviceAccountName: APISERVER_SA, resources: [resource], ceOverrides: { extensions: { [ROUTE_EXTENSION]: route } }, sink: brokerRef(ns) },
+    spec: { mode, serviceAccountName: APISERVER_SA, resources: [resource, ...more], ceOverrides: { extensions: { [ROUTE_EXTENSION]: route } }, sink: brokerRef(ns) },
   });
   const jobSelector = (steps: string[]): Obj => ({ matchLabels: { [Labels.managedBy]: MANAGER }, matchExpressions: [{ key: Labels.step, operator: 'In', values: steps }] });
   const apiSources: Obj[] = [
@@ -288,6 +306,9 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     apiSource('mlops-copy-jobs', Routes.copy, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['copy']) }),
     apiSource('mlops-gate-jobs', Routes.gate, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['gate']) }),
     apiSource('mlops-promote-jobs', Routes.promote, { apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['promote', 'rollback']) }),
+    // Reference mode: the Secret's data never travels in an event (docs/storage.md).
+    apiSource('mlops-storage', Routes.storage, { apiVersion: 'v1', kind: 'Secret', selector: { matchLabels: { [STORAGE_CONFIG_LABEL]: 'true' } } }, 'Reference',
+      [{ apiVersion: 'batch/v1', kind: 'Job', selector: jobSelector(['storage-bootstrap']) }]),
     apiSource('mlops-predictor-pods', Routes.predictor, { apiVersion: 'v1', kind: 'Pod', selector: {
       matchExpressions: [{ key: 'serving.kserve.io/inferenceservice', operator: 'In', values: [...new Set(catalog.models.map((m) => m.inferenceService))].sort() }],
     } }),
@@ -301,7 +322,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   const root = opts.root ?? '.';
   const configMaps: Obj[] = [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(CATALOG_CONFIGMAP), data: { 'models.yaml': stringify(catalog) } },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py', 'jobs_common.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py', 'placeholder.py', 'jobs_common.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
   ];
 
   // Gate, promote and rollback Jobs unpickle model files (which can run code): no egress at all, not even DNS.

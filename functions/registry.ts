@@ -13,6 +13,7 @@ export const StepLoaders = {
   notify: async () => (await import('./notify/index.ts')).step,
   watchdog: async () => (await import('./watchdog/index.ts')).step,
   'argocd-sync': async () => (await import('./argocd-sync/index.ts')).step,
+  'storage-bootstrap': async () => (await import('./storage-bootstrap/index.ts')).step,
 } as const satisfies Record<string, () => Promise<StepDefinition>>;
 
 export type StepName = keyof typeof StepLoaders;
@@ -34,9 +35,10 @@ export const Consumes: Record<StepName, readonly string[]> = {
   'verify-endpoint': ['dev.mlops.run.reconcile.v1', 'dev.mlops.predictor.restarted.v1', 'dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update',
     'dev.knative.apiserver.resource.delete'],
   notify: ['dev.mlops.training.failed.v1', 'dev.mlops.training.skipped.v1', 'dev.mlops.run.failed.v1', 'dev.mlops.model.rejected.v1',
-    'dev.mlops.deployment.failed.v1', 'dev.mlops.deployment.rolledback.v1', 'dev.mlops.deployment.verified.v1'],
+    'dev.mlops.deployment.failed.v1', 'dev.mlops.deployment.rolledback.v1', 'dev.mlops.deployment.verified.v1', 'dev.mlops.storage.failed.v1'],
   watchdog: ['dev.knative.sources.ping'],
   'argocd-sync': ['dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete'],
+  'storage-bootstrap': ['dev.mlops.storage.bootstrap.requested.v1', 'dev.knative.sources.ping', 'dev.knative.apiserver.ref.add', 'dev.knative.apiserver.ref.update'],
 };
 
 /** Steps that receive raw webhooks from outside (they get a SinkBinding and a public route). */
