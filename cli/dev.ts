@@ -9,6 +9,7 @@ import { Annotations } from '../runtime/labels.ts';
 import { Resources, isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
 import { waitForSignal } from './signals.ts';
 import { statusRows, statusTable } from './status.ts';
+import { storageStatusLine } from './bootstrap.ts';
 import { createKubePort } from '../runtime/kube.ts';
 import type { ClusterProfile, KubeVersion } from '../dev/emulator/index.ts';
 import { z } from 'zod';
@@ -127,10 +128,13 @@ export async function runDev(opts: {
   }
   await local.broker.idle(5_000).catch(() => undefined);
   // What `mlops status` shows for this cluster (same code, through the Kubernetes API).
-  const rows = await statusRows(createKubePort({ kubeconfigPath: local.kubeconfigPath, namespace: DEV_NAMESPACE }), catalog.models, new Date());
+  const kube = createKubePort({ kubeconfigPath: local.kubeconfigPath, namespace: DEV_NAMESPACE });
+  const rows = await statusRows(kube, catalog.models, new Date());
   print('');
   print('$ mlops status');
   process.stdout.write(statusTable(rows));
+  const storage = await storageStatusLine(kube);
+  if (storage) process.stdout.write(storage);
   let ok = true;
   print('');
   print('result:');

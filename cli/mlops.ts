@@ -32,7 +32,9 @@ const USAGE = `usage: mlops <command> [options]
   train MODEL [--hours N] [--data-source S] [--ref R] [--gpu] [--broker URL] [--catalog FILE]
                                      send training.requested (trigger manual) to the broker; refused
                                      (exit 2) when start-training would refuse it
-  status                             per model: served release, age, last run, next schedule
+  bootstrap [--broker URL]           request the storage bootstrap (ADR-023: S3 connectivity, placeholder models,
+                                     InferenceService reconcile, serving check); mlops status shows the outcome
+  status                             per model: served release, age, last run, next schedule; the last storage check
   runs MODEL                         one model's run timelines
   render [--out DIR] [--namespace NS] [--image IMG] [--sender-auth]
          [--platform openshift-aiops-platform] [--training-image IMG] [--training-service-account SA] [--prometheus-url URL]
@@ -80,6 +82,11 @@ async function main(argv: string[]): Promise<number> {
       const { runTrain } = await import('./train.ts');
       return runTrain({ model: positionals[0], hours: values.hours, dataSource: values['data-source'], ref: values.ref, gpu: values.gpu ?? false,
         broker: values.broker ?? process.env.MLOPS_BROKER ?? process.env.K_SINK, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml' });
+    }
+    case 'bootstrap': {
+      const { values } = parseArgs({ args: rest, options: { broker: { type: 'string' } }, allowPositionals: false });
+      const { runBootstrapRequest } = await import('./bootstrap.ts');
+      return runBootstrapRequest({ broker: values.broker ?? process.env.MLOPS_BROKER ?? process.env.K_SINK });
     }
     case 'status':
     case 'runs': {

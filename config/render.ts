@@ -126,7 +126,7 @@ export const StepRules: Record<string, Rule[]> = {
     // Reads the storage Secret, and only that one (docs/storage.md); never writes it.
     { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['model-storage-config'] },
     // Its record (ConfigMap storage-bootstrap-status); `create` cannot be limited by name.
-    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'patch'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
     { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
     { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
     { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },

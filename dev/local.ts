@@ -15,6 +15,7 @@ import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
 import { startLocalS3, type LocalS3 } from './s3/index.ts';
+import { STORAGE_CONFIG_LABEL } from '../runtime/s3.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
 import { Scenarios, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
@@ -177,7 +178,11 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   closers.push(() => s3.close());
   await writeFile(join(stateDir, 's3.env'), Object.entries(s3.env(bucket)).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
   // What the cluster of a real install holds besides our Roles: Knative objects, volumes, secrets (mlops doctor reads them).
-  await emulator.applyManifests(localInstall({ catalog, namespace: ns, rendered, brokerUrl: broker.url, secrets, storageConfig: s3.env(bucket) }));
+  const installed = localInstall({ catalog, namespace: ns, rendered, brokerUrl: broker.url, secrets, storageConfig: s3.env(bucket) });
+  // The storage Secret comes last (below), once the simulated KServe has created the InferenceServices, as on a
+  // cluster where they exist before External Secrets fills the Secret: storage-bootstrap starts on its creation.
+  const isStorageSecret = (o: object): boolean => (o as { kind?: string; metadata?: { labels?: Record<string, string> } }).kind === 'Secret' && !!(o as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[STORAGE_CONFIG_LABEL];
+  await emulator.applyManifests(installed.filter((o) => !isStorageSecret(o)));
 
   const steps = {} as Record<StepName, RunningStep>;
   for (const name of STEP_NAMES) {
@@ -236,6 +241,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     s3: { bucket, objectFile: (b, key) => s3.objectFile(b, key) },
   });
   closers.push(() => sims.close());
+  await emulator.applyManifests(installed.filter(isStorageSecret));
 
   return {
     emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets, crashes, s3, bucket,

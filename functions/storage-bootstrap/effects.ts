@@ -3,7 +3,7 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent, clip, type StorageModelResult, type StorageStage } from '../../events/index.ts';
 import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 import { readJobResult } from '../../runtime/jobs.ts';
-import type { KubeObject } from '../../runtime/kube.ts';
+import { ConflictError, type KubeObject } from '../../runtime/kube.ts';
 import { Job, Pod, Resources, isPodReady, type InferenceService } from '../../runtime/resources.ts';
 import { PROBE_PREFIX, S3Failure, createS3Port, s3ConfigFromSecret, type S3Port } from '../../runtime/s3.ts';
 import type { StepDeps } from '../../runtime/step.ts';
@@ -38,23 +38,30 @@ export function configSecretName(catalog: Catalog): string {
 type ConfigMapObj = KubeObject & { data?: Record<string, string> };
 type SecretObj = KubeObject & { data?: Record<string, string>; stringData?: Record<string, string> };
 
-export async function readRecord(deps: StepDeps): Promise<BootstrapRecord | undefined> {
+/** The record and the resourceVersion it was read at: every write is compare-and-swap against it. */
+export interface RecordHandle { record: BootstrapRecord | undefined; resourceVersion: string | undefined }
+
+export async function readRecord(deps: StepDeps): Promise<RecordHandle> {
   const cm = await deps.kube.get<ConfigMapObj>(Resources.configMap, STATUS_CONFIGMAP);
   const parsed = BootstrapRecord.safeParse(cm?.data ?? {});
-  return parsed.success ? parsed.data : undefined;
+  return { record: parsed.success ? parsed.data : undefined, resourceVersion: cm?.metadata?.resourceVersion };
 }
 
-async function writeRecord(deps: StepDeps, record: BootstrapRecord): Promise<void> {
-  const data: Record<string, string | null> = { ...record };
-  // Fields an earlier state had and this one does not are removed (merge patch null).
-  for (const key of Object.keys(BootstrapRecord.shape)) if (!(key in record)) data[key] = null;
-  const patched = await deps.kube.mergePatch(Resources.configMap, STATUS_CONFIGMAP, { data });
-  if (patched) return;
-  const created = await deps.kube.create(Resources.configMap, {
-    metadata: { name: STATUS_CONFIGMAP, labels: { 'app.kubernetes.io/managed-by': 'model-lifecycle', 'mlops.dev/step': STEP } },
-    data: record,
-  });
-  if (!created.created) await deps.kube.mergePatch(Resources.configMap, STATUS_CONFIGMAP, { data });
+/**
+ * Replace the record only if nobody wrote it since it was read (two deliveries at once — a tick and a Job event —
+ * must not overwrite each other's newer state): a ConflictError is retryable, the redelivery decides again.
+ */
+async function writeRecord(deps: StepDeps, handle: RecordHandle, record: BootstrapRecord): Promise<void> {
+  const metadata = { name: STATUS_CONFIGMAP, labels: { 'app.kubernetes.io/managed-by': 'model-lifecycle', 'mlops.dev/step': STEP } };
+  if (handle.resourceVersion === undefined) {
+    const created = await deps.kube.create<ConfigMapObj>(Resources.configMap, { metadata, data: { ...record } });
+    if (!created.created) throw new ConflictError(`ConfigMap ${STATUS_CONFIGMAP} was created meanwhile`);
+    handle.resourceVersion = created.object.metadata?.resourceVersion;
+  } else {
+    const replaced = await deps.kube.replace<ConfigMapObj>(Resources.configMap, { metadata: { ...metadata, resourceVersion: handle.resourceVersion }, data: { ...record } });
+    handle.resourceVersion = replaced.metadata?.resourceVersion;
+  }
+  handle.record = record;
 }
 
 const sha12 = (text: string): string => text.slice(0, 12);
@@ -79,7 +86,8 @@ export interface BootstrapContext { traceparent?: string }
 export async function runBootstrap(trigger: BootstrapTrigger, deps: StepDeps, ctx: BootstrapContext = {}): Promise<CloudEvent<unknown> | undefined> {
   const secretName = configSecretName(deps.catalog);
   const secret = await deps.kube.get<SecretObj>(Resources.secret, secretName);
-  const previous = await readRecord(deps);
+  const handle = await readRecord(deps);
+  const previous = handle.record;
   const now = deps.clock.now();
   const decision = decideStart(trigger, previous, secret?.metadata?.resourceVersion, now);
   if (decision.kind === 'skip') {
@@ -95,14 +103,14 @@ export async function runBootstrap(trigger: BootstrapTrigger, deps: StepDeps, ct
   };
   if (decision.kind === 'start') {
     deps.logger.info({ trigger, why: decision.why, attempt }, 'storage bootstrap: starting');
-    await writeRecord(deps, base);
+    await writeRecord(deps, handle, base);
   }
   const trace = ctx.traceparent ? { traceparent: ctx.traceparent } : {};
 
   const failed = async (stop: Stop): Promise<CloudEvent<unknown> | undefined> => {
     const failedAt = deps.clock.now().toISOString();
     const message = clip(stop.message, 1000);
-    await writeRecord(deps, { ...base, state: 'failed', checkedAt: failedAt, stage: stop.stage, reason: stop.reason, message });
+    await writeRecord(deps, handle, { ...base, state: 'failed', checkedAt: failedAt, stage: stop.stage, reason: stop.reason, message });
     deps.logger.warn({ stage: stop.stage, reason: stop.reason, attempt }, 'storage bootstrap failed');
     // One notification per distinct failure: a retry that fails the same way is recorded, not re-announced.
     if (previous?.state === 'failed' && previous.stage === stop.stage && previous.reason === stop.reason && decision.kind === 'start' && decision.why !== 'requested') return undefined;
@@ -148,9 +156,14 @@ export async function runBootstrap(trigger: BootstrapTrigger, deps: StepDeps, ct
       } else if (step.kind === 'promote-staging') {
         uploaded[model.name] = await promoteStaging(port, served.bucket, staging, served.key, step.sha256, step.bytes, model.name);
       }
+      if (step.kind === 'promote-staging' || step.kind === 'object-ready') {
+        // Staging objects of any attempt are garbage once the served object exists (a redelivery or a stopped
+        // function may have left one): no partial upload stays behind.
+        for (const left of await port.list(served.bucket, `${served.key}.staging-`)) await port.delete(served.bucket, left);
+      }
     }
     if (pending) {
-      await writeRecord(deps, { ...base, uploaded: JSON.stringify(uploaded) });
+      await writeRecord(deps, handle, { ...base, uploaded: JSON.stringify(uploaded) });
       return undefined;
     }
 
@@ -184,11 +197,11 @@ export async function runBootstrap(trigger: BootstrapTrigger, deps: StepDeps, ct
       results.push({ model: model.name, object: served.ok ? served.key : '', placeholder: mark ? 'uploaded' : 'existing', inferenceService: model.inferenceService, served: rows.length });
     }
     if (pending) {
-      await writeRecord(deps, { ...base, uploaded: JSON.stringify(uploaded) });
+      await writeRecord(deps, handle, { ...base, uploaded: JSON.stringify(uploaded) });
       return undefined;
     }
     const checkedAt = deps.clock.now().toISOString();
-    await writeRecord(deps, { ...base, state: 'validated', checkedAt, uploaded: JSON.stringify(uploaded), models: JSON.stringify(results) });
+    await writeRecord(deps, handle, { ...base, state: 'validated', checkedAt, uploaded: JSON.stringify(uploaded), models: JSON.stringify(results) });
     deps.logger.info({ attempt, models: results.length }, 'storage validated');
     return buildEvent(EventTypes.storageValidated, {
       step: STEP, id: `storage-${attempt}.validated`, subject: 'storage',
