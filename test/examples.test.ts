@@ -61,12 +61,13 @@ describe('config/examples', () => {
         'v1/ServiceAccount', 'rbac.authorization.k8s.io/v1/Role', 'rbac.authorization.k8s.io/v1/RoleBinding',
       ],
       'inferenceservices.yaml': ['serving.kserve.io/v1beta1/InferenceService', 'serving.kserve.io/v1beta1/InferenceService'],
+      'predictor-s3.yaml': ['external-secrets.io/v1beta1/ExternalSecret', 'v1/ServiceAccount', 'serving.kserve.io/v1beta1/InferenceService'],
       'pvcs.yaml': ['v1/PersistentVolumeClaim', 'v1/PersistentVolumeClaim'],
       'secrets-example.yaml': ['v1/Secret', 'v1/Secret'],
       'tekton-config-events.yaml': ['v1/ConfigMap', 'tekton.dev/v1/PipelineRun'],
     });
     expect(readdirSync(DIR).sort()).toEqual([
-      'alertmanager-receiver.yaml', 'external-secrets.yaml', 'github-webhook.md', 'inferenceservices.yaml', 'pvcs.yaml', 'secrets-example.yaml', 'tekton-config-events.yaml',
+      'alertmanager-receiver.yaml', 'external-secrets.yaml', 'github-webhook.md', 'inferenceservices.yaml', 'predictor-s3.yaml', 'pvcs.yaml', 'secrets-example.yaml', 'tekton-config-events.yaml',
     ]);
   });
 
@@ -81,8 +82,8 @@ describe('config/examples', () => {
         validated += 1;
       }
     }
-    // 1 token Secret + 2 Secrets + 2 PVCs + the Tekton ConfigMap + ESO's ServiceAccount, Role, RoleBinding.
-    expect(validated).toBe(9);
+    // 1 token Secret + 2 Secrets + 2 PVCs + the Tekton ConfigMap + ESO's ServiceAccount, Role, RoleBinding + the S3 predictor's ServiceAccount.
+    expect(validated).toBe(10);
   });
 
   test('the Alertmanager receiver posts to the rendered drift-intake Service with a mounted bearer token', () => {
@@ -179,6 +180,23 @@ describe('config/examples', () => {
     expect((get(external, 'spec', 'data') as Array<{ secretKey: string }>).map((d) => d.secretKey).sort()).toEqual(expected);
     const storeName = get(external, 'spec', 'secretStoreRef', 'name');
     expect(find('external-secrets.yaml', 'SecretStore', String(storeName)).metadata?.namespace).toBe(external.metadata?.namespace);
+  });
+
+  test('the S3 predictor: KServe s3-* annotations on the Secret its ServiceAccount carries, credentials from the same OBC Secret, TLS verified', () => {
+    const es = find('predictor-s3.yaml', 'ExternalSecret', 'model-storage-kserve');
+    const annotations = get(es, 'spec', 'target', 'template', 'metadata', 'annotations') as Record<string, string>;
+    expect(Object.keys(annotations).sort()).toEqual(['serving.kserve.io/s3-cabundle', 'serving.kserve.io/s3-endpoint', 'serving.kserve.io/s3-region',
+      'serving.kserve.io/s3-useanoncredential', 'serving.kserve.io/s3-usehttps', 'serving.kserve.io/s3-verifyssl']);
+    expect(annotations['serving.kserve.io/s3-verifyssl']).toBe('1');
+    expect(Object.keys(get(es, 'spec', 'target', 'template', 'data') as object).sort()).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+    const storage = find('external-secrets.yaml', 'ExternalSecret', 'model-storage-config');
+    expect(get(es, 'spec', 'data')).toEqual(get(storage, 'spec', 'data'));
+    expect(get(es, 'spec', 'secretStoreRef')).toEqual(get(storage, 'spec', 'secretStoreRef'));
+    const sa = find('predictor-s3.yaml', 'ServiceAccount', 'model-predictor');
+    expect(get(sa, 'secrets')).toEqual([{ name: get(es, 'spec', 'target', 'name') }]);
+    const isvc = find('predictor-s3.yaml', 'InferenceService', 'anomaly-detector');
+    expect(get(isvc, 'spec', 'predictor', 'serviceAccountName')).toBe('model-predictor');
+    expect(String(get(isvc, 'spec', 'predictor', 'model', 'storageUri'))).toBe('s3://model-storage/models/anomaly-detector/releases/placeholder/');
   });
 
   test('the model-storage Secret and the PVCs are the ones the catalog mounts', () => {
