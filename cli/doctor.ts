@@ -237,13 +237,14 @@ async function checkRoles(api: KubeApi, rbac: Obj[], add: Add): Promise<void> {
       const user = SA_USER(s.namespace ?? meta.namespace, s.name);
       const missing: string[] = [];
       let checked = 0;
-      for (const rule of (role.rules ?? []) as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>) {
-        for (const group of rule.apiGroups) for (const res of rule.resources) for (const verb of rule.verbs) {
+      for (const rule of (role.rules ?? []) as Array<{ apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }>) {
+        // A rule limited to named objects is checked for those names (a review without a name would be denied).
+        for (const group of rule.apiGroups) for (const res of rule.resources) for (const verb of rule.verbs) for (const name of rule.resourceNames ?? [undefined]) {
           const [resource = '', subresource] = res.split('/');
           const r = await api.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', { body: {
             apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview',
             spec: { user, groups: ['system:serviceaccounts', `system:serviceaccounts:${s.namespace ?? meta.namespace}`, 'system:authenticated'],
-              resourceAttributes: { namespace: meta.namespace, verb, group, resource, ...(subresource ? { subresource } : {}) } },
+              resourceAttributes: { namespace: meta.namespace, verb, group, resource, ...(subresource ? { subresource } : {}), ...(name ? { name } : {}) } },
           } });
           if (r.status === 403) { add('warn', 'rbac', `cannot check what ${s.name} may do: ${statusMessage(r)}`, 'run the doctor as a user who may create subjectaccessreviews (cluster-admin)'); return; }
           if (r.status !== 201 && r.status !== 200) { add('warn', 'rbac', `SubjectAccessReview failed: ${statusMessage(r)}`); return; }
