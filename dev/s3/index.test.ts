@@ -52,6 +52,13 @@ describe('local S3 server', () => {
     expect(existsSync(s3.objectFile(bucket, 'probe/x.pkl'))).toBe(false);
   });
 
+  test('an unsigned request is refused before the store sees it', async () => {
+    const res = await fetch(`${s3.endpoint}/models/anonymous.pkl`, { method: 'PUT', body: 'x' });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain('<Code>AccessDenied</Code>');
+    expect(existsSync(s3.objectFile('models', 'anonymous.pkl'))).toBe(false);
+  });
+
   test('unreachable endpoint and unresolvable host are named', async () => {
     const closed = createS3Port({ ...config, endpoint: 'http://127.0.0.1:1' });
     await expect(closed.headBucket('models')).rejects.toMatchObject({ kind: 'unreachable' });
