@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { formatRecord, type DeliveryRecord } from '../dev/broker/index.ts';
 import { DEV_NAMESPACE, devLogger, startLocal } from '../dev/local.ts';
@@ -9,6 +10,7 @@ import { Annotations, runNameFor } from '../runtime/labels.ts';
 import { Resources, isTerminalPhase, type ModelRun } from '../runtime/resources.ts';
 import { waitForSignal } from './signals.ts';
 import { statusRows, statusTable } from './status.ts';
+import { storageStatusLine } from './bootstrap.ts';
 import { createKubePort } from '../runtime/kube.ts';
 import type { ClusterProfile, KubeVersion } from '../dev/emulator/index.ts';
 import { z } from 'zod';
@@ -111,6 +113,7 @@ export async function runDev(opts: {
   };
   print(`kubeconfig: ${local.kubeconfigPath}`);
   print(`broker: ${local.broker.url}`);
+  print(`s3: ${local.s3.endpoint}/${local.bucket} (credentials: ${join(local.stateDir, 's3.env')})`);
   for (const step of INTAKE_STEPS) print(`intake ${step}: ${local.steps[step].url}`);
   print(`scenario: ${opts.scenario}; cluster: ${local.emulator.profile} ${local.emulator.kubeVersion}; state: ${local.stateDir}`);
   if (opts.rollout) print(`rollout: ${opts.rollout.rollout ?? 'raw'}, drain ${opts.rollout.drainSeconds ?? DEFAULT_DRAIN_SECONDS} s, ready delay ${opts.rollout.readyDelaySeconds ?? 0} s${opts.rollout.restartOnce ? ', one predictor pod restarts' : ''}`);
@@ -155,10 +158,13 @@ export async function runDev(opts: {
   }
   await local.broker.idle(5_000).catch(() => undefined);
   // What `mlops status` shows for this cluster (same code, through the Kubernetes API).
-  const rows = await statusRows(createKubePort({ kubeconfigPath: local.kubeconfigPath, namespace: DEV_NAMESPACE }), catalog.models, new Date());
+  const kube = createKubePort({ kubeconfigPath: local.kubeconfigPath, namespace: DEV_NAMESPACE });
+  const rows = await statusRows(kube, catalog.models, new Date());
   print('');
   print('$ mlops status');
   process.stdout.write(statusTable(rows));
+  const storage = await storageStatusLine(kube);
+  if (storage) process.stdout.write(storage);
   let ok = true;
   print('');
   print('result:');

@@ -39,7 +39,9 @@ const USAGE = `usage: mlops <command> [options]
   pin MODEL [RELEASE] / unpin MODEL  keep RELEASE (default: the served one) served; runs train and gate, none promoted
   rollback MODEL [--to RELEASE] [--force]
                                      serve an earlier kept, approved release again, verified like a promotion
-  status                             per model: served release, age, last run, next schedule
+  bootstrap [--broker URL]           request the storage bootstrap (ADR-023: S3 connectivity, placeholder models,
+                                     InferenceService reconcile, serving check); mlops status shows the outcome
+  status                             per model: served release, age, last run, next schedule; the last storage check
   runs MODEL                         one model's run timelines
   render [--out DIR] [--namespace NS] [--image IMG] [--sender-auth] [--warm-steps [--scale-down-delay 10m]]
          [--platform openshift-aiops-platform] [--training-image IMG] [--training-service-account SA] [--prometheus-url URL]
@@ -109,6 +111,11 @@ async function main(argv: string[]): Promise<number> {
       const { runRollback } = await import('./day2.ts');
       return runRollback({ env: process.env, model: positionals[0], to: values.to, force: values.force ?? false, reason: values.reason, namespace: values.namespace,
         broker: values.broker ?? process.env.MLOPS_BROKER, catalogPath: values.catalog ?? process.env.MODEL_CATALOG ?? 'config/models.yaml' });
+    }
+    case 'bootstrap': {
+      const { values } = parseArgs({ args: rest, options: { broker: { type: 'string' } }, allowPositionals: false });
+      const { runBootstrapRequest } = await import('./bootstrap.ts');
+      return runBootstrapRequest({ broker: values.broker ?? process.env.MLOPS_BROKER ?? process.env.K_SINK });
     }
     case 'status':
     case 'runs': {

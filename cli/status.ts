@@ -1,3 +1,4 @@
+import { storageStatusLine } from './bootstrap.ts';
 import { CronExpressionParser } from 'cron-parser';
 import { baselineSummary } from '../runtime/baseline.ts';
 import { loadCatalog, type CatalogModel } from '../runtime/catalog.ts';
@@ -69,8 +70,11 @@ export async function statusRows(kube: KubePort, models: CatalogModel[], now: Da
 
 export async function runStatus(opts: { env: Env; namespace?: string | undefined; now?: Date }): Promise<number> {
   const catalog = loadCatalog(opts.env.MODEL_CATALOG ?? 'config/models.yaml');
-  const rows = await statusRows(kubeFrom(opts.env, opts.namespace), catalog.models, opts.now ?? new Date());
+  const kube = kubeFrom(opts.env, opts.namespace);
+  const rows = await statusRows(kube, catalog.models, opts.now ?? new Date());
   process.stdout.write(statusTable(rows));
+  const storage = await storageStatusLine(kube);
+  if (storage) process.stdout.write(storage);
   return 0;
 }
 

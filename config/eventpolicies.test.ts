@@ -57,7 +57,7 @@ describe('EventPolicies (mlops render --sender-auth)', () => {
     const triggers = all.filter((o) => o.kind === 'Trigger') as Array<Obj & { spec: { subscriber: { ref: { name: string } } } }>;
     const functions = policies.filter((p) => p.metadata.name.endsWith('-from-broker'));
     expect(functions.map((p) => p.metadata.name).sort()).toEqual(
-      ['argocd-sync', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'start-training', 'track-training', 'verify-endpoint', 'watchdog'].map((s) => `${s}-from-broker`),
+      ['argocd-sync', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'start-training', 'storage-bootstrap', 'track-training', 'verify-endpoint', 'watchdog'].map((s) => `${s}-from-broker`),
     );
     for (const p of functions) {
       const step = p.metadata.name.replace(/-from-broker$/, '');

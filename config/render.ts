@@ -166,7 +166,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
   const root = opts.root ?? '.';
   const configMaps: Obj[] = [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(CATALOG_CONFIGMAP), data: { 'models.yaml': stringify(catalog) } },
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py', 'jobs_common.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(SCRIPTS_CONFIGMAP), data: Object.fromEntries(['copy.py', 'gate.py', 'promote.py', 'placeholder.py', 'jobs_common.py'].map((f) => [f, readFileSync(`${root}/config/jobs/${f}`, 'utf8')])) },
   ];
 
   // Gate, promote and rollback Jobs unpickle model files (which can run code): no egress at all, not even DNS.

@@ -4,6 +4,7 @@
 // and the secrets (names and values as `mlops dev` uses them).
 import type { Catalog } from '../runtime/catalog.ts';
 import { SECRETS_NAME } from '../config/render.ts';
+import { STORAGE_CONFIG_LABEL } from '../runtime/s3.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -47,7 +48,7 @@ export function knativeCrds(): Obj[] {
 const ready = (now: string): object => ({ type: 'Ready', status: 'True', lastTransitionTime: now });
 
 /** The objects of a local install: rendered Knative objects (Broker Ready at `brokerUrl`), volumes, secrets. */
-export function localInstall(opts: { catalog: Catalog; namespace: string; rendered: Record<string, object[]>; brokerUrl: string; secrets: Record<string, string> }): Obj[] {
+export function localInstall(opts: { catalog: Catalog; namespace: string; rendered: Record<string, object[]>; brokerUrl: string; secrets: Record<string, string>; storageConfig?: Record<string, string> }): Obj[] {
   const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const knative = Object.entries(opts.rendered).filter(([file]) => file.startsWith('knative/')).flatMap(([, objs]) => objs as Obj[]);
   const withStatus = knative.map((o) => (o.kind === 'Broker'
@@ -68,7 +69,9 @@ export function localInstall(opts: { catalog: Catalog; namespace: string; render
   const secrets = [
     { apiVersion: 'v1', kind: 'Secret', metadata: meta(SECRETS_NAME), type: 'Opaque', stringData: opts.secrets },
     // The training pods' environment (envFrom): empty locally, the simulated operator needs nothing from it.
-    ...configSecrets.map((name) => ({ apiVersion: 'v1', kind: 'Secret', metadata: meta(name), type: 'Opaque', data: {} })),
+    // The S3 keys are the local S3 server's (`mlops dev`), labelled for storage-bootstrap's ApiServerSource.
+    ...configSecrets.map((name) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { ...meta(name), labels: { [STORAGE_CONFIG_LABEL]: 'true' } }, type: 'Opaque',
+      ...(opts.storageConfig ? { stringData: opts.storageConfig } : { data: {} }) })),
   ];
   return [...withStatus, ...pvcs, ...secrets];
 }

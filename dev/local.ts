@@ -2,7 +2,8 @@
 // rendered Roles (one token per function ServiceAccount), every function over HTTP through the real
 // client-node, the local broker loaded with the rendered Triggers, PingSources, ApiServerSources and the
 // SinkBinding, and the simulated NVJ operator, Job runner and KServe predictor.
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CloudEvent } from 'cloudevents';
@@ -13,6 +14,8 @@ import { startEmulator, type ClusterProfile, type Emulator, type KubeVersion } f
 import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
+import { startLocalS3, type LocalS3 } from './s3/index.ts';
+import { STORAGE_CONFIG_LABEL } from '../runtime/s3.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
 import { Scenarios, choosePython, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';
@@ -75,7 +78,12 @@ export interface LocalOptions {
   apiServerFaults?: ApiServerFaults;
   /** The steps to run, rendered and wired as `mlops render` would (default: every step of functions/registry.ts). */
   steps?: readonly StepDeclaration[];
+  /** Local S3 server setup: buckets whose policy allows reads only (emulated, dev/s3/index.ts). */
+  s3?: { readOnlyBuckets?: string[] };
 }
+
+/** The bucket `mlops dev` creates and names in `model-storage-config` (config/examples/secrets-example.yaml). */
+export const DEV_BUCKET = 'model-storage';
 
 export interface Local {
   emulator: Emulator;
@@ -90,6 +98,10 @@ export interface Local {
   secrets: Record<string, string>;
   /** How often a step was stopped dead by `chaos.crashPercent`. */
   crashes: CrashCounter;
+  /** The local S3 server (its credentials are also in `<stateDir>/s3.env` and the `model-storage-config` Secret). */
+  s3: LocalS3;
+  /** The bucket `model-storage-config` names. */
+  bucket: string;
   close(): Promise<void>;
 }
 
@@ -162,8 +174,23 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     ...(opts.onRecord ? { onRecord: opts.onRecord } : {}),
   });
   closers.push(() => broker.close());
+  // A real S3-protocol server on loopback with fresh credentials; they go into the storage Secret (as External
+  // Secrets would put them there) and <state>/s3.env, nowhere else.
+  const bucket = DEV_BUCKET;
+  const buckets = [...new Set([bucket, ...catalog.models.flatMap((m) => (m.storage.kind === 's3' && m.storage.bucket ? [m.storage.bucket] : []))])];
+  const s3 = await startLocalS3({
+    directory: join(stateDir, 's3'), buckets,
+    credentials: { accessKeyId: `MLOPSDEV${randomBytes(6).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(24).toString('base64url') },
+    ...(opts.s3?.readOnlyBuckets ? { readOnlyBuckets: opts.s3.readOnlyBuckets } : {}),
+  });
+  closers.push(() => s3.close());
+  await writeFile(join(stateDir, 's3.env'), Object.entries(s3.env(bucket)).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
   // What the cluster of a real install holds besides our Roles: Knative objects, volumes, secrets (mlops doctor reads them).
-  await emulator.applyManifests(localInstall({ catalog, namespace: ns, rendered, brokerUrl: broker.url, secrets }));
+  const installed = localInstall({ catalog, namespace: ns, rendered, brokerUrl: broker.url, secrets, storageConfig: s3.env(bucket) });
+  // The storage Secret comes last (below), once the simulated KServe has created the InferenceServices, as on a
+  // cluster where they exist before External Secrets fills the Secret: storage-bootstrap starts on its creation.
+  const isStorageSecret = (o: object): boolean => (o as { kind?: string; metadata?: { labels?: Record<string, string> } }).kind === 'Secret' && !!(o as { metadata?: { labels?: Record<string, string> } }).metadata?.labels?.[STORAGE_CONFIG_LABEL];
+  await emulator.applyManifests(installed.filter((o) => !isStorageSecret(o)));
 
   const steps = {} as Record<StepName, RunningStep>;
   for (const { name, load } of declared) {
@@ -213,8 +240,10 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
     ...(opts.rollout ? { rollout: opts.rollout } : {}),
     // Behave as on a laptop without Debian's python3-sklearn (stand-in model, gate report marked simulated).
     ...(opts.env.MLOPS_NO_SKLEARN === '1' ? { sklearn: false } : {}),
+    s3: { bucket, objectFile: (b, key) => s3.objectFile(b, key) },
   });
   closers.push(() => sims.close());
+  await emulator.applyManifests(installed.filter(isStorageSecret));
   // Schedules and watchdog ticks start runs (catch-ups too) only once the simulated cluster is as the scenario
   // sets it up: a run gated before the seeded release is served would compare with nothing.
   const pings = startPingSources({ sources: ofKind('PingSource'), sink: sinkToBroker, ...(opts.clock ? { now: () => opts.clock!.now() } : {}) });
@@ -225,7 +254,7 @@ async function wire(emulator: Emulator, opts: LocalOptions, catalog: Catalog, sc
   }
 
   return {
-    emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets, crashes,
+    emulator, broker, kubeconfigPath, steps, pings, apiSources, stateDir, expected: sims.expected, secrets, crashes, s3, bucket,
     async close() {
       for (const close of closers.reverse()) {
         try { await close(); } catch { /* keep closing the rest */ }

@@ -39,11 +39,11 @@ function pathOf(issuePath: readonly PropertyKey[]): string {
 
 describe('EventTypes', () => {
   test('every type is dev.mlops.<noun>.<verb>.v1 and matches its key', () => {
-    expect(Object.keys(EventTypes)).toHaveLength(14);
+    expect(Object.keys(EventTypes)).toHaveLength(17);
     for (const [key, type] of Object.entries(EventTypes)) {
-      expect(type).toMatch(/^dev\.mlops\.[a-z]+\.[a-z]+\.v1$/);
-      const [noun, verb] = nounVerbOf(type).split('.');
-      expect(key.toLowerCase()).toBe(`${noun}${verb}`);
+      // A noun may have two parts (`storage.bootstrap.requested`).
+      expect(type).toMatch(/^dev\.mlops\.[a-z]+(\.[a-z]+)?\.[a-z]+\.v1$/);
+      expect(key.toLowerCase()).toBe(nounVerbOf(type).split('.').join(''));
     }
   });
 
@@ -63,6 +63,9 @@ describe('EventTypes', () => {
       deploymentRolledback: 'dev.mlops.deployment.rolledback.v1',
       runFailed: 'dev.mlops.run.failed.v1',
       runReconcile: 'dev.mlops.run.reconcile.v1',
+      storageBootstrapRequested: 'dev.mlops.storage.bootstrap.requested.v1',
+      storageValidated: 'dev.mlops.storage.validated.v1',
+      storageFailed: 'dev.mlops.storage.failed.v1',
     });
   });
 

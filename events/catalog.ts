@@ -33,6 +33,10 @@ export const EventTypes = {
   runFailed: 'dev.mlops.run.failed.v1',
   /** The watchdog's "look at this run again" (docs/run-lifecycle.md): carries no facts, only whom to wake. */
   runReconcile: 'dev.mlops.run.reconcile.v1',
+  /** ADR-023 storage bootstrap (docs/storage.md "Bootstrap"): asked for, and its outcome. */
+  storageBootstrapRequested: 'dev.mlops.storage.bootstrap.requested.v1',
+  storageValidated: 'dev.mlops.storage.validated.v1',
+  storageFailed: 'dev.mlops.storage.failed.v1',
 } as const;
 export type EventTypeKey = keyof typeof EventTypes;
 export type EventType = (typeof EventTypes)[EventTypeKey];
@@ -350,6 +354,59 @@ export const RunReconcile = z
   .strict();
 export type RunReconcile = z.infer<typeof RunReconcile>;
 
+/** `mlops bootstrap`: run the storage bootstrap now (it decides from the cluster, not from this data). */
+export const StorageBootstrapRequested = z
+  .object({
+    requestedBy: z.string().min(1).max(REQUESTED_BY_MAX).optional(),
+    reason: z.string().max(REASON_MAX).optional(),
+  })
+  .strict();
+export type StorageBootstrapRequested = z.infer<typeof StorageBootstrapRequested>;
+
+const BucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name');
+const ObjectKey = z.string().min(1).max(1024).refine((k) => !hasControlChars(k), { message: 'must not contain control characters' });
+
+export const StorageModelResult = z
+  .object({
+    model: ModelName,
+    object: ObjectKey,
+    /** `existing`: left as it was (never overwritten); `uploaded`: the placeholder this bootstrap put there. */
+    placeholder: z.enum(['existing', 'uploaded']),
+    inferenceService: K8sName,
+    /** Prediction rows of the declared width answered by the predictor. */
+    served: z.int().min(0),
+  })
+  .strict();
+export type StorageModelResult = z.infer<typeof StorageModelResult>;
+
+export const StorageValidated = z
+  .object({
+    bucket: BucketName,
+    /** The endpoint's host (never credentials). */
+    endpointHost: z.string().min(1).max(253),
+    checkedAt: IsoTime,
+    models: z.array(StorageModelResult).max(1000),
+  })
+  .strict();
+export type StorageValidated = z.infer<typeof StorageValidated>;
+
+/** Where the bootstrap stopped: nothing after the failing stage was done. */
+export const StorageStage = z.enum(['config', 'connectivity', 'placeholder', 'reconcile', 'serving']);
+export type StorageStage = z.infer<typeof StorageStage>;
+
+export const StorageFailed = z
+  .object({
+    stage: StorageStage,
+    /** runtime/s3.ts failure kinds plus the bootstrap's own (`not-a-model`, `job-failed`, `checksum`, ...). */
+    reason: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/),
+    message: Message,
+    bucket: BucketName.optional(),
+    model: ModelName.optional(),
+    failedAt: IsoTime,
+  })
+  .strict();
+export type StorageFailed = z.infer<typeof StorageFailed>;
+
 export const EventDataSchemas = {
   [EventTypes.trainingRequested]: TrainingRequested,
   [EventTypes.trainingStarted]: TrainingStarted,
@@ -365,6 +422,9 @@ export const EventDataSchemas = {
   [EventTypes.deploymentRolledback]: DeploymentRolledback,
   [EventTypes.runFailed]: RunFailed,
   [EventTypes.runReconcile]: RunReconcile,
+  [EventTypes.storageBootstrapRequested]: StorageBootstrapRequested,
+  [EventTypes.storageValidated]: StorageValidated,
+  [EventTypes.storageFailed]: StorageFailed,
 } as const satisfies Record<EventType, z.ZodType>;
 
 export type EventData<T extends EventType> = z.infer<(typeof EventDataSchemas)[T]>;

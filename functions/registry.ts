@@ -11,6 +11,7 @@ import { declaration as verifyEndpoint } from './verify-endpoint/step.ts';
 import { declaration as notify } from './notify/step.ts';
 import { declaration as watchdog } from './watchdog/step.ts';
 import { declaration as argocdSync } from './argocd-sync/step.ts';
+import { declaration as storageBootstrap } from './storage-bootstrap/step.ts';
 
 // Every step, one line each, in the order `mlops render` lists them. Each folder declares itself in its
 // step.ts (runtime/declare.ts); everything below, `mlops render` and the local broker derive from this list.
@@ -27,6 +28,7 @@ export const STEPS = [
   notify,
   watchdog,
   argocdSync,
+  storageBootstrap,
 ] as const satisfies readonly StepDeclaration[];
 
 type Declared = (typeof STEPS)[number];

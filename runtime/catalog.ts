@@ -71,7 +71,7 @@ export type ServingRuntime = z.infer<typeof ServingRuntime>;
 export const EventShortNames = [
   'training.requested', 'training.started', 'training.skipped', 'training.succeeded', 'training.failed',
   'model.copied', 'model.approved', 'model.rejected', 'predictor.restarted', 'deployment.verified',
-  'deployment.failed', 'deployment.rolledback', 'run.failed', 'dead-letter',
+  'deployment.failed', 'deployment.rolledback', 'run.failed', 'storage.failed', 'dead-letter',
 ] as const;
 
 export const NotificationRoute = z.object({
@@ -130,10 +130,16 @@ export const CatalogModel = z.object({
   profile: z.enum(['cpu', 'gpu']).default('cpu'),
   gpu: GpuSpec.default({ resourceName: 'nvidia.com/gpu', count: 1, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }], nodeSelector: { 'nvidia.com/gpu.present': 'true' } }),
   storage: z.object({
+    /** Where the served model lives: the shared PVC (default) or a bucket (docs/storage.md "S3 storage"). */
+    kind: z.enum(['pvc', 's3']).default('pvc'),
+    /** s3: the bucket (default: the one `configSecret` names). */
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name').optional(),
+    /** s3: key prefix; releases live under `<prefix>/<model>/releases/<run>/model.pkl`. */
+    prefix: z.string().max(200).regex(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/, 'must be a relative key prefix without leading or trailing /').default('models'),
     pvc: z.string().default('model-storage-pvc'),
     gpuPvc: z.string().default('model-storage-gpu-pvc'),
     configSecret: z.string().default('model-storage-config'),
-  }).strict().default({ pvc: 'model-storage-pvc', gpuPvc: 'model-storage-gpu-pvc', configSecret: 'model-storage-config' }),
+  }).strict().default({ kind: 'pvc', prefix: 'models', pvc: 'model-storage-pvc', gpuPvc: 'model-storage-gpu-pvc', configSecret: 'model-storage-config' }),
   schedule: z.object({
     cron: z.string().regex(/^(\S+\s+){4}\S+$/, 'must be a five-field cron expression'),
     timezone: z.string().default('UTC'),

@@ -33,6 +33,11 @@ export const Settings = z.object({
    * the pod's terminationGracePeriodSeconds (Knative sets that to the revision's timeoutSeconds, 300 s by default).
    */
   shutdownGraceMs: z.coerce.number().int().min(0).max(3_600_000),
+  /**
+   * PEM bundle that TLS to the S3 endpoint is verified against besides the system roots, e.g. OpenShift's service
+   * CA (`/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt`) for an in-cluster endpoint (docs/storage.md).
+   */
+  s3CaBundlePath: optionalNonEmpty,
 });
 export type Settings = z.infer<typeof Settings>;
 
@@ -68,6 +73,7 @@ export function loadSettings(env: Readonly<Record<string, string | undefined>>, 
     maxBodyBytes: env.MAX_BODY_BYTES || 1024 * 1024,
     reconcileGraceSeconds: env.RECONCILE_GRACE_SECONDS || 30,
     shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS ? Number(env.SHUTDOWN_GRACE_SECONDS) * 1000 : 30_000,
+    s3CaBundlePath: env.S3_CA_BUNDLE,
   });
   if (!result.success) {
     // Name the variable, never echo its value (it may be a secret).

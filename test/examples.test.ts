@@ -1,6 +1,7 @@
 // The deployment examples in config/examples and the README's install section: every YAML parses to the kinds we
 // intend, core kinds validate against the Kubernetes schemas, and every name, URL and key in them agrees with what
 // `mlops render` deploys (config/knative) and what the catalog and the functions expect.
+import { STORAGE_CONFIG_LABEL, s3ConfigFromSecret } from '../runtime/s3.ts';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { crdValidator, loadCrd } from '../config/crds/crd-schema.ts';
@@ -62,12 +63,13 @@ describe('config/examples', () => {
       'inferenceservices.yaml': ['serving.kserve.io/v1beta1/InferenceService', 'serving.kserve.io/v1beta1/InferenceService'],
       // The day-2 Roles (docs/day2.md); test/oncall-roles.test.ts shows the API server enforcing them.
       'oncall-roles.yaml': ['rbac.authorization.k8s.io/v1/Role', 'rbac.authorization.k8s.io/v1/Role', 'rbac.authorization.k8s.io/v1/RoleBinding', 'rbac.authorization.k8s.io/v1/RoleBinding'],
+      'predictor-s3.yaml': ['external-secrets.io/v1beta1/ExternalSecret', 'v1/ServiceAccount', 'serving.kserve.io/v1beta1/InferenceService'],
       'pvcs.yaml': ['v1/PersistentVolumeClaim', 'v1/PersistentVolumeClaim'],
       'secrets-example.yaml': ['v1/Secret', 'v1/Secret'],
       'tekton-config-events.yaml': ['v1/ConfigMap', 'tekton.dev/v1/PipelineRun'],
     });
     expect(readdirSync(DIR).sort()).toEqual([
-      'alertmanager-receiver.yaml', 'external-secrets.yaml', 'github-webhook.md', 'inferenceservices.yaml', 'oncall-roles.yaml', 'pvcs.yaml', 'secrets-example.yaml', 'tekton-config-events.yaml',
+      'alertmanager-receiver.yaml', 'external-secrets.yaml', 'github-webhook.md', 'inferenceservices.yaml', 'oncall-roles.yaml', 'predictor-s3.yaml', 'pvcs.yaml', 'secrets-example.yaml', 'tekton-config-events.yaml',
     ]);
   });
 
@@ -83,8 +85,8 @@ describe('config/examples', () => {
       }
     }
     // 1 token Secret + 2 Secrets + 2 PVCs + the Tekton ConfigMap + ESO's ServiceAccount, Role, RoleBinding
-    // + the on-call example's 2 Roles and 2 RoleBindings.
-    expect(validated).toBe(13);
+    // + the on-call example's 2 Roles and 2 RoleBindings + the S3 predictor's ServiceAccount.
+    expect(validated).toBe(14);
   });
 
   test('the Alertmanager receiver posts to the rendered drift-intake Service with a mounted bearer token', () => {
@@ -183,16 +185,37 @@ describe('config/examples', () => {
     expect(find('external-secrets.yaml', 'SecretStore', String(storeName)).metadata?.namespace).toBe(external.metadata?.namespace);
   });
 
+  test('the S3 predictor: KServe s3-* annotations on the Secret its ServiceAccount carries, credentials from the same OBC Secret, TLS verified', () => {
+    const es = find('predictor-s3.yaml', 'ExternalSecret', 'model-storage-kserve');
+    const annotations = get(es, 'spec', 'target', 'template', 'metadata', 'annotations') as Record<string, string>;
+    expect(Object.keys(annotations).sort()).toEqual(['serving.kserve.io/s3-cabundle', 'serving.kserve.io/s3-endpoint', 'serving.kserve.io/s3-region',
+      'serving.kserve.io/s3-useanoncredential', 'serving.kserve.io/s3-usehttps', 'serving.kserve.io/s3-verifyssl']);
+    expect(annotations['serving.kserve.io/s3-verifyssl']).toBe('1');
+    expect(Object.keys(get(es, 'spec', 'target', 'template', 'data') as object).sort()).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
+    const storage = find('external-secrets.yaml', 'ExternalSecret', 'model-storage-config');
+    expect(get(es, 'spec', 'data')).toEqual(get(storage, 'spec', 'data'));
+    expect(get(es, 'spec', 'secretStoreRef')).toEqual(get(storage, 'spec', 'secretStoreRef'));
+    const sa = find('predictor-s3.yaml', 'ServiceAccount', 'model-predictor');
+    expect(get(sa, 'secrets')).toEqual([{ name: get(es, 'spec', 'target', 'name') }]);
+    const isvc = find('predictor-s3.yaml', 'InferenceService', 'anomaly-detector');
+    expect(get(isvc, 'spec', 'predictor', 'serviceAccountName')).toBe('model-predictor');
+    expect(String(get(isvc, 'spec', 'predictor', 'model', 'storageUri'))).toBe('s3://model-storage/models/anomaly-detector/releases/placeholder/');
+  });
+
   test('the model-storage Secret and the PVCs are the ones the catalog mounts', () => {
-    const names = new Set(catalog.models.map((m) => JSON.stringify(m.storage)));
+    const names = new Set(catalog.models.map((m) => JSON.stringify({ pvc: m.storage.pvc, gpuPvc: m.storage.gpuPvc, configSecret: m.storage.configSecret })));
     expect([...names]).toEqual([JSON.stringify({ pvc: 'model-storage-pvc', gpuPvc: 'model-storage-gpu-pvc', configSecret: 'model-storage-config' })]);
     const storage = catalog.models[0]?.storage;
 
     const plain = find('secrets-example.yaml', 'Secret', String(storage?.configSecret));
     const external = find('external-secrets.yaml', 'ExternalSecret', String(storage?.configSecret));
     expect(get(external, 'spec', 'target', 'name')).toBe(storage?.configSecret);
-    const keys = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'MODEL_STORAGE_BUCKET', 'MODEL_STORAGE_ENDPOINT', 'MODEL_STORAGE_PATH', 'MODEL_STORAGE_REGION'];
+    const keys = ['AWS_ACCESS_KEY_ID', 'AWS_DEFAULT_REGION', 'AWS_S3_BUCKET', 'AWS_S3_ENDPOINT', 'AWS_SECRET_ACCESS_KEY', 'MODEL_STORAGE_PATH'];
     expect(Object.keys(get(plain, 'stringData') as object).sort()).toEqual(keys);
+    // storage-bootstrap reads exactly these names (runtime/s3.ts) and finds the Secret by its label.
+    expect(s3ConfigFromSecret({ stringData: get(plain, 'stringData') as Record<string, string> }, 'x')).toMatchObject({ ok: true, config: { bucket: 'model-storage' } });
+    expect(plain.metadata?.labels?.[STORAGE_CONFIG_LABEL]).toBe('true');
+    expect(get(external, 'spec', 'target', 'template', 'metadata', 'labels', STORAGE_CONFIG_LABEL)).toBe('true');
     expect(Object.keys(get(external, 'spec', 'target', 'template', 'data') as object).sort()).toEqual(keys);
     // Every template variable is fetched by the same ExternalSecret.
     const fetched = (get(external, 'spec', 'data') as Array<{ secretKey: string }>).map((d) => d.secretKey).sort();

@@ -76,7 +76,8 @@ describe('deployable manifests', () => {
   });
 
   test('every Trigger filters on a known type and every consumed type has a Trigger to its consumer', () => {
-    const upstream = ['dev.knative.sources.ping', 'dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete', 'dev.tekton.event.pipelinerun.successful.v1'];
+    const upstream = ['dev.knative.sources.ping', 'dev.knative.apiserver.resource.add', 'dev.knative.apiserver.resource.update', 'dev.knative.apiserver.resource.delete',
+      'dev.knative.apiserver.ref.add', 'dev.knative.apiserver.ref.update', 'dev.tekton.event.pipelinerun.successful.v1'];
     const known = new Set<string>([...ALL_EVENT_TYPES, ...upstream]);
     const triggers = triggerSpecs();
     for (const t of triggers) expect(known.has(t.filter.type ?? '')).toBe(true);

@@ -52,6 +52,8 @@ export interface SimulatorsOptions {
   admitPod?: (pod: KubeObject) => void;
   /** KServe rollout emulation (see kserve.ts). */
   rollout?: KServeRolloutOptions;
+  /** The local S3 server, for `s3://` storageUris (see kserve.ts). */
+  s3?: KServeOptions['s3'];
 }
 
 export type KServeRolloutOptions = Pick<KServeOptions, 'rollout' | 'drainSeconds' | 'readyDelaySeconds' | 'restartOnce'>;
@@ -89,7 +91,7 @@ export async function startSimulators(opts: SimulatorsOptions): Promise<Simulato
   });
   let kserve: KServeSimulator;
   try {
-    kserve = await startKServeSimulator({ ...common, catalog: opts.catalog, scenario, ...(opts.seedReleases !== undefined ? { seedReleases: opts.seedReleases } : {}), ...opts.rollout });
+    kserve = await startKServeSimulator({ ...common, catalog: opts.catalog, scenario, ...(opts.seedReleases !== undefined ? { seedReleases: opts.seedReleases } : {}), ...opts.rollout, ...(opts.s3 ? { s3: opts.s3 } : {}) });
   } catch (err) {
     await Promise.all([nvj.close(), jobs.close()]);
     throw err;

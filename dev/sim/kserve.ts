@@ -64,7 +64,16 @@ export interface KServeOptions {
   readyDelaySeconds?: number;
   /** The first new pod of each rollout restarts once right after it turned Ready. */
   restartOnce?: boolean;
+  /**
+   * The local S3 server (dev/s3): `s3://` storageUris load the object's local file, as KServe's storage
+   * initializer downloads it before the server starts; catalog models with `storage.kind: s3` get
+   * `s3://<bucket>/<prefix>/<model>/releases/placeholder/` until a promotion points them elsewhere.
+   */
+  s3?: { bucket: string; objectFile(bucket: string, key: string): string };
 }
+
+/** The release folder an S3 model's InferenceService names before its first promotion (docs/storage.md). */
+export const S3_INITIAL_RELEASE = 'placeholder';
 
 export const RolloutModes = ['raw', 'serverless'] as const;
 export type RolloutMode = (typeof RolloutModes)[number];
@@ -358,7 +367,18 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     });
   };
 
-  const templateOf = (isvc: StoredObject): string => JSON.stringify([isvc.metadata.uid, releaseOf(isvc), predictorOf(isvc).model?.storageUri ?? '']);
+  // Any change under spec.predictor.annotations changes the pod template (KServe copies them onto the pods).
+  const templateOf = (isvc: StoredObject): string => JSON.stringify([isvc.metadata.uid, releaseOf(isvc), predictorOf(isvc).model?.storageUri ?? '',
+    Object.entries(predictorOf(isvc).annotations ?? {}).filter(([k]) => k !== Annotations.modelRelease).sort()]);
+  /** `s3://bucket/key` → the local file of the object (a folder URI: its model.pkl); undefined when absent. */
+  const s3ModelFile = (storageUri: string | undefined): { s3: boolean; file?: string } => {
+    const m = /^s3:\/\/([^/]+)\/(.+?)\/?$/.exec(storageUri ?? '');
+    if (!m) return { s3: false };
+    if (!opts.s3) return { s3: true };
+    const key = /\.(pkl|joblib)$/.test(m[2] ?? '') ? (m[2] ?? '') : `${m[2] ?? ''}/model.pkl`;
+    const file = opts.s3.objectFile(m[1] ?? '', key);
+    return existsSync(file) ? { s3: true, file } : { s3: true };
+  };
   const replicasOf = (isvc: StoredObject): number => {
     const n = (isvc.spec as { predictor?: { minReplicas?: unknown } } | undefined)?.predictor?.minReplicas;
     return typeof n === 'number' && Number.isInteger(n) && n >= 1 ? n : 1; // KServe's minReplicas default
@@ -374,7 +394,8 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     const noModel = scenario.predictor === 'restore-broken' && !rolledOut && state.rolledOut === true;
     if (rolledOut) state.rolledOut = true;
     const predictor = predictorOf(isvc);
-    const modelFile = releaseModelFile(opts.stateDir, predictor.model?.storageUri, release) ?? modelFileFor(opts.stateDir, predictor.model?.storageUri);
+    const fromS3 = s3ModelFile(predictor.model?.storageUri);
+    const modelFile = fromS3.s3 ? fromS3.file : releaseModelFile(opts.stateDir, predictor.model?.storageUri, release) ?? modelFileFor(opts.stateDir, predictor.model?.storageUri);
     const backend = noModel ? await loadBackendFor(undefined, 'restore-broken: the restored release folder is gone') : await loadBackendFor(modelFile);
     // The server exists before its pod record (the record needs the port).
     const holder: { pod?: PredictorPod } = {};
@@ -420,6 +441,11 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
     writePodStatus(current, false);
     store.setPodLog(namespace, podName, `model ${isvcName}: ${backend.description}\n`);
     logger?.info({ isvc: isvcName, pod: podName, release, backend: backend.kind, port, rollout }, 'predictor pod started');
+    // KServe's storage initializer fails on a missing object: the pod never starts serving (Init:CrashLoopBackOff).
+    if (fromS3.s3 && !fromS3.file) {
+      logger?.info({ isvc: isvcName, pod: podName, storageUri }, 'predictor pod waits: the storage initializer finds no object');
+      return;
+    }
     later(isvcName, readyDelayMs, () => becomeReady(isvcName, current));
   };
 
@@ -628,13 +654,19 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
   // One InferenceService per catalog model, as Argo CD would have created it.
   for (const model of catalog.models) {
     if (!model.enabled || store.get(isvcSel, { name: model.inferenceService, namespace })) continue;
-    const seeded = (opts.seedReleases ?? scenario.seedRelease) ? await seedRelease(model) : undefined;
+    const seeded = model.storage.kind !== 's3' && (opts.seedReleases ?? scenario.seedRelease) ? await seedRelease(model) : undefined;
     store.create(isvcSel, {
       metadata: { name: model.inferenceService, namespace, labels: { 'mlops.dev/model': model.name }, annotations: { 'serving.kserve.io/deploymentMode': isvcStatus } },
       spec: {
         predictor: {
           ...(seeded ? { annotations: { [Annotations.modelRelease]: seeded } } : {}),
-          model: { modelFormat: { name: 'sklearn' }, storageUri: `pvc://${model.storage.pvc}/${model.name}`, protocolVersion: model.protocol },
+          model: {
+            modelFormat: { name: 'sklearn' },
+            storageUri: model.storage.kind === 's3'
+              ? `s3://${model.storage.bucket ?? opts.s3?.bucket ?? 'model-storage'}/${model.storage.prefix}/${model.name}/releases/${S3_INITIAL_RELEASE}/`
+              : `pvc://${model.storage.pvc}/${model.name}`,
+            protocolVersion: model.protocol,
+          },
         },
       },
     });

@@ -273,6 +273,18 @@ describe('toNotice', () => {
     expect(toNotice(started as never)).toEqual({ kind: 'ignored', reason: 'type dev.mlops.training.succeeded.v1 is not a notification' });
     expect(toNotice({ type: 'com.example.other', id: '1', source: '/x', data: {} })).toEqual({ kind: 'ignored', reason: 'type com.example.other is not a notification' });
   });
+  test('a storage bootstrap failure: no run, one notice per failed attempt, routed by the default routes', () => {
+    const ce = buildEvent(EventTypes.storageFailed, {
+      step: 'storage-bootstrap', id: 'storage-mx1.failed', subject: 'storage', time: TIME,
+      data: { stage: 'connectivity', reason: 'bad-credentials', message: 'PUT s3://model-storage/.mlops-storage-probe/mx1: the credentials are wrong (403 SignatureDoesNotMatch)', bucket: 'model-storage', failedAt: TIME },
+    });
+    const n = notice(ce);
+    expect(n).toMatchObject({ key: 'storage.failed', shortType: 'storage-failed', model: undefined, run: undefined,
+      details: [['Stage', 'connectivity'], ['Reason', 'bad-credentials'], ['Bucket', 'model-storage']], problem: expect.stringContaining('SignatureDoesNotMatch') });
+    expect(n.recordKey).toMatch(/^storage-failed-[0-9a-f]{8}$/);
+    const plan = decide(n, DefaultRoutes, noRun, NOW);
+    expect(plan.actions.map((a) => a.kind)).toEqual(['slack', 'k8s-event']);
+  });
   test('refuses our type with bad data', () => {
     expect(toNotice({ type: EventTypes.runFailed, id: '1', source: '/x', data: { model: 'm' } })).toMatchObject({ kind: 'invalid' });
   });

@@ -20,6 +20,7 @@ const Titles = {
   'deployment.failed': 'Deployment failed',
   'deployment.rolledback': 'Deployment rolled back',
   'deployment.verified': 'Deployment verified',
+  'storage.failed': 'Storage bootstrap failed',
   'dead-letter': 'Event dead-lettered',
 } as const satisfies Record<NotifyKey, string>;
 
@@ -31,6 +32,7 @@ const Reasons = {
   'deployment.failed': 'DeploymentFailed',
   'deployment.rolledback': 'DeploymentRolledBack',
   'deployment.verified': 'DeploymentVerified',
+  'storage.failed': 'StorageBootstrapFailed',
   'dead-letter': 'DeadLetter',
 } as const satisfies Record<NotifyKey, string>;
 
@@ -47,7 +49,7 @@ export const EventRecordAnnotation = 'mlops.dev/notified-channels';
 
 /** Used when the model is not in the catalog: failures go to Slack and a Kubernetes Event. */
 export const DefaultRoutes: readonly NotificationRoute[] = [{
-  events: ['training.failed', 'run.failed', 'model.rejected', 'deployment.failed', 'deployment.rolledback', 'dead-letter'],
+  events: ['training.failed', 'run.failed', 'model.rejected', 'deployment.failed', 'deployment.rolledback', 'storage.failed', 'dead-letter'],
   channels: ['slack', 'kubernetes-event'],
   emailTo: [],
 }];
@@ -127,7 +129,7 @@ export function toNotice(ce: EventLike & { id?: unknown; source?: unknown; subje
   if (!key) return { kind: 'ignored', reason: `type ${ce.type} is not a notification` };
   const parsed = parseEvent(ce);
   if (!parsed.ok) return { kind: 'invalid', reason: parsed.reason };
-  const base = { key, shortType: shortTypeOf(key), model: parsed.data.model, ceId, ceSource };
+  const base = { key, shortType: shortTypeOf(key), model: 'model' in parsed.data ? parsed.data.model : undefined, ceId, ceSource };
   const withRun = (run: string | undefined, details: Array<[string, string]>, problem: string | undefined): ParsedNotice => ({
     kind: 'notice',
     notice: { ...base, run, recordKey: run ? base.shortType : `${base.shortType}-${hash8(`${ceSource}\n${ceId}`)}`, details, problem },
@@ -155,6 +157,11 @@ export function toNotice(ce: EventLike & { id?: unknown; source?: unknown; subje
       return withRun(parsed.data.run, [['Release', parsed.data.release], ['Reason', parsed.data.reason]], parsed.data.message);
     case EventTypes.deploymentRolledback:
       return withRun(parsed.data.run, [['Failed release', parsed.data.failedRelease], ['Restored release', parsed.data.restoredRelease ?? 'none']], parsed.data.message);
+    case EventTypes.storageFailed: {
+      // Not about a run: one notification per failed bootstrap attempt (its event id).
+      const d = parsed.data;
+      return withRun(undefined, [['Stage', d.stage], ['Reason', d.reason], ...(d.bucket ? [['Bucket', d.bucket] as [string, string]] : [])], d.message);
+    }
     case EventTypes.deploymentVerified:
       return withRun(parsed.data.run, [['Release', parsed.data.release], ['Pods', parsed.data.pods.join(', ') || 'none'], ['Probe rows matched', String(parsed.data.matched)]], undefined);
     default:

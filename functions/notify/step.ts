@@ -4,7 +4,7 @@ import { declareStep } from '../../runtime/declare.ts';
 /** The events notify turns into notifications; their route keys (`training.failed`) come from these (decide.ts). */
 export const NotifyEvents = [
   EventTypes.trainingFailed, EventTypes.trainingSkipped, EventTypes.runFailed, EventTypes.modelRejected,
-  EventTypes.deploymentFailed, EventTypes.deploymentRolledback, EventTypes.deploymentVerified,
+  EventTypes.deploymentFailed, EventTypes.deploymentRolledback, EventTypes.deploymentVerified, EventTypes.storageFailed,
 ] as const;
 
 export const declaration = declareStep({
