@@ -120,6 +120,24 @@ export function declareStep<const N extends string, const R extends boolean = fa
   };
 }
 
+/**
+ * The rules of a step whose work runs in a Job it creates (copy, gate, promote): its run, the Job (owned by the run,
+ * so `update` on the run's finalizers under OpenShift's owner-reference admission, docs/openshift.md), the Job's pods
+ * and FailedCreate Events (runtime/jobs.ts), and the model's lock it frees; `extra` goes before the lock rule.
+ */
+export function jobStepRules(modelRunVerbs: readonly string[], extra: readonly Rule[] = []): Rule[] {
+  return [
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: [...modelRunVerbs] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
+    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'delete'] },
+    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+    ...extra,
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+  ];
+}
+
 /** Filter for events of `type` from this step's own source with route `route`. */
 export const routed = (type: string, route: string): { type: string; [ROUTE_EXTENSION]: string } => ({ type, [ROUTE_EXTENSION]: route });
 

@@ -1,6 +1,6 @@
 import { EventTypes } from '../../events/catalog.ts';
 import { ApiServerEventTypes } from '../../events/upstream/apiserversource.ts';
-import { declareStep, routed } from '../../runtime/declare.ts';
+import { declareStep, jobStepRules, routed } from '../../runtime/declare.ts';
 import { jobsOf } from '../../runtime/labels.ts';
 import { Resources } from '../../runtime/resources.ts';
 
@@ -18,15 +18,6 @@ export const declaration = declareStep({
   // trainingRequested: a request queued on the run's lock is re-submitted when the run ends (runtime/finish.ts).
   emits: [EventTypes.modelCopied, EventTypes.runFailed, EventTypes.trainingRequested],
   sink: true,
-  rules: [
-    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
-    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'delete'] },
-    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
-    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
-    // A Job that cannot start shows only as a FailedCreate Event on it (runtime/jobs.ts).
-    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
-  ],
+  rules: jobStepRules(['get', 'patch']),
   load: async () => (await import('./index.ts')).step,
 });

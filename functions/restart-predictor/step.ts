@@ -1,6 +1,6 @@
 import { EventTypes } from '../../events/catalog.ts';
 import { ApiServerEventTypes } from '../../events/upstream/apiserversource.ts';
-import { declareStep, routed } from '../../runtime/declare.ts';
+import { declareStep, jobStepRules, routed } from '../../runtime/declare.ts';
 import { jobsOf } from '../../runtime/labels.ts';
 import { Resources } from '../../runtime/resources.ts';
 import { controlsReadRules } from '../../runtime/controls.ts';
@@ -22,16 +22,9 @@ export const declaration = declareStep({
   sink: true,
   // Day-2 controls: is the model paused or pinned (docs/day2.md).
   catalogRules: controlsReadRules,
-  rules: [
-    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns'], verbs: ['get', 'patch'] },
-    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/status'], verbs: ['patch'] },
-    { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create', 'delete'] },
-    { apiGroups: ['lifecycle.mlops.dev'], resources: ['modelruns/finalizers'], verbs: ['update'] },
-    { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
-    // A Job that cannot start shows only as a FailedCreate Event on it (runtime/jobs.ts).
-    { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+  rules: jobStepRules(['get', 'patch'], [
+    // The restart: one merge patch of the predictor's release annotation (docs/verification.md).
     { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
-  ],
+  ]),
   load: async () => (await import('./index.ts')).step,
 });
