@@ -141,10 +141,10 @@ describe('the registry derives from the declarations', () => {
 
   test('every route a Trigger filters on is stamped by a declared source, and every source has a Trigger', () => {
     const sources = STEPS.flatMap((s) => [
-      // Reference mode sends `ref.*` event types, Resource mode `resource.*` (knative/eventing pkg/adapter/apiserver/events).
+      // Reference mode sends `ref.*` event types, Resource mode `resource.*` (knative/eventing pkg/apis/sources/constants.go).
       ...s.apiServerSources.map((src) => ({ route: src.route, types: (src.mode === 'Reference'
         ? [ApiServerEventTypes.refAdd, ApiServerEventTypes.refUpdate, ApiServerEventTypes.refDelete]
-        : [ApiServerEventTypes.add, ApiServerEventTypes.update, ApiServerEventTypes.delete]) as string[] })),
+        : [ApiServerEventTypes.add, ApiServerEventTypes.update, ApiServerEventTypes.delete]) })),
       ...s.pingSources(catalog).map((p) => ({ route: p.route, types: ['dev.knative.sources.ping'] })),
     ]);
     for (const s of STEPS) {

@@ -292,7 +292,9 @@ models:
   });
 
   test('rules read only metrics kube-state-metrics serves for our config, recorded series, or `up`', () => {
-    const known = new Set([...ksmMetricNames(ksm), ...RECORDED, 'up']);
+    // kube_configmap_labels: the built-in configmaps collector our kube-state-metrics also runs (its args are checked
+    // below: --resources=configmaps with the mlops.dev/* labels allowlisted).
+    const known = new Set([...ksmMetricNames(ksm), ...RECORDED, 'up', 'kube_configmap_labels']);
     const unknown = shipped.spec.groups.flatMap((g) => g.rules.flatMap((r) => metricNames(r.expr).filter((n) => !known.has(n)).map((n) => `${r.alert ?? r.record ?? ''}: ${n}`)));
     expect(unknown).toEqual([]);
   });
@@ -324,9 +326,11 @@ models:
     }
   }, 240_000);
 
-  test('the freshness tests fail when freshness ignores the phase', async () => {
+  test('the freshness tests fail when freshness ignores the phase or a pause', async () => {
     const mutants: Array<[string, RuleGroup[]]> = [
       ['trained-at of any run, not only Succeeded ones', editExpr(shipped.spec.groups, 'mlops:model_trained_timestamp_seconds:max', () => 'max by (namespace, model) (mlops_modelrun_trained_timestamp_seconds)')],
+      ['a paused model is not excluded from ModelStale', editExpr(shipped.spec.groups, 'ModelStale', (e) => e.replace(/ unless on \(namespace, model\) mlops:model_paused$/, ''))],
+      ['a paused model is not excluded from ModelNeverServed', editExpr(shipped.spec.groups, 'ModelNeverServed', (e) => e.replace(/ unless on \(model\) mlops:model_paused\{model="[^"]+"\}$/, ''))],
     ];
     for (const [what, groups] of mutants) {
       const dir = ruleDir(groups);

@@ -70,6 +70,9 @@ export function ruleGroups(catalog: Catalog): RuleGroup[] {
       { record: 'mlops:model_trained_timestamp_seconds:max', expr: `max by (namespace, model) (mlops_modelrun_trained_timestamp_seconds and on (namespace, modelrun) (${SUCCEEDED}))` },
       { record: 'mlops:model_deployed_timestamp_seconds:max', expr: `max by (namespace, model) (mlops_modelrun_finished_timestamp_seconds and on (namespace, modelrun) (${SUCCEEDED}))` },
       { record: 'mlops:model_age_seconds', expr: 'time() - mlops:model_trained_timestamp_seconds:max' },
+      // 1 per paused model, from its day-2 controls ConfigMap's labels (kube_configmap_labels, docs/day2.md): a paused
+      // model is stale on purpose, so the freshness alerts leave it alone.
+      { record: 'mlops:model_paused', expr: 'max by (namespace, model) (label_replace(kube_configmap_labels{label_mlops_dev_paused="true"}, "model", "$1", "label_mlops_dev_model", "(.+)"))' },
       { record: 'mlops:modelruns:count', expr: 'sum by (namespace, model, phase) (mlops_modelrun_phase == 1)' },
       { record: 'mlops:modelrun_step_duration_seconds', expr: 'mlops_modelrun_step_finished_timestamp_seconds - ignoring (outcome) group_left mlops_modelrun_step_started_timestamp_seconds' },
       { record: 'mlops:modelrun_duration_seconds', expr: 'mlops_modelrun_finished_timestamp_seconds - mlops_modelrun_created_timestamp_seconds' },
@@ -130,17 +133,17 @@ export function ruleGroups(catalog: Catalog): RuleGroup[] {
     const schedule = `${model.schedule?.cron ?? ''} ${model.schedule?.timezone ?? ''}`;
     freshness.rules.push({
       alert: 'ModelStale',
-      expr: `mlops:model_age_seconds{model="${model.name}"} > ${threshold}`,
+      expr: `mlops:model_age_seconds{model="${model.name}"} > ${threshold} unless on (namespace, model) mlops:model_paused`,
       for: '5m',
       labels: { severity: 'warning', model: model.name },
       annotations: {
         summary: 'The served release of {{ $labels.model }} was trained {{ $value | humanizeDuration }} ago',
-        description: `Older than its schedule (${schedule}) allows: longest gap ${promDuration(threshold - runBudgetSeconds(model) - FRESHNESS_GRACE_SECONDS)} + run budget ${promDuration(runBudgetSeconds(model))} + grace ${promDuration(FRESHNESS_GRACE_SECONDS)}. Check its recent runs (mlops runs ${model.name}) and whether the model is paused or pinned.`,
+        description: `Older than its schedule (${schedule}) allows: longest gap ${promDuration(threshold - runBudgetSeconds(model) - FRESHNESS_GRACE_SECONDS)} + run budget ${promDuration(runBudgetSeconds(model))} + grace ${promDuration(FRESHNESS_GRACE_SECONDS)}. Check its recent runs (mlops runs ${model.name}) and whether the model is pinned (a paused model does not alert).`,
       },
     });
     freshness.rules.push({
       alert: 'ModelNeverServed',
-      expr: `absent(mlops:model_trained_timestamp_seconds:max{model="${model.name}"})`,
+      expr: `absent(mlops:model_trained_timestamp_seconds:max{model="${model.name}"}) unless on (model) mlops:model_paused{model="${model.name}"}`,
       for: promDuration(threshold),
       labels: { severity: 'warning', model: model.name },
       annotations: {
