@@ -32,6 +32,9 @@ export const declaration = declareStep({
     { apiGroups: [''], resources: ['events'], verbs: ['list'] },
     { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'delete'] },
+    // A model served from a bucket: the S3 credentials for the presigned upload URL, the sha256 check and pruning
+    // (docs/storage.md "Promotion into the bucket"); only that Secret, never written.
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['model-storage-config'] },
   ],
   load: async () => (await import('./index.ts')).step,
 });
