@@ -1,7 +1,8 @@
 // Releases of a model served from a bucket (docs/storage.md "S3 storage", "Promotion into the bucket"):
 // `<prefix>/<model>/releases/<run>/model.pkl`, and the InferenceService's storageUri names the release FOLDER
 // (`s3://<bucket>/<prefix>/<model>/releases/<run>/`): KServe's storage initializer downloads every object under an
-// s3:// prefix into /mnt/models (kserve/kserve python/kserve/kserve/storage/storage.py `_download_s3`), and the
+// s3:// prefix into /mnt/models (kserve/kserve, `Storage._download_s3` of its Python storage module: `objects.filter(Prefix=...)`; the trailing
+// `/` keeps `releases/r1` from matching `releases/r10/`), and the
 // sklearn server loads the model.pkl it finds there.
 import type { CatalogModel } from './catalog.ts';
 import { createS3Port, s3ConfigFromSecret, type S3Port } from './s3.ts';

@@ -44,7 +44,7 @@ describe('scenarios', () => {
       events: [...start, e.trainingSucceeded, e.modelApproved, e.predictorRestarted, e.deploymentFailed, e.runFailed],
       rollback: 'unverified',
     });
-    expect([...ScenarioNames]).toEqual(['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'rollback-fails', 'baseline-regression']);
+    expect([...ScenarioNames]).toEqual(['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'rollback-fails', 'baseline-regression', 's3']);
     // Only the baseline scenario configures the comparison; a model that already has one keeps it.
     expect(scenarioCatalog(Scenarios['happy-cpu'], cluster.catalog)).toBe(cluster.catalog);
     const baselined = scenarioCatalog(Scenarios['baseline-regression'], cluster.catalog).models;
