@@ -143,6 +143,7 @@ export async function runDev(opts: {
 
   const models = catalog.models.filter((m) => m.enabled && m.schedule).map((m) => m.name);
   const servedBefore = new Map(models.map((m) => [m, servedRelease(local, m, catalog)]));
+  const uriBefore = new Map(models.map((m) => [m, servedStorageUri(local, m, catalog)]));
   for (const model of models) await local.pings.fireNow(`${DEV_NAMESPACE}/schedule-${model}`);
   const listRuns = (): ModelRun[] => local.emulator.store.list({ apiVersion: 'lifecycle.mlops.dev/v1alpha1', kind: 'ModelRun' }, { namespace: DEV_NAMESPACE }) as unknown as ModelRun[];
   const queued = opts.queuedRequest ? await sendQueuedRequests({ models, runs: listRuns, send: (e) => local.broker.send(e), runNameOf: runNameFor }) : new Map<string, string>();
@@ -172,7 +173,10 @@ export async function runDev(opts: {
     const run = finished.get(model);
     const phase = run?.status?.phase ?? '(no terminal run)';
     const want = local.expected[model]?.phase;
-    const missing = missingExpectations(local.expected[model], run, servedBefore.get(model), servedRelease(local, model, catalog));
+    const missing = [
+      ...missingExpectations(local.expected[model], run, servedBefore.get(model), servedRelease(local, model, catalog)),
+      ...missingStorageUri(local.expected[model], run, uriBefore.get(model), servedStorageUri(local, model, catalog)),
+    ];
     const good = run !== undefined && (want === undefined || want === phase) && missing.length === 0;
     ok &&= good;
     print(`  ${model}: ${run?.metadata.name ?? '-'} ${phase}${want ? ` (expected ${want})` : ''}${run?.status?.gate?.simulated ? ' [gate report simulated: sklearn not available]' : ''} ${good ? 'ok' : 'FAIL'}${missing.length ? ` (${missing.join('; ')})` : ''}`);
@@ -220,6 +224,22 @@ function servedRelease(local: Awaited<ReturnType<typeof startLocal>>, model: str
   const isvc = local.emulator.store.get({ apiVersion: Resources.inferenceService.apiVersion, kind: Resources.inferenceService.kind }, { name, namespace: DEV_NAMESPACE }) as
     { spec?: { predictor?: { annotations?: Record<string, string> } } } | undefined;
   return isvc?.spec?.predictor?.annotations?.[Annotations.modelRelease];
+}
+
+/** The InferenceService's `spec.predictor.model.storageUri`. */
+function servedStorageUri(local: Awaited<ReturnType<typeof startLocal>>, model: string, catalog: Catalog): string | undefined {
+  const name = catalog.models.find((m) => m.name === model)?.inferenceService ?? model;
+  const isvc = local.emulator.store.get({ apiVersion: Resources.inferenceService.apiVersion, kind: Resources.inferenceService.kind }, { name, namespace: DEV_NAMESPACE }) as
+    { spec?: { predictor?: { model?: { storageUri?: string } } } } | undefined;
+  return isvc?.spec?.predictor?.model?.storageUri;
+}
+
+/** A bucket model (docs/storage.md): its storageUri names the run's release folder, or (rolled back) the one before. */
+function missingStorageUri(want: ExpectedRun | undefined, run: ModelRun | undefined, before: string | undefined, after: string | undefined): string[] {
+  if (!want?.storageUri || !run) return [];
+  if (want.storageUri === 'previous') return after === before ? [] : [`storageUri ${after ?? 'none'} is not the one served before the run (${before ?? 'none'})`];
+  const release = run.status?.release?.promoted ?? run.metadata.name ?? '';
+  return after?.startsWith('s3://') && after.endsWith(`/releases/${release}/`) ? [] : [`storageUri ${after ?? 'none'} does not name the release ${release} in the bucket`];
 }
 
 /** What a scenario expects beyond the phase: the gate checks that failed, the release still served. */

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import type { Catalog } from '../runtime/catalog.ts';
 import { ROUTE_EXTENSION, triggersOf, type ApiServerSourceDecl, type Rule, type StepDeclaration } from '../runtime/declare.ts';
 import { Labels, MANAGER } from '../runtime/labels.ts';
-import { ISOLATED_JOB_STEPS, SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
+import { ISOLATED_JOB_STEPS, S3_UPLOAD_EGRESS, SCRIPTS_CONFIGMAP } from '../runtime/jobs.ts';
 import { Resources } from '../runtime/resources.ts';
 import { DEFAULT_ARGOCD_NAMESPACE } from '../functions/argocd-sync/triggers.ts';
 import { STEPS } from '../functions/registry.ts';
@@ -176,6 +176,16 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
       podSelector: { matchLabels: { [Labels.managedBy]: MANAGER }, matchExpressions: [{ key: Labels.step, operator: 'In', values: [...ISOLATED_JOB_STEPS] }] },
       policyTypes: ['Egress'],
       egress: [],
+    },
+  }, {
+    // A bucket model's promote Job PUTs the release to a presigned URL (docs/storage.md "Promotion into the
+    // bucket"): NetworkPolicies add up, so only pods with this label may open TCP connections (and DNS). Narrow the
+    // `to:` to your S3 endpoint (an ipBlock or the object store's namespace) where you know it.
+    apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: meta('mlops-model-jobs-s3-upload'),
+    spec: {
+      podSelector: { matchLabels: { [Labels.managedBy]: MANAGER, [S3_UPLOAD_EGRESS.label]: S3_UPLOAD_EGRESS.value }, matchExpressions: [{ key: Labels.step, operator: 'In', values: ['promote'] }] },
+      policyTypes: ['Egress'],
+      egress: [{ ports: [{ protocol: 'TCP' }, { protocol: 'UDP', port: 53 }] }],
     },
   }];
 

@@ -26,6 +26,12 @@ export type JobStep = 'copy' | 'gate' | 'promote' | 'rollback';
 export const ISOLATED_JOB_STEPS: readonly JobStep[] = ['gate', 'promote', 'rollback'];
 
 /**
+ * The label that lets a bucket model's promote Job reach the S3 endpoint (the `mlops-model-jobs-s3-upload`
+ * NetworkPolicy `mlops render` writes; docs/storage.md); every other gate/promote/rollback pod keeps no egress.
+ */
+export const S3_UPLOAD_EGRESS = { label: 'mlops.dev/egress', value: 's3-upload' } as const;
+
+/**
  * Pod Security "restricted" (what OpenShift's restricted-v2 SCC also demands): non-root, no privilege
  * escalation, every capability dropped, the runtime's default seccomp profile. No runAsUser/fsGroup: on
  * OpenShift the namespace's UID range applies; elsewhere the image's non-root USER does.

@@ -26,7 +26,8 @@ export function beginRestore(status: ModelRunStatus, release: string, now: strin
     ...status,
     step: 'rollback',
     rollback: { release, startedAt: now },
-    steps: { ...status.steps, rollback: { ...status.steps?.rollback, finished: now, outcome: 'restored', message } },
+    // A bucket model's rollback has no Job (the release is still in the bucket): started is now.
+    steps: { ...status.steps, rollback: { started: now, ...status.steps?.rollback, finished: now, outcome: 'restored', message } },
   };
 }
 

@@ -126,6 +126,8 @@ export interface S3Port {
   put(bucket: string, key: string, body: Buffer, opts?: { ifNoneMatch?: boolean }): Promise<void>;
   delete(bucket: string, key: string): Promise<void>;
   list(bucket: string, prefix: string): Promise<string[]>;
+  /** Like list, with each object's LastModified (release pruning orders by it). */
+  listObjects(bucket: string, prefix: string): Promise<Array<{ key: string; lastModified?: Date | undefined }>>;
   /** A URL anyone may PUT exactly this object to until it expires (the placeholder Job holds no credentials). */
   presignPut(bucket: string, key: string, expiresSeconds: number): Promise<string>;
   close(): void;
@@ -161,6 +163,16 @@ export function createS3Port(config: S3Config, opts: S3PortOptions = {}): S3Port
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try { return await fn(); } catch (err) { throw classifyS3Error(err, what); }
   };
+  const listObjects = (bucket: string, prefix: string): Promise<Array<{ key: string; lastModified?: Date | undefined }>> => call(`LIST ${uri(bucket, prefix)}`, async () => {
+    const objects: Array<{ key: string; lastModified?: Date | undefined }> = [];
+    let token: string | undefined;
+    do {
+      const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+      for (const o of out.Contents ?? []) if (o.Key) objects.push({ key: o.Key, lastModified: o.LastModified });
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return objects;
+  });
   return {
     // A listing rather than HeadBucket: a HEAD answer has no body, so a 403 could not say whether the signature,
     // the key or the policy refused it; the listing's error code does. Under a prefix that holds nothing but
@@ -192,16 +204,8 @@ export function createS3Port(config: S3Config, opts: S3PortOptions = {}): S3Port
     delete: (bucket, key) => call(`DELETE ${uri(bucket, key)}`, async () => {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
     }),
-    list: (bucket, prefix) => call(`LIST ${uri(bucket, prefix)}`, async () => {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
-        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
-        token = out.IsTruncated ? out.NextContinuationToken : undefined;
-      } while (token);
-      return keys;
-    }),
+    list: async (bucket, prefix) => (await listObjects(bucket, prefix)).map((o) => o.key),
+    listObjects: (bucket, prefix) => listObjects(bucket, prefix),
     presignPut: (bucket, key, expiresSeconds) => call(`presign PUT ${uri(bucket, key)}`, () => getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresSeconds })),
     close: () => { client.destroy(); agent.destroy(); },
   };

@@ -10,6 +10,9 @@ Environment:
   KEEP             releases to keep per model, int >= 1 (default 5)
   STAGED           optional: the staged model's path relative to ROOT when it is not .runs/<run>/<model>/model.pkl
                    (a notebook validated outside model-lifecycle); relative, no "..", ends in .pkl
+  UPLOAD_URL       optional: a presigned S3 PUT URL for <prefix>/<model>/releases/<run>/model.pkl (a model served
+                   from a bucket, docs/storage.md): the verified release file is PUT there BEFORE anything on the
+                   volume changes; a refused or failed PUT fails the promotion. The Job holds no credentials.
   TERMINATION_LOG  where the result JSON goes (default /dev/termination-log); it is also printed on stdout
 
 Layout on the PVC:
@@ -118,7 +121,10 @@ def read_settings(env):
     if staged.startswith('/') or '..' in parts or '' in parts or not staged.endswith('.pkl') or len(staged) > 512 \
             or not re.match(r'^[A-Za-z0-9._/-]+$', staged):
         raise UsageError('STAGED must be a relative path without ".." ending in .pkl (got %r)' % staged[:200])
-    return {'root': root, 'model': model, 'run': run, 'source': source, 'keep': int(keep_raw), 'staged': parts}
+    upload_url = (env.get('UPLOAD_URL') or '').strip()
+    if upload_url and not re.match(r'^https?://', upload_url):
+        raise UsageError('UPLOAD_URL must be an http(s) URL')
+    return {'root': root, 'model': model, 'run': run, 'source': source, 'keep': int(keep_raw), 'staged': parts, 'upload_url': upload_url}
 
 
 # ---------------------------------------------------------------- files
@@ -331,6 +337,24 @@ def prune(releases_dir, keep, protected):
     return kept, pruned
 
 
+def upload(url, path, size):
+    """PUT the release file to the presigned URL; the function checks the object's sha256 afterwards."""
+    import urllib.request
+    import urllib.error
+    with open(path, 'rb') as f:
+        req = urllib.request.Request(url, data=f, method='PUT', headers={'Content-Length': str(size), 'Content-Type': 'application/octet-stream'})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            raise PromoteError('upload to the bucket refused: HTTP %d' % err.code)
+        except (urllib.error.URLError, OSError) as err:
+            raise PromoteError('upload to the bucket failed: %s' % str(getattr(err, 'reason', err))[:200])
+    if status // 100 != 2:
+        raise PromoteError('upload to the bucket answered HTTP %d' % status)
+    return {'bytes': size}
+
+
 def promote(settings):
     root, model, run = settings['root'], settings['model'], settings['run']
     result = {'ok': False, 'release': run, 'previousRelease': None, 'sha256': None, 'bytes': None,
@@ -341,6 +365,8 @@ def promote(settings):
             stage_release(root, model, run, release_dir, settings['staged'])
         sha, size = verify_release(model, run, release_dir)
         result['sha256'], result['bytes'] = sha, size
+        if settings.get('upload_url'):
+            result['uploaded'] = upload(settings['upload_url'], os.path.join(release_dir, 'model.pkl'), size)
         previous, archived = serve(root, model, run, release_dir, sha)
         result['previousRelease'] = previous
         if archived:

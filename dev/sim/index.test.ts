@@ -44,7 +44,14 @@ describe('scenarios', () => {
       events: [...start, e.trainingSucceeded, e.modelApproved, e.predictorRestarted, e.deploymentFailed, e.runFailed],
       rollback: 'unverified',
     });
-    expect([...ScenarioNames]).toEqual(['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'rollback-fails', 'baseline-regression']);
+    // s3: both models in the bucket; predictive-analytics answers wrong and goes back to the placeholder release.
+    const inBucket = scenarioCatalog(Scenarios.s3, cluster.catalog);
+    expect(inBucket.models.map((m) => m.storage.kind)).toEqual(['s3', 's3']);
+    expect(expectedRuns(Scenarios.s3, inBucket)).toEqual({
+      'anomaly-detector': { phase: 'Succeeded', events: [...start, e.trainingSucceeded, e.modelApproved, e.predictorRestarted, e.deploymentVerified], storageUri: 'release' },
+      'predictive-analytics': { phase: 'RolledBack', events: [...start, e.trainingSucceeded, e.modelCopied, e.modelApproved, e.predictorRestarted, e.deploymentFailed, e.deploymentRolledback], rollback: 'verified', storageUri: 'previous' },
+    });
+    expect([...ScenarioNames]).toEqual(['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'rollback-fails', 'baseline-regression', 's3']);
     // Only the baseline scenario configures the comparison; a model that already has one keeps it.
     expect(scenarioCatalog(Scenarios['happy-cpu'], cluster.catalog)).toBe(cluster.catalog);
     const baselined = scenarioCatalog(Scenarios['baseline-regression'], cluster.catalog).models;

@@ -35,7 +35,7 @@ import { loadBackend } from './predictor-backend.ts';
 import type { Backend, Prediction } from './predictor-backend.ts';
 import { JOBS_DIR, choosePython, pythonEnv, runProcess } from './python.ts';
 import type { PythonChoice } from './python.ts';
-import type { Scenario } from './scenarios.ts';
+import { predictorOfModel, type Scenario } from './scenarios.ts';
 import { pvcDir } from './volumes.ts';
 
 export const PREDICTOR_CONTAINER = 'kserve-container';
@@ -387,14 +387,17 @@ export async function startKServeSimulator(opts: KServeOptions): Promise<KServeS
   const startPod = async (isvcName: string, isvc: StoredObject, template: string, revision: string | undefined, restartPending: boolean): Promise<void> => {
     const state = stateOf(isvcName);
     const release = releaseOf(isvc);
-    state.firstRelease ??= release;
-    const rolledOut = release !== state.firstRelease;
-    const wrong = (scenario.predictor === 'wrong-after-first' || scenario.predictor === 'restore-broken') && rolledOut;
-    // restore-broken: the first release's pods started after a rollout (the rollback's) have no model to load.
-    const noModel = scenario.predictor === 'restore-broken' && !rolledOut && state.rolledOut === true;
-    if (rolledOut) state.rolledOut = true;
     const predictor = predictorOf(isvc);
     const fromS3 = s3ModelFile(predictor.model?.storageUri);
+    // A model served from the bucket is told apart by its storageUri (its first one carries no release annotation).
+    const served = fromS3.s3 ? (predictor.model?.storageUri ?? '').replace(/\/$/, '') : release;
+    state.firstRelease ??= served;
+    const rolledOut = served !== state.firstRelease;
+    const behaviour = predictorOfModel(scenario, catalog.models.find((m) => m.inferenceService === isvcName)?.name ?? isvcName);
+    const wrong = (behaviour === 'wrong-after-first' || behaviour === 'restore-broken') && rolledOut;
+    // restore-broken: the first release's pods started after a rollout (the rollback's) have no model to load.
+    const noModel = behaviour === 'restore-broken' && !rolledOut && state.rolledOut === true;
+    if (rolledOut) state.rolledOut = true;
     const modelFile = fromS3.s3 ? fromS3.file : releaseModelFile(opts.stateDir, predictor.model?.storageUri, release) ?? modelFileFor(opts.stateDir, predictor.model?.storageUri);
     const backend = noModel ? await loadBackendFor(undefined, 'restore-broken: the restored release folder is gone') : await loadBackendFor(modelFile);
     // The server exists before its pod record (the record needs the port).

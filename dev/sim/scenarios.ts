@@ -4,7 +4,7 @@ import type { Catalog, CatalogModel } from '../../runtime/catalog.ts';
 import { EventTypes } from '../../events/index.ts';
 import type { EventType } from '../../events/index.ts';
 
-export const ScenarioNames = ['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'rollback-fails', 'baseline-regression'] as const;
+export const ScenarioNames = ['happy-cpu', 'happy-gpu', 'gate-reject', 'training-fail', 'deadline', 'verify-fail-rollback', 'rollback-fails', 'baseline-regression', 's3'] as const;
 export type ScenarioName = (typeof ScenarioNames)[number];
 
 export const TrainingBehaviours = {
@@ -45,6 +45,11 @@ export interface ExpectedRun {
   keepsServed?: boolean;
   /** A rollback's check of the restored release (status.rollback.verified): it answered, or it did not. */
   rollback?: 'verified' | 'unverified';
+  /**
+   * A model served from the bucket: afterwards its storageUri must name the run's release folder (`release`) or
+   * the one served before the run (`previous`, after a rollback).
+   */
+  storageUri?: 'release' | 'previous';
 }
 
 export interface Scenario {
@@ -62,6 +67,10 @@ export interface Scenario {
   seedRelease: boolean;
   /** Gate against the served release with the catalog defaults of docs/gate.md (reference data on the PVC). */
   baseline?: boolean;
+  /** Models this scenario serves from the local bucket (catalog `storage.kind: s3`, docs/storage.md). */
+  s3Models?: readonly string[];
+  /** A predictor behaviour for one model instead of the scenario's. */
+  predictorByModel?: Readonly<Record<string, PredictorBehaviour>>;
 }
 
 export const TRAINING_FAIL_MESSAGE = 'Notebook execution failed: cell 7 raised ValueError';
@@ -98,7 +107,20 @@ export const Scenarios: Record<ScenarioName, Scenario> = {
     seedRelease: true,
     baseline: true,
   },
+  s3: {
+    ...base,
+    name: 's3',
+    description: 'both models are served from the bucket: the storage bootstrap uploads placeholders, anomaly-detector promotes a release to the bucket and is verified; predictive-analytics answers wrong and its storageUri goes back to the placeholder release',
+    training: 'ok',
+    s3Models: ['anomaly-detector', 'predictive-analytics'],
+    predictorByModel: { 'predictive-analytics': PredictorBehaviours.wrongAfterFirst },
+  },
 };
+
+/** The predictor behaviour of one model in a scenario. */
+export function predictorOfModel(scenario: Scenario, model: string): PredictorBehaviour {
+  return scenario.predictorByModel?.[model] ?? scenario.predictor;
+}
 
 /** The docs/gate.md defaults of the shipped catalog: reference data on the model's PVC and thresholds against the served release. */
 export function withBaseline(model: CatalogModel): CatalogModel {
@@ -115,6 +137,11 @@ export function withBaseline(model: CatalogModel): CatalogModel {
  * rejected for missing evidence; the baseline scenario keeps it and expects exactly that rejection.
  */
 export function scenarioCatalog(scenario: Scenario, catalog: Catalog, opts: { sklearn?: boolean } = {}): Catalog {
+  if (scenario.s3Models?.length) {
+    const names = scenario.s3Models;
+    const inBucket = { ...catalog, models: catalog.models.map((m) => (names.includes(m.name) ? { ...m, storage: { ...m.storage, kind: 's3' as const } } : m)) };
+    return scenarioCatalog({ ...scenario, s3Models: [] }, inBucket, opts);
+  }
   if (scenario.baseline) return { ...catalog, models: catalog.models.map((m) => (m.gate.baseline ? m : withBaseline(m))) };
   if (opts.sklearn === false && catalog.models.some((m) => m.gate.baseline)) {
     return {
@@ -147,6 +174,9 @@ export function expectedRuns(scenario: Scenario, catalog: Catalog): Record<strin
     const started = [EventTypes.trainingRequested, EventTypes.trainingStarted];
     const trained = [...started, EventTypes.trainingSucceeded, ...(gpu ? [EventTypes.modelCopied] : [])];
     const restarted = [...trained, EventTypes.modelApproved, EventTypes.predictorRestarted];
+    const predictor = predictorOfModel(scenario, model.name);
+    // A bucket model always has a previous release to go back to: the placeholder the storage bootstrap uploaded.
+    const bucket = model.storage.kind === 's3' || (scenario.s3Models ?? []).includes(model.name);
     switch (scenario.training) {
       case 'fail':
         out[model.name] = { phase: 'Failed', events: [...started, EventTypes.trainingFailed] };
@@ -161,14 +191,14 @@ export function expectedRuns(scenario: Scenario, catalog: Catalog): Record<strin
         out[model.name] = { phase: 'Rejected', events: [...trained, EventTypes.modelRejected], failedChecks: ['baseline-metrics'], keepsServed: true };
         break;
       case 'ok':
-        if (scenario.predictor === 'restore-broken') {
+        if (predictor === 'restore-broken') {
           // The restored release does not answer: run.failed (rollback-unverified), nothing else changed.
           out[model.name] = { phase: 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.runFailed], rollback: 'unverified' };
           break;
         }
-        out[model.name] = scenario.predictor === 'wrong-after-first'
-          ? { phase: scenario.seedRelease ? 'RolledBack' : 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.deploymentRolledback], ...(scenario.seedRelease ? { rollback: 'verified' as const } : {}) }
-          : { phase: 'Succeeded', events: [...restarted, EventTypes.deploymentVerified] };
+        out[model.name] = predictor === 'wrong-after-first'
+          ? { phase: scenario.seedRelease || bucket ? 'RolledBack' : 'Failed', events: [...restarted, EventTypes.deploymentFailed, EventTypes.deploymentRolledback], ...(scenario.seedRelease || bucket ? { rollback: 'verified' as const } : {}), ...(bucket ? { storageUri: 'previous' as const } : {}) }
+          : { phase: 'Succeeded', events: [...restarted, EventTypes.deploymentVerified], ...(bucket ? { storageUri: 'release' as const } : {}) };
         break;
     }
   }

@@ -266,3 +266,94 @@ describe('restart-predictor day-2 decisions (table)', () => {
     expect(decideRestart(input ?? approved, { ...state, now: NOW }, model)).toEqual(expected);
   });
 });
+
+// A model served from a bucket (docs/storage.md "Promotion into the bucket"): the uploaded object's sha256 decides,
+// one patch carries storageUri and the release annotation, a rollback needs no Job.
+describe('s3 storage', () => {
+  const s3Model = { ...model, storage: { ...model.storage, kind: 's3' as const } };
+  const SHA = 'a'.repeat(64);
+  const uri = (release: string): string => `s3://model-storage/models/anomaly-detector/releases/${release}/`;
+  const key = `models/anomaly-detector/releases/${RUN}/model.pkl`;
+  const s3isvc = (release: string, annotated = true): RestartState['isvc'] => ({ name: 'anomaly-detector', exists: true, ...(annotated ? { release } : {}), storageUri: uri(release) });
+  const gated = (extra: ModelRunStatus = {}): ModelRun => promoting({ artifact: { sha256: SHA, bytes: 1234 }, steps: { promote: { started: 't' } }, ...extra });
+  const uploaded = (sha256 = SHA, bytes = 1234): RestartState['s3'] => ({ bucket: 'model-storage', uploaded: { sha256, bytes } });
+  const table: Array<{ name: string; state: Omit<RestartState, 'now'>; input: RestartInput; expected: RestartAction[] }> = [
+    {
+      name: 'uploaded object matches the gated sha256: Verifying, ONE patch of storageUri + annotation, prune keeping the served and previous',
+      input: promoteDone(okResult(RUN, null)), state: { run: gated(), isvc: s3isvc('placeholder', false), s3: uploaded() },
+      expected: [
+        { kind: 'record-promoted', release: RUN, previousRelease: 'placeholder', verifyDeadline: VERIFY_DEADLINE, message: `promoted ${RUN} to s3://model-storage/${key} replacing placeholder; anomaly-detector rolling` },
+        { kind: 'patch-isvc', isvc: 'anomaly-detector', release: RUN, storageUri: uri(RUN) },
+        { kind: 'prune-releases', bucket: 'model-storage', protect: [RUN, 'placeholder'] },
+        { kind: 'reply-restarted', release: RUN, previousRelease: 'placeholder', inferenceService: 'anomaly-detector', restartedAt: NOW.toISOString() },
+      ],
+    },
+    {
+      name: 'the previous release is the one storageUri names, not what the volume says',
+      input: promoteDone(okResult(RUN, 'something-on-the-pvc')), state: { run: gated(), isvc: s3isvc(PREV), s3: uploaded() },
+      expected: [
+        { kind: 'record-promoted', release: RUN, previousRelease: PREV, verifyDeadline: VERIFY_DEADLINE, message: `promoted ${RUN} to s3://model-storage/${key} replacing ${PREV}; anomaly-detector rolling` },
+        { kind: 'patch-isvc', isvc: 'anomaly-detector', release: RUN, storageUri: uri(RUN) },
+        { kind: 'prune-releases', bucket: 'model-storage', protect: [RUN, PREV] },
+        { kind: 'reply-restarted', release: RUN, previousRelease: PREV, inferenceService: 'anomaly-detector', restartedAt: NOW.toISOString() },
+      ],
+    },
+    {
+      name: 'uploaded object has another sha256: deleted, run failed, nothing patched',
+      input: promoteDone(okResult(RUN, null)), state: { run: gated(), isvc: s3isvc(PREV), s3: uploaded('b'.repeat(64)) },
+      expected: [
+        { kind: 'delete-object', bucket: 'model-storage', key, why: `s3://model-storage/${key} has sha256 ${'b'.repeat(64)} (1234 bytes), not the gated ${SHA} (1234 bytes)` },
+        { kind: 'finish-failed', step: 'promote', message: `promotion of ${RUN} failed: s3://model-storage/${key} has sha256 ${'b'.repeat(64)} (1234 bytes), not the gated ${SHA} (1234 bytes); nothing served changed`, stepMessage: `s3://model-storage/${key} has sha256 ${'b'.repeat(64)} (1234 bytes), not the gated ${SHA} (1234 bytes)` },
+        { kind: 'reply-run-failed', step: 'promote', reason: 'upload-mismatch', message: `promotion of ${RUN} failed: s3://model-storage/${key} has sha256 ${'b'.repeat(64)} (1234 bytes), not the gated ${SHA} (1234 bytes); nothing served changed` },
+      ],
+    },
+    {
+      name: 'the release file on the volume is not what the gate approved: failed before anything is served',
+      input: promoteDone({ ...okResult(RUN, null), sha256: 'c'.repeat(64) }), state: { run: gated(), isvc: s3isvc(PREV), s3: uploaded() },
+      expected: [
+        { kind: 'delete-object', bucket: 'model-storage', key, why: `the released file's sha256 ${'c'.repeat(64)} is not the gated ${SHA}` },
+        { kind: 'finish-failed', step: 'promote', message: `promotion of ${RUN} failed: the released file's sha256 ${'c'.repeat(64)} is not the gated ${SHA}; nothing served changed`, stepMessage: `the released file's sha256 ${'c'.repeat(64)} is not the gated ${SHA}` },
+        { kind: 'reply-run-failed', step: 'promote', reason: 'upload-mismatch', message: `promotion of ${RUN} failed: the released file's sha256 ${'c'.repeat(64)} is not the gated ${SHA}; nothing served changed` },
+      ],
+    },
+    {
+      name: 'object missing after a Job that said ok: run failed, nothing to delete',
+      input: promoteDone(okResult(RUN, null)), state: { run: gated(), isvc: s3isvc(PREV), s3: { bucket: 'model-storage', uploaded: { missing: true } } },
+      expected: [
+        { kind: 'finish-failed', step: 'promote', message: `promotion of ${RUN} failed: s3://model-storage/${key} is missing after the upload; nothing served changed`, stepMessage: `s3://model-storage/${key} is missing after the upload` },
+        { kind: 'reply-run-failed', step: 'promote', reason: 'upload-mismatch', message: `promotion of ${RUN} failed: s3://model-storage/${key} is missing after the upload; nothing served changed` },
+      ],
+    },
+    {
+      name: 'upload refused (read-only bucket): the Job reports ok: false, the run fails, nothing patched',
+      input: promoteDone({ ok: false, release: RUN, error: 'upload to the bucket refused: HTTP 403' }), state: { run: gated(), isvc: s3isvc(PREV), s3: { bucket: 'model-storage' } },
+      expected: [
+        { kind: 'finish-failed', step: 'promote', message: `promotion of ${RUN} failed: upload to the bucket refused: HTTP 403`, stepMessage: 'upload to the bucket refused: HTTP 403' },
+        { kind: 'reply-run-failed', step: 'promote', reason: 'promote-failed', message: `promotion of ${RUN} failed: upload to the bucket refused: HTTP 403` },
+      ],
+    },
+    {
+      name: 'verification failed: no rollback Job; record the restore, then storageUri back to the previous release',
+      input: { kind: 'deployment-failed', run: RUN }, state: { run: verifying(), isvc: s3isvc(RUN), s3: { bucket: 'model-storage' } },
+      expected: [
+        { kind: 'record-restoring', release: PREV, message: `restoring ${PREV} from s3://model-storage; anomaly-detector rolling back` },
+        { kind: 'patch-isvc', isvc: 'anomaly-detector', release: PREV, storageUri: uri(PREV) },
+      ],
+    },
+    {
+      name: 'a restore stopped before its patch is finished by the next delivery (storageUri too)',
+      input: { kind: 'deployment-failed', run: RUN },
+      state: { run: verifying({ rollback: { release: PREV, startedAt: 't' }, steps: { rollback: { started: 't', finished: 't', outcome: 'restored' } } }), isvc: s3isvc(RUN), s3: { bucket: 'model-storage' } },
+      expected: [{ kind: 'patch-isvc', isvc: 'anomaly-detector', release: PREV, storageUri: uri(PREV) }],
+    },
+    {
+      name: 'a restore whose storageUri already names the previous release waits for verify-endpoint',
+      input: { kind: 'deployment-failed', run: RUN },
+      state: { run: verifying({ rollback: { release: PREV, startedAt: 't' }, steps: { rollback: { started: 't', finished: 't', outcome: 'restored' } } }), isvc: s3isvc(PREV), s3: { bucket: 'model-storage' } },
+      expected: [{ kind: 'ignore', reason: `restoring ${PREV}: verify-endpoint checks its new pods` }],
+    },
+  ];
+  test.each(table)('$name', ({ state, input, expected }) => {
+    expect(decideRestart(input, { ...state, now: NOW }, s3Model)).toEqual(expected);
+  });
+});

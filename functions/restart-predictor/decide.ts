@@ -5,6 +5,7 @@ import { jobNameFor } from '../../runtime/labels.ts';
 import type { ModelRun, ModelRunStatus } from '../../runtime/resources.ts';
 import { releaseOfRun } from '../../runtime/modelrun.ts';
 import { pinnedText, type ModelControls } from '../../runtime/controls.ts';
+import { releaseKey, releaseOfStorageUri, releaseStorageUri } from '../../runtime/s3-releases.ts';
 
 // Pure decisions for restart-predictor: what an approval, a failed deployment or the end of our promote /
 // rollback Job means for the run, as the exact list of effects. No I/O, no clock: `now` is an input.
@@ -32,7 +33,12 @@ export interface RestartState {
   /** The ModelRun named by the input, if it exists. */
   run?: ModelRun;
   /** The catalog InferenceService and its current release annotation; `exists: false` when it is absent. */
-  isvc: { name: string; exists: boolean; release?: string };
+  isvc: { name: string; exists: boolean; release?: string; storageUri?: string };
+  /**
+   * A model served from a bucket (catalog `storage.kind: s3`, docs/storage.md): its bucket and, once the promote
+   * Job finished, the uploaded release object as read back from the bucket (sha256 and size), or missing.
+   */
+  s3?: { bucket: string; uploaded?: { sha256: string; bytes: number } | { missing: true } };
   /** The model's day-2 controls (docs/day2.md): a pinned release stops a promotion before its Job exists. */
   controls?: ModelControls;
   /** A manual rollback's target: the run that trained the release it serves again (absent when pruned or never ours). */
@@ -44,7 +50,12 @@ export type RestartAction =
   | { kind: 'ignore'; reason: string }
   | { kind: 'create-job'; job: JobKind; name: string; release: string; source: 'staging' | 'release' }
   | { kind: 'record-job-started'; job: JobKind; name: string }
-  | { kind: 'patch-isvc'; isvc: string; release: string }
+  /** One merge patch: the release annotation and, for a bucket model, `spec.predictor.model.storageUri` with it. */
+  | { kind: 'patch-isvc'; isvc: string; release: string; storageUri?: string }
+  /** A bucket model: remove an uploaded object that failed its check (nothing served names it). */
+  | { kind: 'delete-object'; bucket: string; key: string; why: string }
+  /** A bucket model: delete releases beyond the catalog's releasesKept, never one of `protect`. */
+  | { kind: 'prune-releases'; bucket: string; protect: string[] }
   | { kind: 'record-promoted'; release: string; previousRelease: string | null; verifyDeadline: string; message: string }
   | { kind: 'finish-failed'; step: JobKind; message: string; stepMessage: string }
   /** Record `status.rollback` (restoring `release`, runtime/rollback.ts) before the InferenceService is patched back. */
@@ -59,14 +70,24 @@ export type RestartAction =
 
 export const noPreviousMessage = (run: string): string => `no previous release to roll back to; ${run} is still served`;
 
+/** The patch rolling the predictor to `release`; a bucket model's storageUri names the release folder too. */
+function patchTo(state: RestartState, model: CatalogModel, release: string): RestartAction & { kind: 'patch-isvc' } {
+  return { kind: 'patch-isvc', isvc: state.isvc.name, release, ...(state.s3 ? { storageUri: releaseStorageUri(model, state.s3.bucket, release) } : {}) };
+}
+
+/** What the predictor serves now: its release annotation, or (bucket model) the release its storageUri names. */
+function servedRelease(state: RestartState, model: CatalogModel): string | undefined {
+  return (state.s3 ? releaseOfStorageUri(model, state.isvc.storageUri) : undefined) ?? state.isvc.release;
+}
+
 export function decideRestart(input: RestartInput, state: RestartState, model: CatalogModel): RestartAction[] {
   const run = state.run;
   if (!run) return [{ kind: 'ignore', reason: `no ModelRun ${input.run}` }];
-  const restore = resumeRestore(run, state);
+  const restore = resumeRestore(run, state, model);
   if (restore) return restore;
   switch (input.kind) {
-    case 'approved': return resumeRestart(input.run, run, state) ?? onApproved(input.run, run, state);
-    case 'deployment-failed': return onDeploymentFailed(input.run, run);
+    case 'approved': return resumeRestart(input.run, run, state, model) ?? onApproved(input.run, run, state);
+    case 'deployment-failed': return onDeploymentFailed(input.run, run, state, model);
     case 'job-finished': return input.job === 'promote' ? onPromoteFinished(input, run, state, model) : onRollbackFinished(input, run, state);
   }
 }
@@ -124,7 +145,7 @@ function onApproved(name: string, run: ModelRun, state: RestartState): RestartAc
   ];
 }
 
-function onDeploymentFailed(name: string, run: ModelRun): RestartAction[] {
+function onDeploymentFailed(name: string, run: ModelRun, state: RestartState, model: CatalogModel): RestartAction[] {
   const status = run.status ?? {};
   const rollback = status.steps?.rollback;
   if (rollback?.finished) {
@@ -142,6 +163,14 @@ function onDeploymentFailed(name: string, run: ModelRun): RestartAction[] {
     return [
       { kind: 'finish-not-rolled-back', message },
       { kind: 'reply-rolledback', failedRelease: failed, restoredRelease: null, message },
+    ];
+  }
+  if (state.s3) {
+    // A bucket model's previous release is still in the bucket (pruning never deletes it): no Job, record the
+    // restore first, then point storageUri back (resumeRestore finishes a crash in between).
+    return [
+      { kind: 'record-restoring', release: previous, message: `restoring ${previous} from s3://${state.s3.bucket}; ${state.isvc.name} rolling back` },
+      ...(state.isvc.exists && servedRelease(state, model) !== previous ? [patchTo(state, model, previous)] : []),
     ];
   }
   const job = jobNameFor(name, 'rollback');
@@ -171,21 +200,21 @@ function verdictOf(input: JobFinished, release: string): { ok: true; result: Pro
  * rollback, was stopped between the two: any delivery about it (the promote Job, the approval, the reconcile's
  * re-send) finishes the restart.
  */
-function resumeRestart(name: string, run: ModelRun, state: RestartState): RestartAction[] | undefined {
+function resumeRestart(name: string, run: ModelRun, state: RestartState, model: CatalogModel): RestartAction[] | undefined {
   const status = run.status ?? {};
   const release = releaseOfRun(run);
   if (status.phase !== 'Verifying' || status.release?.promoted === undefined || status.release.promoted !== release) return undefined;
   if (release !== name && run.spec.trigger !== 'manual-rollback') return undefined;
-  if (status.steps?.verify?.finished || status.steps?.rollback?.started || !state.isvc.exists || state.isvc.release === release) return undefined;
+  if (status.steps?.verify?.finished || status.steps?.rollback?.started || !state.isvc.exists || servedRelease(state, model) === release) return undefined;
   return [
-    { kind: 'patch-isvc', isvc: state.isvc.name, release },
+    patchTo(state, model, release),
     { kind: 'reply-restarted', release, previousRelease: status.release.replaced ?? null, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
   ];
 }
 
 function onPromoteFinished(input: JobFinished, run: ModelRun, state: RestartState, model: CatalogModel): RestartAction[] {
   const status = run.status ?? {};
-  const resumed = resumeRestart(input.run, run, state);
+  const resumed = resumeRestart(input.run, run, state, model);
   if (resumed) return resumed;
   if (status.steps?.promote?.finished) return [{ kind: 'ignore', reason: 'promote already finished' }];
   if (status.phase !== 'Promoting') return [{ kind: 'ignore', reason: `run is ${status.phase ?? 'without a phase'}, not Promoting` }];
@@ -206,12 +235,46 @@ function onPromoteFinished(input: JobFinished, run: ModelRun, state: RestartStat
       { kind: 'reply-run-failed', step: 'promote', reason: 'inferenceservice-missing', message },
     ];
   }
+  if (state.s3) return onUploaded(release, input, run, state, state.s3, model, verdict.result);
   const previousRelease = verdict.result.previousRelease ?? null;
   const verifyDeadline = new Date(state.now.getTime() + model.deadlines.verifyMinutes * 60_000).toISOString();
   // Record first (Verifying), then roll the predictor: see resumeRestart.
   return [
     { kind: 'record-promoted', release, previousRelease, verifyDeadline, message: `${release === input.run ? 'promoted' : 'rolled back on request to'} ${release}${previousRelease ? ` replacing ${previousRelease}` : ''}; ${state.isvc.name} rolling` },
     ...(state.isvc.release === release ? [] : [{ kind: 'patch-isvc', isvc: state.isvc.name, release } as const]),
+    { kind: 'reply-restarted', release, previousRelease, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
+  ];
+}
+
+/**
+ * A bucket model's promote Job PUT the release to `<prefix>/<model>/releases/<release>/model.pkl`. It counts only
+ * when the object read back has the sha256 and size the gate recorded (and the Job reported): else the object is
+ * deleted and the run fails, with nothing served changed. The previous release is the one storageUri names now.
+ */
+function onUploaded(release: string, input: JobFinished, run: ModelRun, state: RestartState, s3: NonNullable<RestartState['s3']>, model: CatalogModel, result: PromoteResult): RestartAction[] {
+  const key = releaseKey(model, release);
+  const expected = run.status?.artifact?.sha256 ?? result.sha256 ?? undefined;
+  const uploaded = s3.uploaded;
+  let why: string | undefined;
+  if (!expected) why = 'no sha256 recorded for the artifact';
+  else if (result.sha256 !== expected) why = `the released file's sha256 ${result.sha256 ?? '(none)'} is not the gated ${expected}`;
+  else if (!uploaded || 'missing' in uploaded) why = `s3://${s3.bucket}/${key} is missing after the upload`;
+  else if (uploaded.sha256 !== expected || (typeof result.bytes === 'number' && uploaded.bytes !== result.bytes)) why = `s3://${s3.bucket}/${key} has sha256 ${uploaded.sha256} (${uploaded.bytes} bytes), not the gated ${expected}${typeof result.bytes === 'number' ? ` (${result.bytes} bytes)` : ''}`;
+  if (why) {
+    const message = clip(`promotion of ${release}${release === input.run ? '' : ` (manual rollback ${input.run})`} failed: ${why}; nothing served changed`, MESSAGE_MAX);
+    return [
+      ...(uploaded && !('missing' in uploaded) ? [{ kind: 'delete-object', bucket: s3.bucket, key, why } as const] : []),
+      { kind: 'finish-failed', step: 'promote', message, stepMessage: why },
+      { kind: 'reply-run-failed', step: 'promote', reason: 'upload-mismatch', message },
+    ];
+  }
+  const served = servedRelease(state, model);
+  const previousRelease = served && served !== release ? served : null;
+  const verifyDeadline = new Date(state.now.getTime() + model.deadlines.verifyMinutes * 60_000).toISOString();
+  return [
+    { kind: 'record-promoted', release, previousRelease, verifyDeadline, message: `${release === input.run ? 'promoted' : 'rolled back on request to'} ${release} to s3://${s3.bucket}/${key}${previousRelease ? ` replacing ${previousRelease}` : ''}; ${state.isvc.name} rolling` },
+    ...(served === release ? [] : [patchTo(state, model, release)]),
+    { kind: 'prune-releases', bucket: s3.bucket, protect: [release, ...(previousRelease ? [previousRelease] : [])] },
     { kind: 'reply-restarted', release, previousRelease, inferenceService: state.isvc.name, restartedAt: state.now.toISOString() },
   ];
 }
@@ -242,9 +305,9 @@ function onRollbackFinished(input: JobFinished, run: ModelRun, state: RestartSta
  * status.rollback is recorded BEFORE the InferenceService is patched back: a run restoring R whose predictor does not
  * carry R yet (no verdict on R) was stopped between the two, and any delivery about it finishes the restore.
  */
-function resumeRestore(run: ModelRun, state: RestartState): RestartAction[] | undefined {
+function resumeRestore(run: ModelRun, state: RestartState, model: CatalogModel): RestartAction[] | undefined {
   const rb = run.status?.rollback;
   if (run.status?.phase !== 'Verifying' || !rb || rb.verified !== undefined) return undefined;
-  if (!state.isvc.exists || state.isvc.release === rb.release) return [{ kind: 'ignore', reason: `restoring ${rb.release}: verify-endpoint checks its new pods` }];
-  return [{ kind: 'patch-isvc', isvc: state.isvc.name, release: rb.release }];
+  if (!state.isvc.exists || servedRelease(state, model) === rb.release) return [{ kind: 'ignore', reason: `restoring ${rb.release}: verify-endpoint checks its new pods` }];
+  return [patchTo(state, model, rb.release)];
 }

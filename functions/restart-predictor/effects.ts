@@ -4,7 +4,7 @@ import type { CloudEvent } from 'cloudevents';
 import { EventTypes, buildEvent } from '../../events/index.ts';
 import type { CatalogModel } from '../../runtime/catalog.ts';
 import { ConflictError, type KubeObject } from '../../runtime/kube.ts';
-import { DEFAULT_UTILITY_IMAGE, SHARED_MOUNT, stepJobManifest } from '../../runtime/jobs.ts';
+import { DEFAULT_UTILITY_IMAGE, S3_UPLOAD_EGRESS, SHARED_MOUNT, stepJobManifest } from '../../runtime/jobs.ts';
 import { Annotations } from '../../runtime/labels.ts';
 import { failRunForbidden, finishRun } from '../../runtime/finish.ts';
 import { ForbiddenError } from '../../runtime/errors.ts';
@@ -13,12 +13,13 @@ import { recordRestoring } from '../../runtime/rollback.ts';
 import { Resources, type ModelRun } from '../../runtime/resources.ts';
 import type { StepDeps } from '../../runtime/step.ts';
 import type { JobKind, RestartAction } from './decide.ts';
+import { releaseKey, releasesByAge, releasesPrefix, releasesToPrune, type ModelBucket } from '../../runtime/s3-releases.ts';
 
 export const STEP = 'restart-predictor';
 
 /** The `<run>-promote` / `<run>-rollback` Job: promote.py serving `release` from staging or a kept release. */
-export function promoteJobManifest(run: ModelRun, model: CatalogModel, job: JobKind, release: string, source: 'staging' | 'release'): KubeObject {
-  return stepJobManifest({
+export function promoteJobManifest(run: ModelRun, model: CatalogModel, job: JobKind, release: string, source: 'staging' | 'release', uploadUrl?: string): KubeObject {
+  const manifest = stepJobManifest({
     step: job,
     run,
     model,
@@ -32,16 +33,27 @@ export function promoteJobManifest(run: ModelRun, model: CatalogModel, job: JobK
     volumes: [{ claimName: model.storage.pvc, mountPath: SHARED_MOUNT }],
     deadlineSeconds: model.deadlines.promoteMinutes * 60,
   });
+  if (!uploadUrl) return manifest;
+  // A bucket model (docs/storage.md "Promotion into the bucket"): the same Job, no credentials, one presigned PUT
+  // for the release object, and the one label that admits egress; its pod still gets no ServiceAccount token.
+  const spec = manifest.spec as { template: { metadata: { labels: Record<string, string> }; spec: { containers: Array<{ env: Array<{ name: string; value: string }> }> } } };
+  spec.template.metadata.labels = { ...spec.template.metadata.labels, [S3_UPLOAD_EGRESS.label]: S3_UPLOAD_EGRESS.value };
+  spec.template.spec.containers[0]?.env.push({ name: 'UPLOAD_URL', value: uploadUrl });
+  return manifest;
 }
 
 /** The merge patch that rolls the predictor: only the release annotation changes (docs/design.md, Kubernetes contract). */
-export const releasePatch = (release: string): object => ({ spec: { predictor: { annotations: { [Annotations.modelRelease]: release } } } });
+export const releasePatch = (release: string, storageUri?: string): object => ({
+  spec: { predictor: { annotations: { [Annotations.modelRelease]: release }, ...(storageUri ? { model: { storageUri } } : {}) } },
+});
 
 export interface EffectContext {
   deps: StepDeps;
   model: CatalogModel;
   runName: string;
   traceparent?: string;
+  /** A bucket model's S3 port and bucket (read from the storage Secret when first needed). */
+  s3?: () => Promise<ModelBucket>;
 }
 
 /** Runs the actions in order and returns the reply; every effect tolerates having run before. */
@@ -60,7 +72,13 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
         const run = await getRun(kube, runName);
         if (!run) throw new ConflictError(`ModelRun ${runName} disappeared before its ${action.job} Job was created`);
         try {
-          await kube.create(Resources.job, promoteJobManifest(run, model, action.job, action.release, action.source));
+          let uploadUrl: string | undefined;
+          if (action.job === 'promote' && ctx.s3) {
+            // Valid for the Job's deadline plus 5 minutes (pod start), like the placeholder Job's URL.
+            const { port, bucket } = await ctx.s3();
+            uploadUrl = await port.presignPut(bucket, releaseKey(model, action.release), model.deadlines.promoteMinutes * 60 + 300);
+          }
+          await kube.create(Resources.job, promoteJobManifest(run, model, action.job, action.release, action.source, uploadUrl));
         } catch (err) {
           if (err instanceof ForbiddenError) return failRunForbidden(deps, run, action.job, err, { what: `create the ${action.job} Job`, ...(ctx.traceparent ? { traceparent: ctx.traceparent } : {}) });
           throw err;
@@ -82,10 +100,35 @@ export async function runRestartEffects(actions: RestartAction[], ctx: EffectCon
         break;
       case 'patch-isvc':
         // Absent means it was deleted between our read and now: nothing to roll, the next delivery decides again.
-        if (!(await kube.mergePatch(Resources.inferenceService, action.isvc, releasePatch(action.release)))) {
+        if (!(await kube.mergePatch(Resources.inferenceService, action.isvc, releasePatch(action.release, action.storageUri)))) {
           throw new ConflictError(`InferenceService ${action.isvc} vanished while being patched`);
         }
         break;
+      case 'delete-object': {
+        if (!ctx.s3) break;
+        const { port } = await ctx.s3();
+        await port.delete(action.bucket, action.key);
+        deps.logger.warn({ bucket: action.bucket, key: action.key, why: action.why }, 'uploaded release failed its check: deleted');
+        break;
+      }
+      case 'prune-releases': {
+        if (!ctx.s3) break;
+        // Best effort, after the promotion is recorded and the predictor patched: a failure here must not lose the
+        // reply (a redelivery finds the promotion finished); the next promotion prunes again.
+        try {
+          const { port } = await ctx.s3();
+          const prefix = releasesPrefix(model);
+          const objects = await port.listObjects(action.bucket, prefix);
+          const prune = releasesToPrune(releasesByAge(model, objects), model.releasesKept, action.protect);
+          for (const release of prune) {
+            for (const o of objects) if (o.key.startsWith(`${prefix}${release}/`)) await port.delete(action.bucket, o.key);
+          }
+          if (prune.length) deps.logger.info({ pruned: prune }, 'releases beyond releasesKept deleted from the bucket');
+        } catch (err) {
+          deps.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'pruning releases in the bucket failed; the next promotion retries');
+        }
+        break;
+      }
       case 'record-promoted': {
         await transition(kube, runName, { from: 'Promoting', to: 'Verifying', now, patch: (status) => {
           if (status.steps?.promote?.finished) return undefined;

@@ -1,12 +1,12 @@
 import type { CloudEvent } from 'cloudevents';
 import { EventTypes, isApiServerEventType, parseEvent } from '../../events/index.ts';
 import { findModel, type CatalogModel } from '../../runtime/catalog.ts';
-import { invalid, permanent } from '../../runtime/errors.ts';
+import { invalid, permanent, retryable } from '../../runtime/errors.ts';
 import { stepJobOutcome, stepJobOutcomeByName, type StepJobOutcome } from '../../runtime/jobs.ts';
 import { isReconcile, reconcileRun } from '../../runtime/reconcile.ts';
 import type { KubeObject } from '../../runtime/kube.ts';
 import { Annotations, jobNameFor } from '../../runtime/labels.ts';
-import { getRun } from '../../runtime/modelrun.ts';
+import { getRun, releaseOfRun } from '../../runtime/modelrun.ts';
 import { assertRecordAgrees, assertSender, type GuardedData } from '../../runtime/senders.ts';
 import { Resources, type InferenceService } from '../../runtime/resources.ts';
 import { traceOf } from '../../runtime/trace.ts';
@@ -15,6 +15,9 @@ import { decideRestart, type RestartInput, type RestartState } from './decide.ts
 import { STEP, runRestartEffects } from './effects.ts';
 import { faasModule } from '../../runtime/faas.ts';
 import { readControls } from '../../runtime/controls.ts';
+import { createHash } from 'node:crypto';
+import { modelBucket, releaseKey, type ModelBucket } from '../../runtime/s3-releases.ts';
+import { PromoteResult } from './decide.ts';
 
 // restart-predictor: model.approved → promote Job; its end → roll the predictor (predictor.restarted);
 // deployment.failed → rollback Job (or an explicit "nothing to roll back to"); its end → deployment.rolledback.
@@ -65,9 +68,17 @@ export const step: StepDefinition = {
     if (run) state.run = run;
     if (manualStart && run.spec.rollback) state.target = await getRun(deps.kube, run.spec.rollback.release);
     if (restart.kind === 'approved' && run?.status?.phase === 'Promoting' && !run.status.steps?.promote?.started) state.controls = await readControls(deps.kube, model.name);
-    const actions = decideRestart(restart, state, model);
-    const out = await runRestartEffects(actions, { deps, model, runName: restart.run, ...traceOf(event, run) });
-    return out ? reply(out) : empty;
+    // A bucket model (docs/storage.md "Promotion into the bucket"): the S3 port from the storage Secret, opened once.
+    let bucket: Promise<ModelBucket> | undefined;
+    const s3 = model.storage.kind === 's3' ? (): Promise<ModelBucket> => (bucket ??= modelBucket(deps.kube, model, deps.settings.s3CaBundlePath)) : undefined;
+    try {
+      if (s3 && run) state.s3 = await bucketState(restart, run, await s3(), model);
+      const actions = decideRestart(restart, state, model);
+      const out = await runRestartEffects(actions, { deps, model, runName: restart.run, ...traceOf(event, run), ...(s3 ? { s3 } : {}) });
+      return out ? reply(out) : empty;
+    } finally {
+      if (bucket) (await bucket.catch(() => undefined))?.port.close();
+    }
   },
 };
 
@@ -110,11 +121,31 @@ async function finishedJobOf(event: CloudEvent<unknown>, deps: StepDeps): Promis
   return { model: found.model, input: jobInput(found) };
 }
 
+/**
+ * What decide needs of the bucket: its name, and after a promote Job that reported success, the release object as
+ * it is now (sha256 and size read back; an S3 error is retryable, 503).
+ */
+async function bucketState(restart: RestartInput, run: NonNullable<RestartState['run']>, b: ModelBucket, model: CatalogModel): Promise<NonNullable<RestartState['s3']>> {
+  if (restart.kind !== 'job-finished' || restart.job !== 'promote' || !PromoteResult.safeParse(restart.result).data?.ok) return { bucket: b.bucket };
+  if (run.status?.steps?.promote?.finished) return { bucket: b.bucket };
+  // The run's own release (decide checks the Job reported the same one).
+  const release = releaseOfRun(run);
+  let body: Buffer | undefined;
+  try {
+    body = await b.port.get(b.bucket, releaseKey(model, release));
+  } catch (err) {
+    throw retryable(`reading back the uploaded release of ${model.name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!body) return { bucket: b.bucket, uploaded: { missing: true } };
+  return { bucket: b.bucket, uploaded: { sha256: createHash('sha256').update(body).digest('hex'), bytes: body.length } };
+}
+
 async function isvcState(deps: StepDeps, model: CatalogModel): Promise<RestartState['isvc']> {
   const isvc = await deps.kube.get<InferenceService & KubeObject>(Resources.inferenceService, model.inferenceService);
   if (!isvc) return { name: model.inferenceService, exists: false };
   const release = isvc.spec?.predictor?.annotations?.[Annotations.modelRelease];
-  return { name: model.inferenceService, exists: true, ...(release ? { release } : {}) };
+  const storageUri = (isvc.spec?.predictor as { model?: { storageUri?: string } } | undefined)?.model?.storageUri;
+  return { name: model.inferenceService, exists: true, ...(release ? { release } : {}), ...(storageUri ? { storageUri } : {}) };
 }
 
 // The faas-js-runtime module (runtime/faas.ts): what the container and `func` start.

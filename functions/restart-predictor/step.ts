@@ -23,8 +23,11 @@ export const declaration = declareStep({
   // Day-2 controls: is the model paused or pinned (docs/day2.md).
   catalogRules: controlsReadRules,
   rules: jobStepRules(['get', 'patch'], [
-    // The restart: one merge patch of the predictor's release annotation (docs/verification.md).
+    // The restart: one merge patch of the predictor's release annotation (and storageUri for a bucket model).
     { apiGroups: ['serving.kserve.io'], resources: ['inferenceservices'], verbs: ['get', 'patch'] },
+    // A model served from a bucket: the S3 credentials for the presigned upload URL, the sha256 check and pruning
+    // (docs/storage.md "Promotion into the bucket"); only that Secret, never written.
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['model-storage-config'] },
   ]),
   load: async () => (await import('./index.ts')).step,
 });
