@@ -192,6 +192,23 @@ describe('watchdog over HTTP against the emulator', () => {
     for (const c of [isvcs, pods]) cluster.emulator.store.deleteCollection(c, { namespace: NAMESPACE });
   });
 
+  // issue 12, "no lost notification": verify-endpoint replies deployment.verified after its Succeeded write.
+  test('a verified run whose deployment.verified notify never recorded gets verify-endpoint woken to send it again; once recorded, no more', async () => {
+    const run = await createRun('anomaly-detector', 'manual/lost-verified-notice', {
+      phase: 'Succeeded', step: 'verify', startedAt: minutesAgo(30), finishedAt: minutesAgo(2),
+      steps: { verify: { started: minutesAgo(4), finished: minutesAgo(2), outcome: 'verified', message: 'verified 2 predictions on 1 new pod(s): p' } },
+    });
+    const name = run.metadata.name ?? '';
+    expect((await postEvent(served.url, tick())).status).toBe(204);
+    expect(sink.events.filter((e) => e.type === EventTypes.runReconcile).map((e) => e.data))
+      .toEqual([{ model: 'anomaly-detector', run: name, target: 'verify-endpoint', reason: 'deployment.verified not recorded by notify' }]);
+    sink.events.length = 0;
+    await cluster.kube.mergePatch(Resources.modelRun, name, { metadata: { annotations: { 'mlops.dev/notified-deployment.verified': 'slack,email,event' } } });
+    clock.set(new Date(clock.now().getTime() + 60_000).toISOString());
+    expect((await postEvent(served.url, tick())).status).toBe(204);
+    expect(sink.events.filter((e) => e.type === EventTypes.runReconcile)).toEqual([]);
+  });
+
   // issue 12, "The phase label written after a status write is never retried".
   test('bug: stale phase label — a mlops.dev/phase that lags status.phase is re-synced on the next tick', async () => {
     const run = await createRun('anomaly-detector', 'manual/stale-label', { phase: 'Rejected', message: 'gate rejected', startedAt: minutesAgo(30), finishedAt: minutesAgo(5) });

@@ -43,8 +43,22 @@ const restoring = (verdict: { verified?: boolean; finished?: string } = {}): Mod
   steps: { verify: { finished: ago(300), outcome: 'mismatch' }, rollback: { started: ago(200), finished: ago(60), outcome: 'restored' } },
 });
 
+/** Verified `secondsAgo` ago; `notified` is notify's record of the deployment.verified notice on the run. */
+const verified = (secondsAgo: number, notified?: string): ModelRun => {
+  const r = run({ phase: 'Succeeded', steps: { verify: { finished: ago(secondsAgo), outcome: 'verified', message: 'verified 2 predictions on 1 new pod(s): p' } } });
+  return notified === undefined ? r : { ...r, metadata: { ...r.metadata, annotations: { 'mlops.dev/notified-deployment.verified': notified } } };
+};
+/** The catalog's models, with anomaly-detector's routes not asking for deployment.verified. */
+const quietModels = new Map([...models].map(([n, m]) => [n, n === AD ? { ...m, notifications: { routes: [{ events: ['run.failed' as const], channels: ['slack' as const], emailTo: [] }] } } : m]));
+
 const cases: Array<{ name: string; world: ReconcileWorld; expected: ReconcileAction[] }> = [
   { name: 'a terminal run is left alone', world: world(run({ phase: 'Succeeded' })), expected: [] },
+  // verify-endpoint replies deployment.verified after the Succeeded write; stopped in between, nobody else sends it.
+  { name: 'verified a minute ago, notify recorded nothing: wake verify-endpoint to send the verdict again', world: world(verified(60)), expected: [poke('verify-endpoint', 'deployment.verified not recorded by notify')] },
+  { name: 'verified a minute ago and notify recorded it: left alone', world: world(verified(60, 'slack,email,event')), expected: [] },
+  { name: 'verified within the grace (the reply may be on its way): left alone', world: world(verified(10)), expected: [] },
+  { name: 'verified more than 10 min ago without a record (a route whose channels are unconfigured): left alone', world: world(verified(601)), expected: [] },
+  { name: 'no route of the model asks for deployment.verified: left alone', world: { ...world(verified(60)), models: quietModels }, expected: [] },
   { name: 'a terminal run whose phase label lags gets the label synced', world: world(run({ phase: 'Failed' }, 'Training')), expected: [{ kind: 'sync-label', run: RUN, phase: 'Failed' }] },
   {
     name: 'a tick ended the run but stopped before sending run.failed: send it now (the owed notice is on the run)',

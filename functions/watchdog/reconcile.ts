@@ -5,6 +5,7 @@ import type { CatalogModel } from '../../runtime/catalog.ts';
 import { Annotations, Labels, jobNameFor } from '../../runtime/labels.ts';
 import { isTerminalPhase, type ModelRun } from '../../runtime/resources.ts';
 import { releaseOfRun } from '../../runtime/modelrun.ts';
+import { NotifiedAnnotationPrefix } from '../notify/decide.ts';
 
 // The level-triggered half of the run lifecycle (docs/run-lifecycle.md): on every tick, for each unfinished run,
 // look at its world — its NVJ, its Jobs, its InferenceService and the predictor's pods — and where the next step's
@@ -61,6 +62,25 @@ export type ReconcileAction =
 
 const NVJ_DONE = new Set(['Succeeded', 'Failed']);
 
+/**
+ * How long after a run was verified the reconcile still checks that notify recorded its `deployment.verified`. The
+ * notice is verify-endpoint's reply, sent after the Succeeded write: a verify-endpoint stopped in between, whose
+ * delivery was a pod event, leaves nobody to send it (a redelivered pod event finds no Verifying run). Bounded, as a
+ * route whose only channels are unconfigured never records anything.
+ */
+export const VERIFIED_NOTICE_WINDOW_MS = 10 * 60_000;
+const VERIFIED_NOTICE = `${NotifiedAnnotationPrefix}deployment.verified`;
+
+/** The run was verified, a route wants the notice, and notify has not recorded it: verify-endpoint sends it again. */
+function owesVerifiedNotice(run: ModelRun, model: CatalogModel | undefined, now: number, graceMs: number): boolean {
+  const verify = run.status?.steps?.verify;
+  if (run.status?.phase !== 'Succeeded' || verify?.outcome !== 'verified' || !verify.finished) return false;
+  if (run.metadata.annotations?.[VERIFIED_NOTICE] !== undefined) return false;
+  if (!model?.notifications.routes.some((r) => r.events.includes('deployment.verified'))) return false;
+  const age = now - new Date(verify.finished).getTime();
+  return age >= graceMs && age <= VERIFIED_NOTICE_WINDOW_MS;
+}
+
 const PendingNotice = z.object({ step: RunStep.exclude(['watchdog']), reason: z.string().min(1).max(128) });
 
 /** The run.failed a tick owes (annotation written before it ended the run), if any. */
@@ -92,6 +112,9 @@ export function decideReconcile(world: ReconcileWorld): ReconcileAction[] {
     if (phase && run.metadata.labels?.[Labels.phase] !== phase) actions.push({ kind: 'sync-label', run: name, phase });
     const owed = pendingNotice(run);
     if (owed && phase === 'Failed') actions.push({ kind: 'resend-run-failed', run: name, model: run.spec.model, step: owed.step, reason: owed.reason, message: status.message ?? `deadline exceeded in ${owed.step}` });
+    if (owesVerifiedNotice(run, world.models.get(run.spec.model), t, world.graceMs)) {
+      actions.push({ kind: 'poke', run: name, model: run.spec.model, target: 'verify-endpoint', reason: 'deployment.verified not recorded by notify' });
+    }
     if (isTerminalPhase(phase)) continue;
     const model = world.models.get(run.spec.model);
     if (!model) continue;
