@@ -201,7 +201,7 @@ export function renderManifests(catalog: Catalog, opts: RenderOptions): Record<s
     'networkpolicies.yaml': networkPolicies,
   };
   if (opts.senderAuth) files['knative/eventpolicies.yaml'] = renderEventPolicies(files, ns);
-  if (opts.warmSteps !== undefined) files['knative/services.yaml'] = withWarmSteps(services, opts.warmSteps);
+  if (opts.warmSteps !== undefined) files['knative/services.yaml'] = withWarmSteps(services, opts.warmSteps, declared.filter((s) => s.warm).map((s) => s.name));
   return files;
 }
 

@@ -10,7 +10,8 @@ const catalog = loadCatalog('config/models.yaml');
 const services = (files: Record<string, object[]>): Service[] => (files['knative/services.yaml'] ?? []) as Service[];
 const delayOf = (s: Service): string | undefined => s.spec.template.metadata.annotations[SCALE_DOWN_DELAY_ANNOTATION];
 
-test('every warm step is a rendered step', () => {
+test('the warm steps are those whose declarations say so: the ones a run calls again within minutes', () => {
+  expect([...WARM_STEPS].sort()).toEqual(['argocd-sync', 'copy-gpu-model', 'gate-health', 'notify', 'restart-predictor', 'track-training', 'verify-endpoint']);
   for (const step of WARM_STEPS) expect(Object.keys(StepRules)).toContain(step);
 });
 

@@ -4,12 +4,14 @@
 // (0s..1h) and KPA-only support: knative/docs docs/serving/autoscaling/scale-bounds.md ("Scale Down Delay").
 // It cannot save the first call after training (hours later); bench/README.md reports cold starts with and without.
 
+import { WARM_STEPS } from '../functions/registry.ts';
+
 type Obj = Record<string, unknown>;
+
+export { WARM_STEPS };
 
 export const SCALE_DOWN_DELAY_ANNOTATION = 'autoscaling.knative.dev/scale-down-delay';
 export const DEFAULT_SCALE_DOWN_DELAY = '10m';
-/** Called several times within minutes by one run; start-training, the intakes and the minute-ticked watchdog are not. */
-export const WARM_STEPS = ['track-training', 'copy-gpu-model', 'gate-health', 'restart-predictor', 'verify-endpoint', 'notify', 'argocd-sync'] as const;
 
 /** Knative accepts a Go duration between 0s and 1h; we take whole seconds, minutes or hours. */
 export function parseScaleDownDelay(value: string): number {
@@ -20,12 +22,12 @@ export function parseScaleDownDelay(value: string): number {
   return ms;
 }
 
-/** The Services with the annotation on the revision template of each warm step; other objects untouched. */
-export function withWarmSteps(services: readonly Obj[], delay: string = DEFAULT_SCALE_DOWN_DELAY): Obj[] {
+/** The Services with the annotation on the revision template of each warm step (its declaration's `warm`); other objects untouched. */
+export function withWarmSteps(services: readonly Obj[], delay: string = DEFAULT_SCALE_DOWN_DELAY, warm: readonly string[] = WARM_STEPS): Obj[] {
   parseScaleDownDelay(delay);
   return services.map((svc) => {
     const name = (svc.metadata as { name?: string } | undefined)?.name ?? '';
-    if (!(WARM_STEPS as readonly string[]).includes(name)) return svc;
+    if (!warm.includes(name)) return svc;
     const spec = svc.spec as { template: { metadata?: { annotations?: Record<string, string> } } };
     const template = spec.template;
     return {

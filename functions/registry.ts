@@ -56,3 +56,5 @@ export const INTAKE_STEPS: readonly StepName[] = STEPS.filter((s) => s.intake).m
 /** Steps that take `run.reconcile` for themselves, in registry order. */
 export const RECONCILE_TARGETS = STEPS.filter((s) => s.reconcile).map((s) => s.name) as readonly ReconcileTarget[];
 
+/** Steps `mlops render --warm-steps` keeps up between the calls of one run (their declarations' `warm`). */
+export const WARM_STEPS: readonly StepName[] = STEPS.filter((s) => s.warm).map((s) => s.name);

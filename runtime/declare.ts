@@ -67,6 +67,11 @@ export interface StepDeclarationInput<N extends string, R extends boolean> {
   readonly emits?: readonly EventType[];
   /** Sends events itself through K_SINK (a SinkBinding gives it the Broker), not only as replies. */
   readonly sink?: boolean;
+  /**
+   * Called several times within minutes by one run once training is done: `mlops render --warm-steps` keeps its pod
+   * up for a while (config/warmsteps.ts). Not start-training, the intakes or the minute-ticked watchdog.
+   */
+  readonly warm?: boolean;
   /** Keys of the shared Secret it reads as environment variables (optional: unset means the feature is off). */
   readonly secrets?: readonly string[];
   /** What its code calls on the API in its own namespace, and nothing more. */
@@ -110,6 +115,7 @@ export function declareStep<const N extends string, const R extends boolean = fa
     pingSources: () => [],
     emits: [],
     sink: false,
+    warm: false,
     secrets: [],
     rules: [],
     catalogRules: () => [],

@@ -10,6 +10,7 @@ const ARGOCD = 'argocd';
 export const declaration = declareStep({
   name: 'argocd-sync',
   input: 'cloudevent',
+  warm: true,
   consumes: [
     { name: 'nvj-added', filter: routed(ApiServerEventTypes.add, ARGOCD) },
     { name: 'nvj', filter: routed(ApiServerEventTypes.update, ARGOCD) },

@@ -9,6 +9,7 @@ const COPY = 'copy';
 export const declaration = declareStep({
   name: 'copy-gpu-model',
   input: 'cloudevent',
+  warm: true,
   consumes: [
     { name: 'trained', filter: { type: EventTypes.trainingSucceeded, profile: 'gpu' } },
     { name: 'job', filter: routed(ApiServerEventTypes.update, COPY) },

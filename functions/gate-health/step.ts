@@ -9,6 +9,7 @@ const GATE = 'gate';
 export const declaration = declareStep({
   name: 'gate-health',
   input: 'cloudevent',
+  warm: true,
   consumes: [
     { name: 'trained', filter: { type: EventTypes.trainingSucceeded, profile: 'cpu' } },
     { name: 'copied', filter: { type: EventTypes.modelCopied } },

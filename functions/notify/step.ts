@@ -10,6 +10,7 @@ export const NotifyEvents = [
 export const declaration = declareStep({
   name: 'notify',
   input: 'cloudevent',
+  warm: true,
   consumes: NotifyEvents.map((type) => ({ name: nounVerbOf(type).replace('.', '-'), filter: { type } })),
   // notify is the dead-letter sink: its own failures retry longer and never loop back into it.
   deadLetterSink: true,

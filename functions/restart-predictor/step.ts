@@ -10,6 +10,7 @@ const PROMOTE = 'promote';
 export const declaration = declareStep({
   name: 'restart-predictor',
   input: 'cloudevent',
+  warm: true,
   consumes: [
     { name: 'approved', filter: { type: EventTypes.modelApproved } },
     { name: 'failed', filter: { type: EventTypes.deploymentFailed } },

@@ -9,6 +9,7 @@ const TRAINING = 'training';
 export const declaration = declareStep({
   name: 'track-training',
   input: 'cloudevent',
+  warm: true,
   consumes: [{ name: 'nvj', filter: routed(ApiServerEventTypes.update, TRAINING) }],
   reconcile: true,
   apiServerSources: [{

@@ -9,6 +9,7 @@ const PREDICTOR = 'predictor';
 export const declaration = declareStep({
   name: 'verify-endpoint',
   input: 'cloudevent',
+  warm: true,
   consumes: [
     { name: 'restarted', filter: { type: EventTypes.predictorRestarted } },
     { name: 'pod-added', filter: routed(ApiServerEventTypes.add, PREDICTOR) },
