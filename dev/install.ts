@@ -4,7 +4,7 @@
 // and the secrets (names and values as `mlops dev` uses them).
 import type { Catalog } from '../runtime/catalog.ts';
 import { SECRETS_NAME } from '../config/render.ts';
-import { STORAGE_CONFIG_LABEL } from '../runtime/s3.ts';
+import { STORAGE_CONFIG_LABEL } from '../runtime/storage-config.ts';
 
 type Obj = Record<string, unknown>;
 

@@ -15,7 +15,7 @@ import { knativeCrds, localInstall, readyServices } from './install.ts';
 import { loadYamlDir } from './manifests.ts';
 import { startLocalChannels } from './notify-sinks.ts';
 import { startLocalS3, type LocalS3 } from './s3/index.ts';
-import { STORAGE_CONFIG_LABEL } from '../runtime/s3.ts';
+import { STORAGE_CONFIG_LABEL } from '../runtime/storage-config.ts';
 import { startApiServerSources, startPingSources, watchViaKubeconfig, type ApiServerFaults, type ApiServerSources, type PingSources } from './sources/index.ts';
 import { Scenarios, choosePython, getScenario, scenarioCatalog, startSimulators, type ExpectedRun, type KServeRolloutOptions, type Scenario } from './sim/index.ts';
 import { ARGOCD_NAMESPACE, BROKER_NAME, renderManifests } from '../config/render.ts';

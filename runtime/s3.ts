@@ -10,8 +10,6 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { z } from 'zod';
 
-/** The label on the storage Secret that storage-bootstrap's ApiServerSource selects (docs/storage.md). */
-export const STORAGE_CONFIG_LABEL = 'mlops.dev/storage-config';
 
 /**
  * Key names (docs/storage.md "Key names"): we read the names the platform we replace writes into

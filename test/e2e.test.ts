@@ -328,8 +328,6 @@ describe('end-to-end scenarios (every event delivered three times, RBAC enforced
       // The catalog here has no S3 model: placeholders, predictor rolls and serving probes run in
       // test/bootstrap.test.ts (mlops dev, RBAC enforced) and functions/storage-bootstrap/index.test.ts.
       ...['batch/jobs get', 'batch/jobs create', '/pods list', 'serving.kserve.io/inferenceservices get', 'serving.kserve.io/inferenceservices patch'].map((r) => `storage-bootstrap ${r}`),
-      // The storage Secret, read only for a model served from a bucket: mlops dev --scenario s3 (RBAC enforced) and functions/restart-predictor/s3.test.ts.
-      'restart-predictor /secrets get',
     ];
     expect(unused.filter((u) => !onlyElsewhere.includes(u))).toEqual([]);
   });

@@ -1,7 +1,8 @@
 // The deployment examples in config/examples and the README's install section: every YAML parses to the kinds we
 // intend, core kinds validate against the Kubernetes schemas, and every name, URL and key in them agrees with what
 // `mlops render` deploys (config/knative) and what the catalog and the functions expect.
-import { STORAGE_CONFIG_LABEL, s3ConfigFromSecret } from '../runtime/s3.ts';
+import { s3ConfigFromSecret } from '../runtime/s3.ts';
+import { STORAGE_CONFIG_LABEL } from '../runtime/storage-config.ts';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { crdValidator, loadCrd } from '../config/crds/crd-schema.ts';

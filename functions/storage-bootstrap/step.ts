@@ -4,7 +4,7 @@ import { PING_EVENT_TYPE } from '../../events/upstream/pingsource.ts';
 import { declareStep, routed } from '../../runtime/declare.ts';
 import { jobsOf } from '../../runtime/labels.ts';
 import { Resources } from '../../runtime/resources.ts';
-import { STORAGE_CONFIG_LABEL } from '../../runtime/s3.ts';
+import { STORAGE_CONFIG_LABEL, storageSecretReadRules } from '../../runtime/storage-config.ts';
 
 const STORAGE = 'storage';
 // The watchdog's minute tick (its PingSource): the check is redone when the last one is a day old or failed.
@@ -25,9 +25,9 @@ export const declaration = declareStep({
     { name: 'mlops-storage-jobs', route: STORAGE, mode: 'Reference', resource: { apiVersion: Resources.job.apiVersion, kind: Resources.job.kind, selector: jobsOf(['storage-bootstrap']) } },
   ],
   emits: [EventTypes.storageValidated, EventTypes.storageFailed],
+  // Reads the storage Secret(s) the catalog names, and only those (docs/storage.md); never writes them.
+  catalogRules: storageSecretReadRules,
   rules: [
-    // Reads the storage Secret, and only that one (docs/storage.md); never writes it.
-    { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['model-storage-config'] },
     // Its record (ConfigMap storage-bootstrap-status); `create` cannot be limited by name.
     { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update'] },
     { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'create'] },
